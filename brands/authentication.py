@@ -1,0 +1,142 @@
+"""Brand authentication: ``X-Brand-API-Key`` or a short-lived brand JWT.
+
+Both resolve the tenant once and put a ``BrandPrincipal`` on ``request.user``; every view
+and selector below takes the brand from there (never from the URL or the body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import Token
+
+from brands.models import Brand, BrandApiKey
+
+API_KEY_HEADER = "HTTP_X_BRAND_API_KEY"
+API_KEY_PREFIX = "lsk_"
+API_KEY_VISIBLE_CHARS = 12
+MAX_API_KEY_LENGTH = 128
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class BrandPrincipal:
+    """The authenticated caller of the brand API."""
+
+    brand: Brand
+    scopes: frozenset[str]
+    api_key_id: int | None = None
+    is_authenticated: bool = field(default=True, init=False)
+    is_staff: bool = field(default=False, init=False)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def generate_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def api_key_lookup(raw: str) -> BrandApiKey | None:
+    """The live key matching this plain text, or None (unknown, revoked, inactive brand)."""
+    if not raw or len(raw) > MAX_API_KEY_LENGTH or not raw.isascii():
+        return None
+    try:
+        api_key = BrandApiKey.objects.select_related("brand").get(key_hash=hash_api_key(raw))
+    except BrandApiKey.DoesNotExist:
+        return None
+    if api_key.revoked_at is not None or not api_key.brand.is_active:
+        return None
+    return api_key
+
+
+def _touch_last_used(api_key: BrandApiKey) -> None:
+    # Bookkeeping, not a state change: one cheap UPDATE at most once a minute per key.
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        BrandApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+class BrandApiKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[BrandPrincipal, BrandApiKey] | None:
+        raw = request.META.get(API_KEY_HEADER)
+        if raw is None:
+            return None
+        api_key = api_key_lookup(raw.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        _touch_last_used(api_key)
+        principal = BrandPrincipal(
+            brand=api_key.brand, scopes=frozenset(api_key.scopes), api_key_id=api_key.pk
+        )
+        return principal, api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'X-Brand-API-Key realm="brand"'
+
+
+class BrandAccessToken(Token):
+    """A brand JWT: carries the brand slug and the scopes of the key that minted it."""
+
+    token_type = "brand_access"  # noqa: S105 (a claim value, not a secret)
+    lifetime = timedelta(minutes=15)
+
+    @classmethod
+    def for_api_key(cls, api_key: BrandApiKey) -> BrandAccessToken:
+        token = cls()
+        token.set_exp(lifetime=brand_jwt_lifetime())
+        token["brand"] = api_key.brand.slug
+        token["scopes"] = list(api_key.scopes)
+        token["kid"] = api_key.pk
+        return token
+
+
+def brand_jwt_lifetime() -> timedelta:
+    lifetime: timedelta = settings.LICENSE_SERVICE["BRAND_JWT_LIFETIME"]
+    return lifetime
+
+
+class BrandJWTAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[BrandPrincipal, Any] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        parts = header.split()
+        if not parts or parts[0] != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+        try:
+            token = BrandAccessToken(parts[1])
+        except TokenError as exc:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.") from exc
+        slug = token.get("brand")
+        scopes = token.get("scopes")
+        if not isinstance(slug, str) or not isinstance(scopes, list):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        brand = Brand.objects.filter(slug=slug, is_active=True).first()
+        if brand is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        principal = BrandPrincipal(
+            brand=brand, scopes=frozenset(str(s) for s in scopes), api_key_id=token.get("kid")
+        )
+        return principal, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="brand"'
+
+
+BRAND_AUTHENTICATION = [BrandApiKeyAuthentication, BrandJWTAuthentication]

@@ -1,0 +1,87 @@
+"""Tenants (brands), their products and their API credentials."""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+slug_validator = RegexValidator(r"^[a-z0-9-]+\Z", "Use lower-case letters, digits and dashes.")
+key_prefix_validator = RegexValidator(r"^[A-Z]{2,6}\Z", "Use 2 to 6 upper-case letters.")
+
+SCOPE_LICENSES_READ = "licenses:read"
+SCOPE_LICENSES_WRITE = "licenses:write"
+SCOPE_ECOSYSTEM_READ = "ecosystem:read"
+ALL_SCOPES = (SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE, SCOPE_ECOSYSTEM_READ)
+DEFAULT_SCOPES = [SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE]
+
+
+class Brand(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
+    key_prefix = models.CharField(max_length=6, unique=True, validators=[key_prefix_validator])
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(key_prefix__regex=r"^[A-Z]{2,6}$"), name="brand_key_prefix_format"
+            ),
+            models.CheckConstraint(condition=Q(slug__regex=r"^[a-z0-9-]+$"), name="brand_slug_format"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="products")
+    name = models.CharField(max_length=100)
+    slug = models.CharField(max_length=50, validators=[slug_validator])
+    default_max_seats = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty means unlimited seats."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["brand_id", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "slug"], name="product_slug_unique_per_brand"),
+            models.CheckConstraint(
+                condition=Q(default_max_seats__isnull=True) | Q(default_max_seats__gte=1),
+                name="product_default_max_seats_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(slug__regex=r"^[a-z0-9-]+$"), name="product_slug_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand.slug}/{self.slug}"
+
+
+class BrandApiKey(models.Model):
+    """A brand's credential. The plain key is shown once; only its SHA-256 is stored (the
+    key carries 256 random bits, so a fast hash is the right one: nothing to brute-force)."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="Visible start of the key.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["brand_id", "-created_at"]
+        verbose_name = "brand API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -1,0 +1,36 @@
+"""Scope checks for the brand API, staff check for the staff API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from brands.authentication import BrandPrincipal
+from brands.models import SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE
+
+
+class IsBrand(BasePermission):
+    """Authenticated as a brand, with ``licenses:read`` for reads and ``licenses:write``
+    for every other method."""
+
+    message = "This endpoint needs a brand credential with the right scope."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        principal = request.user
+        if not isinstance(principal, BrandPrincipal):
+            return False
+        needed = SCOPE_LICENSES_READ if request.method in SAFE_METHODS else SCOPE_LICENSES_WRITE
+        if not principal.has_scope(needed):
+            self.message = f"This API key lacks the '{needed}' scope."
+            return False
+        return True
+
+
+class IsStaff(BasePermission):
+    message = "Staff only."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and getattr(user, "is_authenticated", False) and user.is_staff)

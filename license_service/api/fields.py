@@ -1,0 +1,84 @@
+"""Strict input fields: a wrong JSON type is an error, never silently coerced."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else (DRF's CharField accepts numbers)."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer; strings, floats and booleans are refused."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictEmailField(serializers.EmailField):
+    default_error_messages = {"invalid": "Enter a valid email address.", "type": "Must be a string."}
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("type")
+        return super().to_internal_value(data.strip()).lower()
+
+
+class FutureAwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an explicit offset, strictly in the future."""
+
+    default_error_messages = {
+        "naive": "Must include a timezone offset (e.g. 2030-01-01T00:00:00Z).",
+        "past": "Must be in the future.",
+        "type": "Must be an ISO 8601 string.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if not isinstance(value, str):
+            self.fail("type")
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]+HH:MM")
+        assert parsed is not None  # noqa: S101 (narrowing for mypy; fail() raises)
+        if timezone.is_naive(parsed):
+            self.fail("naive")
+        if parsed <= timezone.now():
+            self.fail("past")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            self.fail("invalid", format="a date before year 9999")
+            raise

@@ -1,0 +1,54 @@
+"""Typed domain errors. Each carries its SPEC §3 code and HTTP status; one handler renders
+them (``license_service.api.exceptions``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "error"
+    http_status = 400
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or self.default_message
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(DomainError):
+    code = "validation_error"
+    http_status = 400
+    default_message = "The request is invalid."
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+    default_message = "Not found."
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+    http_status = 403
+    default_message = "You do not have permission to perform this action."
+
+
+class Throttled(DomainError):
+    code = "throttled"
+    http_status = 429
+    default_message = "Too many requests."
+
+    def __init__(self, wait: int, message: str | None = None):
+        self.wait = max(1, int(wait))
+        super().__init__(
+            message or f"Too many requests; retry in {self.wait} seconds.",
+            details={"retry_after": self.wait},
+        )
+
+
+class ServiceUnavailable(DomainError):
+    code = "service_unavailable"
+    http_status = 503
+    default_message = "The service is temporarily unavailable; retry later."

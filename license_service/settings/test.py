@@ -1,0 +1,27 @@
+"""Test settings: fast hashing, in-memory cache unless REDIS_URL says otherwise."""
+
+from __future__ import annotations
+
+from .base import *  # noqa: F403
+from .base import CACHES, DATABASES, LICENSE_SERVICE, REDIS_URL
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEBUG = False
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["NAME"] = ":memory:"
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
+    DATABASES["default"]["OPTIONS"].pop("init_command", None)
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+if REDIS_URL:
+    CACHES["default"]["KEY_PREFIX"] = "ls-test"
+
+LICENSE_SERVICE.update(
+    {
+        "THROTTLE_PRODUCT_IP": "100000/m",
+        "THROTTLE_PRODUCT_KEY": "100000/m",
+        "THROTTLE_UNKNOWN_KEY_IP": "100000/h",
+        "THROTTLE_BRAND": "100000/m",
+    }
+)

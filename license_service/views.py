@@ -1,0 +1,47 @@
+"""Django's own error pages, as the SPEC §3 JSON envelope (only /admin/ keeps HTML)."""
+
+from __future__ import annotations
+
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.views import defaults
+
+from license_service.api.errors import error_response
+from license_service.api.exceptions import database_unavailable_response, server_error_response
+
+
+def _is_admin(request: HttpRequest) -> bool:
+    return request.path.startswith("/admin/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return error_response(code="validation_error", message="Bad request.", status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.permission_denied(request, exception)
+    return error_response(code="permission_denied", message="Permission denied.", status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.page_not_found(request, exception)
+    return error_response(code="not_found", message="Not found.", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return database_unavailable_response()
+    return server_error_response()
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if _is_admin(request):
+        from django.views.csrf import csrf_failure as django_csrf_failure
+
+        return django_csrf_failure(request, reason)
+    return error_response(code="permission_denied", message="CSRF check failed.", status=403)

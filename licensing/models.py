@@ -1,0 +1,100 @@
+"""License keys and the per-product licenses they carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from brands.models import Brand, Product
+
+
+class LicenseKey(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="license_keys")
+    key = models.CharField(max_length=64, unique=True)
+    customer_email = models.EmailField(max_length=254, help_text="Stored lower-cased, trimmed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["customer_email", "brand"], name="licensekey_email_brand_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(customer_email=models.functions.Lower("customer_email")),
+                name="licensekey_email_lowercase",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class License(models.Model):
+    class Status(models.TextChoices):
+        VALID = "valid"
+        SUSPENDED = "suspended"
+        CANCELLED = "cancelled"
+
+    EXPIRED = "expired"  # effective only, never stored
+
+    license_key = models.ForeignKey(LicenseKey, on_delete=models.PROTECT, related_name="licenses")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="licenses")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALID)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty means lifetime.")
+    max_seats = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty means unlimited seats."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license_key", "product"], name="license_one_per_key_and_product"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["valid", "suspended", "cancelled"]),
+                name="license_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_seats__isnull=True) | Q(max_seats__gte=1),
+                name="license_max_seats_positive",
+            ),
+        ]
+        indexes = [models.Index(fields=["product", "status"], name="license_product_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.license_key_id}/{self.product_id}"
+
+    def effective_status(self, now: datetime | None = None) -> str:
+        return effective_status(self.status, self.expires_at, now)
+
+
+def effective_status(status: str, expires_at: datetime | None, now: datetime | None = None) -> str:
+    """SPEC §2: cancelled > suspended > expired (from the clock) > valid."""
+    if status != License.Status.VALID:
+        return status
+    if expires_at is not None and expires_at <= (now or timezone.now()):
+        return License.EXPIRED
+    return status
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a provisioning request with an ``Idempotency-Key``."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "key"], name="idempotency_key_unique_per_brand")
+        ]
