@@ -44,5 +44,11 @@ format: $(STAMP)
 check:
 	bash .ci/run
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults
+
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache

@@ -9,6 +9,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("brands.urls")),
     path("api/v1/brand/", include("licensing.urls")),
+    # The brand-side seat release lives with the seat logic (activations -> licensing).
+    path("api/v1/brand/", include("activations.brand_urls")),
     path("api/v1/product/", include("activations.urls")),
 ]
 
