@@ -66,8 +66,9 @@ class StaffUserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"staff{n}")
     is_staff = True
     is_superuser = True
-    password = factory.PostGenerationMethodCall("set_password", "staff-password")
+    password = factory.django.Password("staff-password")

@@ -1,0 +1,75 @@
+"""Reads of the brand API. Every selector takes the caller's brand first: another brand's
+object is simply not found."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from brands.models import Brand
+from license_service.errors import NotFound
+from licensing.models import License, LicenseKey
+
+
+def seats_remaining(max_seats: int | None, seats_used: int) -> int | None:
+    return None if max_seats is None else max(0, max_seats - seats_used)
+
+
+def _with_seats(queryset: QuerySet[License]) -> QuerySet[License]:
+    return queryset.select_related("license_key__brand", "product").annotate(
+        seats_used=Count("activations", distinct=True)
+    )
+
+
+def license_get_for_brand(brand: Brand, license_id: int) -> License:
+    """Raises NotFound for an unknown license or one of another brand."""
+    license_ = (
+        _with_seats(License.objects.filter(pk=license_id, license_key__brand=brand))
+        .prefetch_related("activations")
+        .first()
+    )
+    if license_ is None:
+        raise NotFound("License not found.")
+    return license_
+
+
+def license_exists_for_brand(brand: Brand, license_id: int) -> bool:
+    return License.objects.filter(pk=license_id, license_key__brand=brand).exists()
+
+
+def licenses_list_for_brand(
+    brand: Brand,
+    *,
+    customer_email: str | None = None,
+    product_slug: str | None = None,
+    status: str | None = None,
+) -> QuerySet[License]:
+    queryset = License.objects.filter(license_key__brand=brand)
+    if customer_email:
+        queryset = queryset.filter(license_key__customer_email=customer_email.strip().lower())
+    if product_slug:
+        queryset = queryset.filter(product__slug=product_slug)
+    if status:
+        now = timezone.now()
+        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        if status == License.Status.VALID:
+            queryset = queryset.filter(not_expired, status=License.Status.VALID)
+        elif status == License.EXPIRED:
+            queryset = queryset.filter(status=License.Status.VALID, expires_at__lte=now)
+        else:
+            queryset = queryset.filter(status=status)
+    return _with_seats(queryset)
+
+
+def licenses_by_email(brand: Brand, email: str, *, ecosystem: bool) -> list[LicenseKey]:
+    """US6: the customer's keys with their licenses, in two queries whatever their number.
+    Without ``ecosystem`` only this brand's keys are visible."""
+    keys = LicenseKey.objects.filter(customer_email=email.strip().lower())
+    if not ecosystem:
+        keys = keys.filter(brand=brand)
+    licenses = _with_seats(License.objects.order_by("product__slug", "id"))
+    return list(
+        keys.select_related("brand")
+        .prefetch_related(Prefetch("licenses", queryset=licenses))
+        .order_by("brand__slug", "id")
+    )

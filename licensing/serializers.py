@@ -1,0 +1,128 @@
+"""Input and output shapes of the brand API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from license_service.api.fields import (
+    FutureAwareDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+)
+from licensing.keys import MAX_KEY_INPUT_LENGTH
+from licensing.models import License
+from licensing.selectors import seats_remaining
+from licensing.services import LIFECYCLE_ACTIONS
+
+MAX_SEATS_LIMIT = 1_000_000
+
+
+class ProvisionInputSerializer(serializers.Serializer):
+    customer_email = StrictEmailField()
+    product_slug = StrictCharField(max_length=50)
+    expires_at = FutureAwareDateTimeField(required=False, allow_null=True)
+    max_seats = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_SEATS_LIMIT
+    )
+    license_key = StrictCharField(required=False, allow_null=True, max_length=MAX_KEY_INPUT_LENGTH)
+    new_key = StrictBooleanField(required=False, default=False)
+
+
+class LifecycleInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=LIFECYCLE_ACTIONS)
+    expires_at = FutureAwareDateTimeField(required=False)
+    max_seats = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_SEATS_LIMIT
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        action = attrs["action"]
+        if action == "renew" and "expires_at" not in attrs:
+            raise serializers.ValidationError({"expires_at": ["Required to renew."]})
+        if action == "set_seats" and "max_seats" not in attrs:
+            raise serializers.ValidationError(
+                {"max_seats": ["Required to set seats (null means unlimited)."]}
+            )
+        return attrs
+
+
+class LicenseListFilterSerializer(serializers.Serializer):
+    customer_email = StrictCharField(required=False, max_length=254)
+    product = StrictCharField(required=False, max_length=50)
+    status = serializers.ChoiceField(
+        required=False, choices=["valid", "suspended", "cancelled", "expired"]
+    )
+
+
+class ProvisionOutputSerializer(serializers.Serializer):
+    license_key = serializers.CharField(source="license_key.key")
+    license_id = serializers.IntegerField(source="pk")
+    customer_email = serializers.EmailField(source="license_key.customer_email")
+    brand = serializers.CharField(source="license_key.brand.slug")
+    product = serializers.CharField(source="product.slug")
+    status = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    max_seats = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_status(self, obj: License) -> str:
+        return obj.effective_status()
+
+
+class ActivationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    instance_identifier = serializers.CharField()
+    activated_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+
+
+class LicenseOutputSerializer(ProvisionOutputSerializer):
+    seats_used = serializers.IntegerField()
+    seats_remaining = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField()
+
+    def get_seats_remaining(self, obj: License) -> int | None:
+        return seats_remaining(obj.max_seats, obj.seats_used)  # type: ignore[attr-defined]
+
+
+class LicenseDetailOutputSerializer(LicenseOutputSerializer):
+    activations = ActivationOutputSerializer(many=True)
+
+
+class AuditEventOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.CharField()
+    actor_type = serializers.CharField()
+    actor = serializers.CharField()
+    request_id = serializers.CharField()
+    client_ip = serializers.IPAddressField(allow_null=True)
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ByEmailProductSerializer(serializers.Serializer):
+    product_slug = serializers.CharField(source="product.slug")
+    license_id = serializers.IntegerField(source="pk")
+    status = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    seats_used = serializers.IntegerField()
+    max_seats = serializers.IntegerField(allow_null=True)
+
+    def get_status(self, obj: License) -> str:
+        return obj.effective_status()
+
+
+class ByEmailKeySerializer(serializers.Serializer):
+    brand = serializers.CharField(source="brand.slug")
+    license_key = serializers.CharField(source="key")
+    products = ByEmailProductSerializer(source="licenses.all", many=True)
+
+
+class ByEmailOutputSerializer(serializers.Serializer):
+    customer_email = serializers.EmailField()
+    licenses = ByEmailKeySerializer(many=True)

@@ -1,0 +1,77 @@
+"""US6: a customer's licenses by e-mail, with and without ecosystem:read."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import ActivationFactory, LicenseFactory, LicenseKeyFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/brand/licenses/by-email/"
+
+
+@pytest.fixture
+def customer_everywhere(product, other_product):
+    mine = LicenseKeyFactory(brand=product.brand, customer_email="jane@example.com")
+    lic = LicenseFactory(product=product, license_key=mine)
+    ActivationFactory(license=lic)
+    theirs = LicenseKeyFactory(brand=other_product.brand, customer_email="jane@example.com")
+    LicenseFactory(product=other_product, license_key=theirs)
+    return mine, theirs
+
+
+def test_without_ecosystem_scope_only_own_brand(brand_client, customer_everywhere):
+    mine, _ = customer_everywhere
+    body = brand_client.get(URL + "Jane@Example.com").json()
+    assert body["customer_email"] == "jane@example.com"
+    assert [k["license_key"] for k in body["licenses"]] == [mine.key]
+    product = body["licenses"][0]["products"][0]
+    assert product["product_slug"] == "rankmath-pro"
+    assert product["seats_used"] == 1
+    assert product["max_seats"] == 3
+    assert product["status"] == "valid"
+    assert set(product) == {
+        "product_slug",
+        "license_id",
+        "status",
+        "expires_at",
+        "seats_used",
+        "max_seats",
+    }
+
+
+def test_with_ecosystem_scope_every_brand(ecosystem_client, customer_everywhere):
+    body = ecosystem_client.get(URL + "jane@example.com").json()
+    assert sorted(k["brand"] for k in body["licenses"]) == ["rankmath", "wp-rocket"]
+
+
+def test_unknown_email_is_an_empty_list(brand_client, db):
+    response = brand_client.get(URL + "nobody@example.com")
+    assert response.status_code == 200
+    assert response.json() == {"customer_email": "nobody@example.com", "licenses": []}
+
+
+def test_invalid_email_is_a_validation_error(brand_client, db):
+    response = brand_client.get(URL + "not-an-email")
+    assert response.status_code == 400
+    assert response.json()["details"] == {"email": ["Enter a valid email address."]}
+
+
+def test_query_count_does_not_grow_with_licenses(ecosystem_client, product, other_product):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert ecosystem_client.get(URL + "many@example.com").status_code == 200
+        return len(ctx.captured_queries)
+
+    key = LicenseKeyFactory(brand=product.brand, customer_email="many@example.com")
+    LicenseFactory(product=product, license_key=key)
+    queries()  # the first call also records the API key's last use
+    few = queries()
+    for _ in range(5):
+        LicenseFactory(product=ProductFactory(brand=product.brand), license_key=key)
+    other = LicenseKeyFactory(brand=other_product.brand, customer_email="many@example.com")
+    LicenseFactory(product=other_product, license_key=other)
+    assert queries() == few == 3  # API key, keys, licenses
