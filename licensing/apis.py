@@ -242,6 +242,4 @@ class LicensesByEmailApi(BrandApi):
         keys = licenses_by_email(
             principal.brand, email, ecosystem=principal.has_scope(SCOPE_ECOSYSTEM_READ)
         )
-        return Response(
-            ByEmailOutputSerializer({"customer_email": email, "licenses": keys}).data
-        )
+        return Response(ByEmailOutputSerializer({"customer_email": email, "licenses": keys}).data)

@@ -29,8 +29,8 @@ CHECKSUM_SYMBOLS = 7
 GROUP = 5
 _BODY_SYMBOLS = RANDOM_SYMBOLS + CHECKSUM_SYMBOLS
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
-_KEY_RE = re.compile(r"^([A-Z]{2,6})-?((?:[0-9A-Z]-?){%d})$" % _BODY_SYMBOLS)
-_BODY_RE = re.compile(r"^[%s]{%d}$" % (ALPHABET, _BODY_SYMBOLS))
+_KEY_RE = re.compile(rf"^([A-Z]{{2,6}})-?((?:[0-9A-Z]-?){{{_BODY_SYMBOLS}}})$")
+_BODY_RE = re.compile(rf"^[{ALPHABET}]{{{_BODY_SYMBOLS}}}$")
 MAX_KEY_INPUT_LENGTH = 64
 
 

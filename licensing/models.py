@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from brands.models import Brand, Product
@@ -24,7 +25,7 @@ class LicenseKey(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(customer_email=models.functions.Lower("customer_email")),
+                condition=Q(customer_email=Lower("customer_email")),
                 name="licensekey_email_lowercase",
             ),
         ]
@@ -96,5 +97,10 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["brand", "key"], name="idempotency_key_unique_per_brand")
+            models.UniqueConstraint(
+                fields=["brand", "key"], name="idempotency_key_unique_per_brand"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}:{self.key}"

@@ -45,12 +45,16 @@ def other_brand(db: Any) -> Brand:
 
 @pytest.fixture
 def product(brand: Brand) -> Product:
-    return ProductFactory(brand=brand, name="RankMath Pro", slug="rankmath-pro", default_max_seats=3)
+    return ProductFactory(
+        brand=brand, name="RankMath Pro", slug="rankmath-pro", default_max_seats=3
+    )
 
 
 @pytest.fixture
 def other_product(other_brand: Brand) -> Product:
-    return ProductFactory(brand=other_brand, name="WP Rocket", slug="wp-rocket", default_max_seats=1)
+    return ProductFactory(
+        brand=other_brand, name="WP Rocket", slug="wp-rocket", default_max_seats=1
+    )
 
 
 def make_brand_client(brand: Brand, scopes: list[str] | None = None) -> APIClient:

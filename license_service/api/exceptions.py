@@ -102,8 +102,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse:
             status = 401
         else:
             status = exc.status_code
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait) + 1)
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf.Throttled) and wait is not None:
+            headers["Retry-After"] = str(int(wait) + 1)
         if isinstance(exc, drf.ValidationError):
             return error_response(
                 code=code,

@@ -62,7 +62,14 @@ def test_renew_needs_expires_at(brand_client, license_):
 
 @pytest.mark.parametrize(
     "value",
-    ["2001-01-01T00:00:00Z", "2099-01-01T00:00:00", "tomorrow", 12345, None, "9999-12-31T23:59:59-14:00"],
+    [
+        "2001-01-01T00:00:00Z",
+        "2099-01-01T00:00:00",
+        "tomorrow",
+        12345,
+        None,
+        "9999-12-31T23:59:59-14:00",
+    ],
 )
 def test_renew_refuses_past_naive_or_malformed_dates(brand_client, license_, value):
     response = patch(brand_client, license_.pk, action="renew", expires_at=value)
