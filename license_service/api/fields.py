@@ -42,7 +42,10 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictEmailField(serializers.EmailField):
-    default_error_messages = {"invalid": "Enter a valid email address.", "type": "Must be a string."}
+    default_error_messages = {
+        "invalid": "Enter a valid email address.",
+        "type": "Must be a string.",
+    }
 
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("max_length", 254)
