@@ -29,7 +29,9 @@ class Brand(models.Model):
             models.CheckConstraint(
                 condition=Q(key_prefix__regex=r"^[A-Z]{2,6}$"), name="brand_key_prefix_format"
             ),
-            models.CheckConstraint(condition=Q(slug__regex=r"^[a-z0-9-]+$"), name="brand_slug_format"),
+            models.CheckConstraint(
+                condition=Q(slug__regex=r"^[a-z0-9-]+$"), name="brand_slug_format"
+            ),
         ]
 
     def __str__(self) -> str:

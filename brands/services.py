@@ -43,7 +43,9 @@ def brand_create(*, name: str, slug: str, key_prefix: str, actor: Actor) -> Bran
         with transaction.atomic():
             brand = Brand.objects.create(name=name, slug=slug, key_prefix=key_prefix)
     except IntegrityError as exc:  # lost a race with an identical request
-        raise DuplicateField("slug", "A brand with this slug or key prefix already exists.") from exc
+        raise DuplicateField(
+            "slug", "A brand with this slug or key prefix already exists."
+        ) from exc
     audit_record(
         action="brand.created",
         actor=actor,
@@ -139,10 +141,17 @@ def product_update(
 
 @transaction.atomic
 def api_key_create(
-    *, brand: Brand, name: str, scopes: list[str] | None, actor: Actor
+    *,
+    brand: Brand,
+    name: str,
+    scopes: list[str] | None,
+    actor: Actor,
+    plain: str | None = None,
 ) -> tuple[BrandApiKey, str]:
-    """Returns the stored key and its plain text, which is never stored nor shown again."""
-    plain = generate_api_key()
+    """Returns the stored key and its plain text, which is never stored nor shown again.
+    ``plain`` is for the demo data only (a documented key for the README's tour); real
+    keys are always generated."""
+    plain = plain or generate_api_key()
     api_key = BrandApiKey.objects.create(
         brand=brand,
         name=name,

@@ -73,7 +73,7 @@ class ProvisionOutputSerializer(serializers.Serializer):
         return obj.effective_status()
 
 
-class ActivationOutputSerializer(serializers.Serializer):
+class LicenseActivationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     instance_identifier = serializers.CharField()
     activated_at = serializers.DateTimeField()
@@ -90,7 +90,7 @@ class LicenseOutputSerializer(ProvisionOutputSerializer):
 
 
 class LicenseDetailOutputSerializer(LicenseOutputSerializer):
-    activations = ActivationOutputSerializer(many=True)
+    activations = LicenseActivationSerializer(many=True)
 
 
 class AuditEventOutputSerializer(serializers.Serializer):

@@ -37,6 +37,13 @@ def _field_details(detail: Any) -> dict[str, list[str]]:
     return {"non_field_errors": [str(detail)]}
 
 
+def _message(detail: Any) -> str:
+    """One human sentence; simplejwt and others put a dict with ``detail`` in it."""
+    if isinstance(detail, dict):
+        detail = detail.get("detail") or "Request refused."
+    return str(detail)
+
+
 def domain_error_response(exc: DomainError) -> JsonResponse:
     headers = {"Retry-After": str(exc.wait)} if isinstance(exc, Throttled) else None
     if exc.code == "service_unavailable":
@@ -112,7 +119,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse:
                 status=400,
                 details=_field_details(exc.detail),
             )
-        return error_response(code=code, message=str(exc.detail), status=status, headers=headers)
+        return error_response(
+            code=code, message=_message(exc.detail), status=status, headers=headers
+        )
     if isinstance(exc, DatabaseError):
         logger.exception("database error", extra={"request_id": request_id_var.get()})
         return server_error_response()

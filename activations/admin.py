@@ -1,0 +1,80 @@
+"""Admin for activations: read-only (seats are taken and freed by the product and brand
+APIs). Also adds the activations inline to the license page: this app depends on
+``licensing``, so it extends the license admin rather than ``licensing`` importing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from activations.models import Activation
+from licensing.admin import LicenseAdmin as LicensingLicenseAdmin
+from licensing.models import License
+
+
+class ActivationInline(admin.TabularInline):
+    model = Activation
+    fields = ("instance_identifier", "activated_at", "last_seen_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+admin.site.unregister(License)
+
+
+@admin.register(License)
+class LicenseAdmin(LicensingLicenseAdmin):
+    inlines = [*LicensingLicenseAdmin.inlines, ActivationInline]
+
+
+@admin.register(Activation)
+class ActivationAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "instance_identifier",
+        "license_id",
+        "license_key",
+        "product",
+        "activated_at",
+        "last_seen_at",
+    ]
+    list_filter = [("license__product__brand", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["license__license_key", "license__product__brand"]
+    search_fields = [
+        "instance_identifier",
+        "license__license_key__key",
+        "license__license_key__customer_email",
+        "license__product__slug",
+    ]
+    fields = ("license", "instance_identifier", "activated_at", "last_seen_at")
+    readonly_fields = fields
+
+    @admin.display(description="license key", ordering="license__license_key__key")
+    def license_key(self, obj: Activation) -> str:
+        return obj.license.license_key.key
+
+    @admin.display(description="product", ordering="license__product__slug")
+    def product(self, obj: Activation) -> str:
+        return str(obj.license.product)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,424 @@
+"""Product API (SPEC §6: activate, deactivate, check) and the brand-side seat release.
+
+The license key is the product API's credential, so every call is rate-limited per client
+IP and per key, and answers naming no license (unknown key, failed checksum, or no license
+for that product) count against a much lower per-IP limit. That limit is checked before
+any lookup and counted atomically after one, so neither a slow nor a concurrent burst of
+guesses gets more than its count of ``license_not_found`` answers per window.
+
+The check endpoints are the hot path: they are DRF views only for the OpenAPI schema and
+run as plain Django views (``LeanApiView``), answering from the cache in one round trip
+after the rate-limit counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions as drf
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from activations import services
+from activations.errors import LicenseNotFound
+from activations.selectors import check_answer, check_data, iso_datetime
+from activations.serializers import (
+    ActivateOutputSerializer,
+    ActivationInputSerializer,
+    CheckInputSerializer,
+    CheckOutputSerializer,
+    DeactivateOutputSerializer,
+    check_params,
+)
+from audit.services import Actor
+from brands.authentication import BRAND_AUTHENTICATION, BrandPrincipal
+from brands.permissions import IsBrand
+from license_service import metrics
+from license_service.api.errors import error_response
+from license_service.api.exceptions import database_unavailable_response, domain_error_response
+from license_service.api.parsers import parse_json_object
+from license_service.api.schema import error_responses
+from license_service.errors import DomainError, Throttled
+from license_service.middleware import client_ip
+from license_service.ratelimit import cache_get_many, rate_limit_hit, rate_limit_peek, rate_window
+from licensing.cache import check_cache_key, negative_cache_key
+from licensing.keys import canonical_license_key
+
+PRODUCT_TAG = "product"
+IP_SCOPE = "product-ip"
+KEY_SCOPE = "product-key"
+UNKNOWN_KEY_SCOPE = "product-unknown-key-ip"
+
+ACTIVATE_ERRORS = (
+    "validation_error",
+    "unsupported_media_type",
+    "license_not_found",
+    "license_suspended",
+    "license_cancelled",
+    "license_expired",
+    "seat_limit_exceeded",
+    "throttled",
+)
+DEACTIVATE_ERRORS = (
+    "validation_error",
+    "unsupported_media_type",
+    "license_not_found",
+    "activation_not_found",
+    "throttled",
+)
+CHECK_ERRORS = ("validation_error", "license_not_found", "throttled")
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+def _limit_ip(request: HttpRequest | Request) -> str:
+    """Count the request against its IP's limit; the IP (the brute-force identity)."""
+    ip = client_ip(request) or "unknown"
+    rate_limit_hit(IP_SCOPE, ip, settings.LICENSE_SERVICE["THROTTLE_PRODUCT_IP"])
+    return ip
+
+
+def _limit_key(key: str) -> None:
+    rate_limit_hit(KEY_SCOPE, key, settings.LICENSE_SERVICE["THROTTLE_PRODUCT_KEY"])
+
+
+def _peek_unknown(ip: str) -> None:
+    rate_limit_peek(UNKNOWN_KEY_SCOPE, ip, settings.LICENSE_SERVICE["THROTTLE_UNKNOWN_KEY_IP"])
+
+
+def _unknown_key(ip: str, error: LicenseNotFound | None = None) -> LicenseNotFound:
+    """Count an answer that names no license; Throttled once the IP is past its limit."""
+    rate_limit_hit(UNKNOWN_KEY_SCOPE, ip, settings.LICENSE_SERVICE["THROTTLE_UNKNOWN_KEY_IP"])
+    return error or LicenseNotFound()
+
+
+def _outcome_code(exc: Exception) -> str:
+    if isinstance(exc, DomainError):
+        return exc.code
+    if isinstance(exc, (drf.ParseError, drf.ValidationError)):
+        return "validation_error"
+    return "other"
+
+
+@contextmanager
+def _recorded(record: Callable[[str], None]) -> Iterator[None]:
+    """Record a failed call's error code in the product metrics."""
+    try:
+        yield
+    except Exception as exc:
+        record(_outcome_code(exc))
+        raise
+
+
+# --- activate / deactivate -----------------------------------------------------------------
+
+
+class _BodyOnDeleteSchema(AutoSchema):
+    """Documents the JSON body of ``DELETE /activate`` (drf-spectacular only documents
+    bodies of POST, PUT and PATCH)."""
+
+    def _get_request_body(self, direction: str = "request") -> Any:
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
+
+class ProductApi(APIView):
+    """Public: the license key in the body is the credential."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+
+def _seat_fields(seats: services.SeatState) -> dict[str, Any]:
+    return {
+        "seats_used": seats.seats_used,
+        "max_seats": seats.max_seats,
+        "seats_remaining": seats.seats_remaining,
+    }
+
+
+def _deactivate(request: Request) -> Response:
+    with _recorded(metrics.record_deactivation):
+        ip = _limit_ip(request)
+        data = _validated(request)
+        key = canonical_license_key(data["license_key"])
+        if key is None:
+            raise _unknown_key(ip)
+        _limit_key(key)
+        _peek_unknown(ip)
+        try:
+            seats = services.activation_release(
+                license_key=key,
+                product_slug=data["product_slug"],
+                instance_identifier=data["instance_identifier"],
+                actor=Actor.product(),
+            )
+        except LicenseNotFound as exc:
+            raise _unknown_key(ip, exc) from None
+    metrics.record_deactivation("released")
+    return Response(
+        {"success": True, "message": "Seat released.", **_seat_fields(seats)}, status=200
+    )
+
+
+def _validated(request: Request) -> dict[str, Any]:
+    serializer = ActivationInputSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ActivateApi(ProductApi):
+    schema = _BodyOnDeleteSchema()
+
+    @extend_schema(
+        tags=[PRODUCT_TAG],
+        summary="Activate an instance (US3)",
+        description="Takes a seat for this instance; an instance that is already active keeps "
+        "its seat (no second seat, last_seen_at refreshed).",
+        request=ActivationInputSerializer,
+        responses={200: ActivateOutputSerializer, **error_responses(*ACTIVATE_ERRORS)},
+    )
+    def post(self, request: Request) -> Response:
+        with _recorded(metrics.record_activation):
+            ip = _limit_ip(request)
+            data = _validated(request)
+            key = canonical_license_key(data["license_key"])
+            if key is None:
+                raise _unknown_key(ip)
+            _limit_key(key)
+            _peek_unknown(ip)
+            try:
+                result = services.activation_create(
+                    license_key=key,
+                    product_slug=data["product_slug"],
+                    instance_identifier=data["instance_identifier"],
+                    actor=Actor.product(),
+                )
+            except LicenseNotFound as exc:
+                raise _unknown_key(ip, exc) from None
+        metrics.record_activation("activated" if result.created else "already_active")
+        seats = result.seats
+        return Response(
+            {
+                "success": True,
+                "license_id": seats.license_id,
+                "activation_id": result.activation_id,
+                "status": seats.status,
+                "expires_at": iso_datetime(seats.expires_at),
+                **_seat_fields(seats),
+            }
+        )
+
+    @extend_schema(
+        tags=[PRODUCT_TAG],
+        summary="Deactivate an instance (US5, same as POST /deactivate)",
+        request=ActivationInputSerializer,
+        responses={200: DeactivateOutputSerializer, **error_responses(*DEACTIVATE_ERRORS)},
+    )
+    def delete(self, request: Request) -> Response:
+        return _deactivate(request)
+
+
+class DeactivateApi(ProductApi):
+    @extend_schema(
+        tags=[PRODUCT_TAG],
+        summary="Deactivate an instance (US5)",
+        description="Frees the instance's seat, whatever the license's status.",
+        request=ActivationInputSerializer,
+        responses={200: DeactivateOutputSerializer, **error_responses(*DEACTIVATE_ERRORS)},
+    )
+    def post(self, request: Request) -> Response:
+        return _deactivate(request)
+
+
+# --- check ---------------------------------------------------------------------------------
+
+
+class LeanApiView(ProductApi):
+    """A DRF view for the OpenAPI schema that runs as a plain Django view: no DRF request
+    wrapping, negotiation or response rendering on the hot path. Handlers take the Django
+    request and return a JsonResponse; errors get the SPEC envelope here."""
+
+    lean_methods: tuple[str, ...] = ()
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.args, self.kwargs, self.request = args, kwargs, request  # type: ignore[assignment]
+        method = request.method or ""
+        handler = getattr(self, "get" if method == "HEAD" else method.lower(), None)
+        if method not in self.lean_methods or handler is None:
+            return error_response(
+                code="method_not_allowed",
+                message=f'Method "{method}" not allowed.',
+                status=405,
+                headers={"Allow": ", ".join(self.lean_methods)},
+            )
+        try:
+            response: HttpResponse = handler(request, *args, **kwargs)
+        except DomainError as exc:
+            return domain_error_response(exc)
+        except (OperationalError, InterfaceError):
+            return database_unavailable_response()
+        return response
+
+
+def _check(
+    raw_key: str,
+    product_slug: str | None,
+    instance_identifier: str | None,
+    ip: str,
+) -> JsonResponse:
+    key = canonical_license_key(raw_key)
+    if key is None:
+        raise _unknown_key(ip)
+    _limit_key(key)
+    knobs = settings.LICENSE_SERVICE
+    unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"])
+    # One round trip: the answer, the negative entry and this IP's unknown-key counter.
+    cached = cache_get_many(
+        [check_cache_key(key), negative_cache_key(key), unknown.key], "check cache read"
+    )
+    if unknown.reached(cached.get(unknown.key)):
+        raise Throttled(unknown.retry_after)
+    data, cache_result = check_data(key, cached=cached)
+    metrics.record_check_cache(cache_result)
+    if data is None:
+        raise _unknown_key(ip)
+    try:
+        answer = check_answer(
+            data, product_slug=product_slug, instance_identifier=instance_identifier
+        )
+    except LicenseNotFound as exc:
+        raise _unknown_key(ip, exc) from None
+    if instance_identifier is not None:
+        services.activation_heartbeat(
+            license_key=key,
+            license_ids=[e["license_id"] for e in answer["entitlements"] if e["instance_active"]],
+            instance_identifier=instance_identifier,
+        )
+    return JsonResponse(answer)
+
+
+_CHECK_QUERY = [
+    OpenApiParameter("product_slug", OpenApiTypes.STR, description="Report only this entitlement."),
+    OpenApiParameter(
+        "instance_identifier",
+        OpenApiTypes.STR,
+        description="Adds instance_active to each entitlement; counts as a heartbeat.",
+    ),
+]
+
+
+class CheckApi(LeanApiView):
+    lean_methods = ("GET", "HEAD")
+
+    @extend_schema(
+        tags=[PRODUCT_TAG],
+        summary="Check a license key (US4)",
+        description="Prefer POST /check, which keeps the key out of URLs and access logs.",
+        parameters=[
+            OpenApiParameter("license_key", OpenApiTypes.STR, OpenApiParameter.PATH),
+            *_CHECK_QUERY,
+        ],
+        responses={200: CheckOutputSerializer, **error_responses(*CHECK_ERRORS)},
+    )
+    def get(self, request: HttpRequest, license_key: str) -> JsonResponse:
+        with _recorded(metrics.record_check):
+            ip = _limit_ip(request)
+            _, product_slug, instance = check_params(request.GET, with_key=False)
+            response = _check(license_key, product_slug, instance, ip)
+        metrics.record_check("found")
+        return response
+
+
+class CheckPostApi(LeanApiView):
+    lean_methods = ("POST",)
+
+    @extend_schema(
+        tags=[PRODUCT_TAG],
+        summary="Check a license key (US4), key in the body",
+        request=CheckInputSerializer,
+        responses={
+            200: CheckOutputSerializer,
+            **error_responses(*CHECK_ERRORS, "unsupported_media_type"),
+        },
+    )
+    def post(self, request: HttpRequest) -> JsonResponse:
+        with _recorded(metrics.record_check):
+            ip = _limit_ip(request)
+            key, product_slug, instance = check_params(_json_body(request), with_key=True)
+            assert key is not None  # noqa: S101 (check_params requires it)
+            response = _check(key, product_slug, instance, ip)
+        metrics.record_check("found")
+        return response
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object, as DRF's parser would have it (empty body: ``{}``)."""
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise _BadBody("Request body too large.") from exc
+    if not raw:
+        return {}
+    if request.content_type != "application/json":
+        raise _UnsupportedMediaType(request.content_type or "")
+    try:
+        return parse_json_object(raw)
+    except drf.ParseError as exc:
+        raise _BadBody(str(exc.detail)) from exc
+
+
+class _BadBody(DomainError):
+    code = "validation_error"
+    http_status = 400
+
+
+class _UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+    def __init__(self, media_type: str):
+        super().__init__(f'Unsupported media type "{media_type}" in request.')
+
+
+# --- brand: release a seat -----------------------------------------------------------------
+
+
+class BrandActivationApi(APIView):
+    authentication_classes = BRAND_AUTHENTICATION
+    permission_classes = [IsBrand]
+
+    @extend_schema(
+        tags=["brand"],
+        summary="Release a seat on the customer's behalf",
+        parameters=[OpenApiParameter("activation_id", int, OpenApiParameter.PATH)],
+        responses={
+            204: None,
+            **error_responses("not_authenticated", "permission_denied", "not_found"),
+        },
+    )
+    def delete(self, request: Request, activation_id: str) -> Response:
+        principal = request.user
+        assert isinstance(principal, BrandPrincipal)  # noqa: S101 (IsBrand guarantees it)
+        services.activation_release_by_id(
+            brand=principal.brand,
+            activation_id=int(activation_id),
+            actor=Actor.brand(principal.brand.slug),
+        )
+        return Response(status=204)

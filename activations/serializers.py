@@ -1,0 +1,162 @@
+"""Input and output shapes of the product API.
+
+The check path is hot, so its input is cleaned by plain functions (``check_params``) that
+apply the same rules as these serializers; the serializers document it in the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+from activations.normalize import (
+    MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH,
+    instance_identifier_problem,
+    normalize_instance_identifier,
+)
+from license_service.api.fields import StrictCharField
+from license_service.api.parsers import bad_string_reason
+from license_service.errors import ValidationFailed
+from licensing.keys import MAX_KEY_INPUT_LENGTH
+
+MAX_SLUG_LENGTH = 50
+
+LICENSE_KEY_HELP = "The license key, case-insensitive; surrounding whitespace is ignored."
+INSTANCE_HELP = (
+    "Site URL or machine id. URLs are normalized (scheme, www., default port, trailing "
+    "slash, query and fragment dropped; path kept); anything else is only trimmed. "
+    "1-255 characters once normalized."
+)
+
+
+def clean_instance_identifier(value: str) -> str:
+    """Normalized identifier, or ValueError with the problem."""
+    normalized = normalize_instance_identifier(value)
+    problem = instance_identifier_problem(normalized)
+    if problem:
+        raise ValueError(problem)
+    return normalized
+
+
+class InstanceIdentifierField(StrictCharField):
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("max_length", MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH)
+        kwargs.setdefault("help_text", INSTANCE_HELP)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if len(value) > MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH:  # validators see the output
+            self.fail("max_length", max_length=MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH)
+        try:
+            return clean_instance_identifier(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class ActivationInputSerializer(serializers.Serializer):
+    license_key = StrictCharField(max_length=MAX_KEY_INPUT_LENGTH, help_text=LICENSE_KEY_HELP)
+    product_slug = StrictCharField(max_length=MAX_SLUG_LENGTH)
+    instance_identifier = InstanceIdentifierField()
+
+
+class CheckInputSerializer(serializers.Serializer):
+    """Body of ``POST /check`` (the query of ``GET /check/{key}`` without ``license_key``)."""
+
+    license_key = StrictCharField(max_length=MAX_KEY_INPUT_LENGTH, help_text=LICENSE_KEY_HELP)
+    product_slug = StrictCharField(
+        max_length=MAX_SLUG_LENGTH, required=False, help_text="Report only this entitlement."
+    )
+    instance_identifier = InstanceIdentifierField(
+        required=False,
+        help_text="Adds instance_active to each entitlement; counts as a heartbeat. "
+        + INSTANCE_HELP,
+    )
+
+
+def _text(
+    data: Mapping[str, Any], field: str, max_length: int, errors: dict[str, list[str]]
+) -> str | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors[field] = ["Must be a string."]
+        return None
+    reason = bad_string_reason(value)
+    if reason:
+        errors[field] = [reason]
+        return None
+    value = value.strip()
+    if not value:
+        errors[field] = ["This field may not be blank."]
+        return None
+    if len(value) > max_length:
+        errors[field] = [f"Ensure this field has no more than {max_length} characters."]
+        return None
+    return value
+
+
+def check_params(
+    data: Mapping[str, Any], *, with_key: bool
+) -> tuple[str | None, str | None, str | None]:
+    """``(license_key, product_slug, instance_identifier)`` of a check request (the key only
+    when ``with_key``), cleaned like ``CheckInputSerializer``. Raises ValidationFailed."""
+    errors: dict[str, list[str]] = {}
+    key = None
+    if with_key:
+        key = _text(data, "license_key", MAX_KEY_INPUT_LENGTH, errors)
+        if key is None and "license_key" not in errors:
+            errors["license_key"] = ["This field is required."]
+    product_slug = _text(data, "product_slug", MAX_SLUG_LENGTH, errors)
+    instance = _text(data, "instance_identifier", MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH, errors)
+    if instance is not None:
+        try:
+            instance = clean_instance_identifier(instance)
+        except ValueError as exc:
+            errors["instance_identifier"] = [str(exc)]
+    if errors:
+        raise ValidationFailed("Invalid input.", details=errors)
+    return key, product_slug, instance
+
+
+class CheckEntitlementSerializer(serializers.Serializer):
+    product_slug = serializers.CharField()
+    license_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["valid", "suspended", "cancelled", "expired"])
+    expires_at = serializers.DateTimeField(allow_null=True)
+    seats_used = serializers.IntegerField()
+    max_seats = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+    seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+    instance_active = serializers.BooleanField(
+        required=False, help_text="Only when instance_identifier was given."
+    )
+
+
+class CheckOutputSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    license_key = serializers.CharField()
+    brand = serializers.CharField(help_text="Brand slug.")
+    customer_email_masked = serializers.CharField(help_text='e.g. "u***@example.com".')
+    entitlements = CheckEntitlementSerializer(many=True)
+
+
+class ActivateOutputSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    license_id = serializers.IntegerField()
+    activation_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["valid"])
+    expires_at = serializers.DateTimeField(allow_null=True)
+    seats_used = serializers.IntegerField()
+    max_seats = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+    seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+
+
+class DeactivateOutputSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    message = serializers.CharField()
+    seats_used = serializers.IntegerField()
+    max_seats = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+    seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")

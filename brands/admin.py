@@ -1,0 +1,296 @@
+"""Admin for brands, products and brand API keys.
+
+The admin never writes a row itself: adds and edits go through ``brands.services``, with
+the staff user as the audit actor, exactly as the staff API does. A key's hash is never
+shown; its plain text is shown once, in the message after it was created.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.forms import BaseFormSet, ModelForm
+from django.http import HttpRequest
+
+from audit.services import Actor
+from brands import services
+from brands.models import ALL_SCOPES, DEFAULT_SCOPES, Brand, BrandApiKey, Product
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.staff(request.user.get_username())
+
+
+def _adopt(obj: Model, saved: Model) -> None:
+    """Make the admin's unsaved form instance stand for the row a service created, so the
+    admin's log entry, redirect and inline formsets refer to it."""
+    obj.pk = saved.pk
+    obj.created_at = saved.created_at  # type: ignore[attr-defined]
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+# --- brands and their products -----------------------------------------------------------
+
+
+class ProductInlineForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ["name", "slug", "default_max_seats"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            # A product's slug is part of every license that refers to it.
+            self.fields["slug"].disabled = True
+
+
+class ProductInline(admin.TabularInline):
+    model = Product
+    form = ProductInlineForm
+    fields = ("name", "slug", "default_max_seats")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+class BrandApiKeyInline(admin.TabularInline):
+    """Read-only: keys are created on the API key page, which shows the plain key once."""
+
+    model = BrandApiKey
+    fields = ("name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: BrandApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "key_prefix", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug", "key_prefix"]
+    inlines = [ProductInline, BrandApiKeyInline]
+
+    def get_fields(self, request: HttpRequest, obj: Brand | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("name", "slug", "key_prefix")
+        return ("name", "slug", "key_prefix", "is_active", "created_at")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Brand | None = None
+    ) -> tuple[str, ...]:
+        # The slug is in URLs and the key prefix in every license key already issued.
+        return ("slug", "key_prefix", "created_at") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Brand, form: ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        if not change:
+            brand = services.brand_create(
+                name=data["name"],
+                slug=data["slug"],
+                key_prefix=data["key_prefix"],
+                actor=_actor(request),
+            )
+            _adopt(obj, brand)
+        elif form.has_changed():
+            services.brand_update(
+                brand=obj, name=data["name"], is_active=data["is_active"], actor=_actor(request)
+            )
+
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: BaseFormSet, change: bool
+    ) -> None:
+        # commit=False: collect what changed without writing (the admin's change message
+        # reads new_objects/changed_objects); the API key inline is read-only and yields none.
+        formset.save(commit=False)  # type: ignore[attr-defined]
+        if formset.model is not Product:  # type: ignore[attr-defined]
+            return
+        for product in formset.new_objects:  # type: ignore[attr-defined]
+            services.product_create(
+                brand=form.instance,
+                name=product.name,
+                slug=product.slug,
+                default_max_seats=product.default_max_seats,
+                actor=_actor(request),
+            )
+        for product, _fields in formset.changed_objects:  # type: ignore[attr-defined]
+            services.product_update(
+                product=product,
+                name=product.name,
+                default_max_seats=product.default_max_seats,
+                actor=_actor(request),
+            )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # licenses refer to brands; deactivate instead
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "brand", "default_max_seats", "created_at"]
+    list_filter = ["brand"]
+    list_select_related = ["brand"]
+    search_fields = ["name", "slug", "brand__slug", "brand__name"]
+
+    def get_fields(self, request: HttpRequest, obj: Product | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("brand", "name", "slug", "default_max_seats")
+        return ("brand", "name", "slug", "default_max_seats", "created_at")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Product | None = None
+    ) -> tuple[str, ...]:
+        return ("brand", "slug", "created_at") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Product, form: ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        if not change:
+            product = services.product_create(
+                brand=data["brand"],
+                name=data["name"],
+                slug=data["slug"],
+                default_max_seats=data["default_max_seats"],
+                actor=_actor(request),
+            )
+            _adopt(obj, product)
+        elif form.has_changed():
+            services.product_update(
+                product=obj,
+                name=data["name"],
+                default_max_seats=data["default_max_seats"],
+                actor=_actor(request),
+            )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # licenses refer to products
+
+
+# --- brand API keys ----------------------------------------------------------------------
+
+
+class BrandApiKeyAddForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in ALL_SCOPES],
+        initial=DEFAULT_SCOPES,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = BrandApiKey
+        fields = ["brand", "name", "scopes"]
+
+
+class RevokedFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("live", "live"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "live":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+VIEW_FIELDS = ("brand", "name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at")
+
+
+@admin.register(BrandApiKey)
+class BrandApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created (through ``api_key_create``) and revoked, never edited."""
+
+    list_display = [
+        "name",
+        "brand",
+        "prefix",
+        "scope_list",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [RevokedFilter, "brand"]
+    list_select_related = ["brand"]
+    search_fields = ["name", "prefix", "brand__slug", "brand__name"]
+    fields = VIEW_FIELDS
+    readonly_fields = VIEW_FIELDS
+    actions = ["revoke"]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: BrandApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: BrandApiKey | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[ModelForm]:
+        if obj is None:
+            kwargs["form"] = BrandApiKeyAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: BrandApiKey | None = None) -> tuple[str, ...]:
+        return ("brand", "name", "scopes") if obj is None else VIEW_FIELDS
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: BrandApiKey | None = None
+    ) -> tuple[str, ...]:
+        return () if obj is None else VIEW_FIELDS
+
+    def save_model(
+        self, request: HttpRequest, obj: BrandApiKey, form: ModelForm, change: bool
+    ) -> None:
+        if change:
+            return  # nothing on a key is editable
+        data = form.cleaned_data
+        api_key, plain = services.api_key_create(
+            brand=data["brand"],
+            name=data["name"],
+            scopes=list(data["scopes"]),
+            actor=_actor(request),
+        )
+        _adopt(obj, api_key)
+        obj.prefix = api_key.prefix
+        obj.scopes = api_key.scopes
+        messages.success(
+            request,
+            f"API key for {api_key.brand.slug}: {plain} — copy it now, it will not be shown again.",
+        )
+
+    @admin.action(description="Revoke selected API keys", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[BrandApiKey]) -> None:
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True).order_by("pk"):
+            services.api_key_revoke(api_key=api_key, actor=_actor(request))
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("brands.change_brandapikey")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # view only: revoke with the action
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the audit trail refers to the key

@@ -1,0 +1,392 @@
+"""Staff API (SPEC §4) and the token endpoints.
+
+Staff endpoints take a staff JWT (``POST /api/v1/auth/token/``); a brand JWT or a non-staff
+user's JWT does not open them. Every write goes through ``brands.services`` with the staff
+user as the audit actor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from audit.services import Actor
+from brands import selectors, services
+from brands.authentication import (
+    BrandAccessToken,
+    _touch_last_used,
+    api_key_lookup,
+    brand_jwt_lifetime,
+)
+from brands.models import Brand, BrandApiKey, Product
+from brands.permissions import IsStaff
+from brands.serializers import (
+    ApiKeyCreatedOutputSerializer,
+    ApiKeyCreateInputSerializer,
+    ApiKeyOutputSerializer,
+    BrandCreateInputSerializer,
+    BrandOutputSerializer,
+    BrandTokenInputSerializer,
+    BrandTokenOutputSerializer,
+    BrandUpdateInputSerializer,
+    ProductCreateInputSerializer,
+    ProductFilterSerializer,
+    ProductOutputSerializer,
+    ProductUpdateInputSerializer,
+    StaffTokenObtainInputSerializer,
+    StaffTokenRefreshInputSerializer,
+    TokenPairOutputSerializer,
+    TokenRefreshOutputSerializer,
+)
+from license_service.api.pagination import DefaultCursorPagination, paginated_response
+from license_service.api.schema import error_responses
+from license_service.errors import NotFound, ValidationFailed
+
+STAFF_TAG = "staff"
+AUTH_TAG = "auth"
+
+
+class StaffJWTAuthentication(JWTAuthentication):
+    """simplejwt's access tokens of staff users. A brand JWT has another ``token_type`` and
+    is refused here as an invalid token."""
+
+
+class StaffJWTScheme(SimpleJWTScheme):
+    target_class = "brands.apis.StaffJWTAuthentication"
+    name = "staffJWT"
+
+
+def _actor(request: Request) -> Actor:
+    return Actor.staff(request.user.get_username())
+
+
+class StaffApi(APIView):
+    authentication_classes = [StaffJWTAuthentication]
+    permission_classes = [IsStaff]
+
+
+STAFF_ERRORS = ("not_authenticated", "permission_denied")
+WRITE_ERRORS = ("validation_error", "unsupported_media_type")
+
+SLUG_PARAMETER = OpenApiParameter(
+    "slug",
+    str,
+    OpenApiParameter.PATH,
+    description="Brand slug: lower-case letters, digits, dashes.",
+)
+API_KEY_ID_PARAMETER = OpenApiParameter("api_key_id", int, OpenApiParameter.PATH)
+PRODUCT_ID_PARAMETER = OpenApiParameter("product_id", int, OpenApiParameter.PATH)
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=[AUTH_TAG],
+    summary="Obtain a staff JWT pair",
+    request=StaffTokenObtainInputSerializer,
+    responses={
+        200: TokenPairOutputSerializer,
+        **error_responses(*WRITE_ERRORS, "not_authenticated"),
+    },
+)
+class StaffTokenObtainApi(TokenObtainPairView):
+    serializer_class = StaffTokenObtainInputSerializer
+
+
+@extend_schema(
+    tags=[AUTH_TAG],
+    summary="Refresh a staff access token",
+    request=StaffTokenRefreshInputSerializer,
+    responses={
+        200: TokenRefreshOutputSerializer,
+        **error_responses(*WRITE_ERRORS, "not_authenticated"),
+    },
+)
+class StaffTokenRefreshApi(TokenRefreshView):
+    serializer_class = StaffTokenRefreshInputSerializer
+
+
+class BrandTokenApi(APIView):
+    """The API key in the body is the credential: no other authentication."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    @extend_schema(
+        tags=[AUTH_TAG],
+        summary="Mint a short-lived brand JWT from a brand API key",
+        request=BrandTokenInputSerializer,
+        responses={
+            200: BrandTokenOutputSerializer,
+            **error_responses(*WRITE_ERRORS, "not_authenticated"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = BrandTokenInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key = api_key_lookup(serializer.validated_data["api_key"])
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        _touch_last_used(api_key)
+        token = BrandAccessToken.for_api_key(api_key)
+        data = {
+            "access": str(token),
+            "token_type": "Bearer",
+            "expires_in": int(brand_jwt_lifetime().total_seconds()),
+        }
+        return Response(BrandTokenOutputSerializer(data).data)
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="brand-token"'
+
+
+# --- brands --------------------------------------------------------------------------------
+
+
+def _brand_or_404(slug: str) -> Brand:
+    brand = selectors.brand_get(slug=slug)
+    if brand is None:
+        raise NotFound("No brand with this slug.")
+    return brand
+
+
+class BrandListCreateApi(StaffApi):
+    pagination_class = DefaultCursorPagination
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="List brands",
+        responses={200: BrandOutputSerializer(many=True), **error_responses(*STAFF_ERRORS)},
+    )
+    def get(self, request: Request) -> Response:
+        return paginated_response(
+            queryset=selectors.brand_list(),
+            serializer_class=BrandOutputSerializer,
+            request=request,
+            view=self,
+        )
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Create a brand",
+        request=BrandCreateInputSerializer,
+        responses={
+            201: BrandOutputSerializer,
+            **error_responses(*WRITE_ERRORS, *STAFF_ERRORS),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = BrandCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        brand = services.brand_create(**serializer.validated_data, actor=_actor(request))
+        return Response(BrandOutputSerializer(brand).data, status=status.HTTP_201_CREATED)
+
+
+class BrandDetailApi(StaffApi):
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Get a brand",
+        parameters=[SLUG_PARAMETER],
+        responses={200: BrandOutputSerializer, **error_responses(*STAFF_ERRORS, "not_found")},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(BrandOutputSerializer(_brand_or_404(slug)).data)
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Rename, deactivate or reactivate a brand",
+        parameters=[SLUG_PARAMETER],
+        description="Only `name` and `is_active` can change: the slug and key prefix are "
+        "part of URLs and license keys.",
+        request=BrandUpdateInputSerializer,
+        responses={
+            200: BrandOutputSerializer,
+            **error_responses(*WRITE_ERRORS, *STAFF_ERRORS, "not_found"),
+        },
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        brand = _brand_or_404(slug)
+        serializer = BrandUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        brand = services.brand_update(
+            brand=brand, **serializer.validated_data, actor=_actor(request)
+        )
+        return Response(BrandOutputSerializer(brand).data)
+
+
+# --- brand API keys ------------------------------------------------------------------------
+
+
+class ApiKeyListCreateApi(StaffApi):
+    pagination_class = DefaultCursorPagination
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="List a brand's API keys (without secrets)",
+        parameters=[SLUG_PARAMETER],
+        responses={
+            200: ApiKeyOutputSerializer(many=True),
+            **error_responses(*STAFF_ERRORS, "not_found"),
+        },
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        return paginated_response(
+            queryset=selectors.api_key_list(brand=_brand_or_404(slug)),
+            serializer_class=ApiKeyOutputSerializer,
+            request=request,
+            view=self,
+        )
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Create a brand API key",
+        parameters=[SLUG_PARAMETER],
+        description="The plain key is in this response only; it is stored as a hash.",
+        request=ApiKeyCreateInputSerializer,
+        responses={
+            201: ApiKeyCreatedOutputSerializer,
+            **error_responses(*WRITE_ERRORS, *STAFF_ERRORS, "not_found"),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        brand = _brand_or_404(slug)
+        serializer = ApiKeyCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, plain = services.api_key_create(
+            brand=brand,
+            name=serializer.validated_data["name"],
+            scopes=serializer.validated_data.get("scopes"),
+            actor=_actor(request),
+        )
+        body = ApiKeyCreatedOutputSerializer({**_api_key_fields(api_key), "api_key": plain}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _api_key_fields(api_key: BrandApiKey) -> dict[str, Any]:
+    return {
+        "id": api_key.pk,
+        "name": api_key.name,
+        "prefix": api_key.prefix,
+        "scopes": api_key.scopes,
+        "created_at": api_key.created_at,
+    }
+
+
+class ApiKeyDetailApi(StaffApi):
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Revoke a brand API key",
+        parameters=[SLUG_PARAMETER, API_KEY_ID_PARAMETER],
+        description="Idempotent. Tokens already minted with the key live out their lifetime.",
+        request=None,
+        responses={204: None, **error_responses(*STAFF_ERRORS, "not_found")},
+    )
+    def delete(self, request: Request, slug: str, api_key_id: str) -> Response:
+        brand = _brand_or_404(slug)
+        api_key = selectors.api_key_get(brand=brand, api_key_id=int(api_key_id))
+        if api_key is None:
+            raise NotFound("No API key with this id for this brand.")
+        services.api_key_revoke(api_key=api_key, actor=_actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- products ------------------------------------------------------------------------------
+
+
+def _product_or_404(product_id: str) -> Product:
+    product = selectors.product_get(product_id=int(product_id))
+    if product is None:
+        raise NotFound("No product with this id.")
+    return product
+
+
+class ProductListCreateApi(StaffApi):
+    pagination_class = DefaultCursorPagination
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="List products",
+        parameters=[
+            OpenApiParameter("brand", str, description="Only the products of this brand (slug).")
+        ],
+        responses={
+            200: ProductOutputSerializer(many=True),
+            **error_responses("validation_error", *STAFF_ERRORS),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = ProductFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            queryset=selectors.product_list(brand_slug=filters.validated_data.get("brand")),
+            serializer_class=ProductOutputSerializer,
+            request=request,
+            view=self,
+        )
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Create a product",
+        request=ProductCreateInputSerializer,
+        responses={
+            201: ProductOutputSerializer,
+            **error_responses(*WRITE_ERRORS, *STAFF_ERRORS),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ProductCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        brand = selectors.brand_get(slug=data["brand"])
+        if brand is None:
+            raise ValidationFailed(
+                "Invalid input.", details={"brand": ["No brand with this slug."]}
+            )
+        product = services.product_create(
+            brand=brand,
+            name=data["name"],
+            slug=data["slug"],
+            default_max_seats=data.get("default_max_seats"),
+            actor=_actor(request),
+        )
+        return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(StaffApi):
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Get a product",
+        parameters=[PRODUCT_ID_PARAMETER],
+        responses={200: ProductOutputSerializer, **error_responses(*STAFF_ERRORS, "not_found")},
+    )
+    def get(self, request: Request, product_id: str) -> Response:
+        return Response(ProductOutputSerializer(_product_or_404(product_id)).data)
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Rename a product or change its default seats",
+        parameters=[PRODUCT_ID_PARAMETER],
+        description="Existing licenses keep their own `max_seats`.",
+        request=ProductUpdateInputSerializer,
+        responses={
+            200: ProductOutputSerializer,
+            **error_responses(*WRITE_ERRORS, *STAFF_ERRORS, "not_found"),
+        },
+    )
+    def patch(self, request: Request, product_id: str) -> Response:
+        product = _product_or_404(product_id)
+        serializer = ProductUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_update(
+            product=product, **serializer.validated_data, actor=_actor(request)
+        )
+        return Response(ProductOutputSerializer(product).data)

@@ -1,0 +1,210 @@
+"""Input and output shapes of the staff API and the token endpoints.
+
+Input fields are the strict ones (``license_service.api.fields``): a number where a string
+is expected is a ``validation_error``, never coerced. Length limits are the model's.
+Unknown fields are ignored, as DRF does; a field that exists but cannot be changed (a
+brand's slug or key prefix, a product's brand or slug) is refused by name, so a client that
+tries to change it learns that it did not happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import Model
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+
+from brands.authentication import MAX_API_KEY_LENGTH
+from brands.models import (
+    ALL_SCOPES,
+    Brand,
+    BrandApiKey,
+    Product,
+    key_prefix_validator,
+    slug_validator,
+)
+from license_service.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+
+
+def _max_length(model: type[Model], field: str) -> int:
+    length = model._meta.get_field(field).max_length  # type: ignore[union-attr]
+    assert length is not None  # noqa: S101 (every CharField of these models has one)
+    return int(length)
+
+
+_BRAND_NAME_MAX = _max_length(Brand, "name")
+_BRAND_SLUG_MAX = _max_length(Brand, "slug")
+_KEY_PREFIX_MAX = _max_length(Brand, "key_prefix")
+_PRODUCT_NAME_MAX = _max_length(Product, "name")
+_PRODUCT_SLUG_MAX = _max_length(Product, "slug")
+_API_KEY_NAME_MAX = _max_length(BrandApiKey, "name")
+# PositiveIntegerField is a 32-bit column on PostgreSQL.
+MAX_SEATS_LIMIT = 2**31 - 1
+# A JWT of this service is well under 1 KB; anything far longer is not one of ours.
+MAX_TOKEN_LENGTH = 4096
+
+
+class UpdateSerializer(serializers.Serializer):
+    """A PATCH body: every field optional, at least one given, fixed fields refused by name."""
+
+    immutable_fields: tuple[str, ...] = ()
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        fixed = [
+            name for name in self.immutable_fields if isinstance(data, Mapping) and name in data
+        ]
+        errors: dict[str, Any] = {name: ["This field cannot be changed."] for name in fixed}
+        try:
+            values: dict[str, Any] = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict):
+                errors.update(exc.detail)
+            raise serializers.ValidationError(errors or exc.detail) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return values
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            allowed = ", ".join(self.fields)
+            raise serializers.ValidationError(f"Nothing to update: send at least one of {allowed}.")
+        return attrs
+
+
+# --- brands --------------------------------------------------------------------------------
+
+
+class BrandCreateInputSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=_BRAND_NAME_MAX)
+    slug = StrictCharField(max_length=_BRAND_SLUG_MAX, validators=[slug_validator])
+    key_prefix = StrictCharField(max_length=_KEY_PREFIX_MAX, validators=[key_prefix_validator])
+
+
+class BrandUpdateInputSerializer(UpdateSerializer):
+    immutable_fields = ("slug", "key_prefix")
+
+    name = StrictCharField(max_length=_BRAND_NAME_MAX, required=False)
+    is_active = StrictBooleanField(required=False)
+
+
+class BrandOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    key_prefix = serializers.CharField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+# --- brand API keys ------------------------------------------------------------------------
+
+
+class ApiKeyCreateInputSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=_API_KEY_NAME_MAX)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ALL_SCOPES),
+        required=False,
+        allow_empty=False,
+        max_length=len(ALL_SCOPES) * 2,
+        help_text="Defaults to licenses:read and licenses:write.",
+    )
+
+
+class ApiKeyOutputSerializer(serializers.Serializer):
+    """A key as listed: never its secret."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="Visible start of the key, to tell keys apart.")
+    scopes = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeyCreatedOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    api_key = serializers.CharField(help_text="The plain key. Shown in this response only.")
+
+
+# --- products ------------------------------------------------------------------------------
+
+
+class ProductCreateInputSerializer(serializers.Serializer):
+    brand = StrictCharField(
+        max_length=_BRAND_SLUG_MAX, validators=[slug_validator], help_text="Brand slug."
+    )
+    name = StrictCharField(max_length=_PRODUCT_NAME_MAX)
+    slug = StrictCharField(max_length=_PRODUCT_SLUG_MAX, validators=[slug_validator])
+    default_max_seats = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_SEATS_LIMIT,
+        required=False,
+        allow_null=True,
+        help_text="Seats of a new license unless provisioning says otherwise; null = unlimited.",
+    )
+
+
+class ProductUpdateInputSerializer(UpdateSerializer):
+    immutable_fields = ("brand", "slug")
+
+    name = StrictCharField(max_length=_PRODUCT_NAME_MAX, required=False)
+    default_max_seats = StrictIntegerField(
+        min_value=1, max_value=MAX_SEATS_LIMIT, required=False, allow_null=True
+    )
+
+
+class ProductFilterSerializer(serializers.Serializer):
+    brand = StrictCharField(max_length=_BRAND_SLUG_MAX, validators=[slug_validator], required=False)
+
+
+class ProductOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    brand = serializers.CharField(source="brand.slug", help_text="Brand slug.")
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    default_max_seats = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+class StaffTokenObtainInputSerializer(TokenObtainPairSerializer):
+    """simplejwt's pair serializer with strict string fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[self.username_field] = StrictCharField(write_only=True, max_length=150)
+        self.fields["password"] = StrictCharField(
+            write_only=True, max_length=1024, trim_whitespace=False
+        )
+
+
+class StaffTokenRefreshInputSerializer(TokenRefreshSerializer):
+    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH)
+
+
+class TokenPairOutputSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TokenRefreshOutputSerializer(serializers.Serializer):
+    access = serializers.CharField()
+
+
+class BrandTokenInputSerializer(serializers.Serializer):
+    api_key = StrictCharField(max_length=MAX_API_KEY_LENGTH)
+
+
+class BrandTokenOutputSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the token expires.")

@@ -1,0 +1,188 @@
+"""Rate limits of the product API: per IP, per key, and the brute-force limit on unknown
+keys, which holds under a concurrent burst."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.test import APIClient
+
+from license_service import ratelimit
+from license_service.errors import Throttled
+from license_service.ratelimit import Rate, parse_rate, rate_limit_hit, rate_window
+from tests.activations.conftest import activate, body
+from tests.factories import LicenseFactory
+
+
+@pytest.fixture
+def limits(settings):
+    def set_limits(**rates: str) -> None:
+        settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, **rates}
+
+    return set_limits
+
+
+def check(client, key: str, ip: str = "203.0.113.7"):
+    return client.get(f"/api/v1/product/check/{key}", REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize(
+    ("value", "rate"),
+    [
+        ("600/m", Rate(600, 60)),
+        ("20/h", Rate(20, 3600)),
+        ("5/s", Rate(5, 1)),
+        ("1000/d", Rate(1000, 86400)),
+        ("20/hour", Rate(20, 3600)),
+        (" 10 / min ", Rate(10, 60)),
+    ],
+)
+def test_rate_is_parsed(value, rate):
+    assert parse_rate(value) == rate
+
+
+@pytest.mark.parametrize("value", ["", "10", "ten/m", "10/x", "/m", "-1/m", "10/"])
+def test_malformed_rate_is_a_configuration_error(value):
+    with pytest.raises(ImproperlyConfigured):
+        parse_rate(value)
+
+
+def test_retry_after_is_the_rest_of_the_window():
+    window = rate_window("scope", "who", "10/m", now=120.5)
+    assert window.retry_after == 60
+    assert rate_window("scope", "who", "10/m", now=179.2).retry_after == 1
+    assert rate_window("scope", "who", "10/m", now=179.2).key == window.key
+    assert rate_window("scope", "who", "10/m", now=180.0).key != window.key
+
+
+def test_limit_lets_exactly_its_count_through():
+    for _ in range(3):
+        rate_limit_hit("test", "someone", "3/m")
+    with pytest.raises(Throttled) as raised:
+        rate_limit_hit("test", "someone", "3/m")
+    assert 1 <= raised.value.wait <= 60
+    rate_limit_hit("test", "someone-else", "3/m")
+
+
+@pytest.mark.django_db
+def test_ip_over_its_limit_is_throttled_with_retry_after(limits, key):
+    limits(THROTTLE_PRODUCT_IP="3/m")
+    client = APIClient()
+    for _ in range(3):
+        assert check(client, key).status_code == 200
+    response = check(client, key)
+    assert response.status_code == 429
+    assert response.json()["error"] == "throttled"
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response.json()["details"]["retry_after"] == int(response["Retry-After"])
+    assert check(client, key, ip="198.51.100.1").status_code == 200
+
+
+@pytest.mark.django_db
+def test_ip_limit_covers_activation_too(limits, key):
+    limits(THROTTLE_PRODUCT_IP="2/m")
+    client = APIClient()
+    check(client, key, ip="127.0.0.1")
+    activate(client, key)
+    response = activate(client, key)
+    assert response.status_code == 429
+    assert response.has_header("Retry-After")
+
+
+@pytest.mark.django_db
+def test_key_over_its_limit_is_throttled_from_any_ip(limits, key, product):
+    limits(THROTTLE_PRODUCT_KEY="2/m")
+    client = APIClient()
+    assert check(client, key, ip="198.51.100.1").status_code == 200
+    assert check(client, key, ip="198.51.100.2").status_code == 200
+    response = check(client, key, ip="198.51.100.3")
+    assert response.status_code == 429
+    assert response.json()["error"] == "throttled"
+    other_key = LicenseFactory.create(product=product).license_key.key
+    assert check(client, other_key, ip="198.51.100.3").status_code == 200
+
+
+@pytest.mark.django_db
+def test_unknown_key_lookups_are_limited_hard_per_ip(limits, key, product):
+    limits(THROTTLE_UNKNOWN_KEY_IP="3/h")
+    client = APIClient()
+    unknown = LicenseFactory.build(product=product).license_key.key
+    for guess in (unknown, "RNKM-NOT-A-KEY", unknown):
+        assert check(client, guess).status_code == 404
+    throttled = check(client, unknown)
+    assert throttled.status_code == 429
+    assert int(throttled["Retry-After"]) > 60
+    # The IP can no longer tell a real key from a guess, by check or activation.
+    assert check(client, key).status_code == 429
+    activation = client.post(
+        "/api/v1/product/activate", body(key), format="json", REMOTE_ADDR="203.0.113.7"
+    )
+    assert activation.status_code == 429
+    # Another IP is unaffected, and known keys never count.
+    for _ in range(5):
+        assert check(client, key, ip="198.51.100.9").status_code == 200
+
+
+@pytest.mark.django_db
+def test_product_the_key_lacks_counts_as_unknown(limits, key):
+    limits(THROTTLE_UNKNOWN_KEY_IP="1/h")
+    client = APIClient()
+    url = f"/api/v1/product/check/{key}?product_slug=nope"
+    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 429
+
+
+def test_concurrent_burst_of_guesses_gets_exactly_the_limit(limits):
+    """40 guesses at once from one IP, limit 5: exactly 5 answers, 35 refusals. No database:
+    a key that fails its checksum is refused before any lookup."""
+    limits(THROTTLE_UNKNOWN_KEY_IP="5/h")
+    start = threading.Barrier(40)
+
+    def guess(n: int) -> int:
+        client = APIClient()
+        start.wait()
+        return check(client, f"RNKM-GUESS-{n:05d}").status_code
+
+    for round_ in range(3):
+        cache.clear()
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = list(pool.map(guess, range(40)))
+        assert sorted(statuses) == [404] * 5 + [429] * 35, f"round {round_}"
+
+
+@pytest.mark.django_db
+def test_limits_fail_open_when_the_cache_fails(limits, key, caplog):
+    limits(THROTTLE_PRODUCT_IP="1/m", THROTTLE_PRODUCT_KEY="1/m", THROTTLE_UNKNOWN_KEY_IP="1/h")
+    client = APIClient()
+    broken = ConnectionError("cache down")
+    with (
+        mock.patch.object(cache, "incr", side_effect=broken),
+        mock.patch.object(cache, "add", side_effect=broken),
+        mock.patch.object(cache, "get_many", side_effect=broken),
+        mock.patch.object(cache, "get", side_effect=broken),
+        mock.patch.object(cache, "set", side_effect=broken),
+    ):
+        responses = [check(client, key) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert "failing open" in caplog.text
+    assert ratelimit.cache_unavailable()
+
+
+def test_limits_fail_open_when_the_cache_answers_none(limits):
+    """django-redis with IGNORE_EXCEPTIONS answers None instead of raising."""
+    with mock.patch.object(cache, "incr", return_value=None):
+        for _ in range(5):
+            rate_limit_hit("test", "someone", "1/m")
+    assert ratelimit.cache_unavailable()
+
+
+def test_a_failed_cache_is_left_alone_for_a_few_seconds():
+    ratelimit.cache_failed("test")
+    with mock.patch.object(cache, "incr") as incr:
+        rate_limit_hit("test", "someone", "1/m")
+    incr.assert_not_called()
