@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from license_service.errors import DomainError
+from licensing.errors import LicenseNotFound
 
-
-class LicenseNotFound(DomainError):
-    """Unknown key, a key that fails its checksum, or a key without that product."""
-
-    code = "license_not_found"
-    http_status = 404
-    default_message = "No license found for this key."
+__all__ = [
+    "ActivationNotFound",
+    "LicenseCancelled",
+    "LicenseExpired",
+    "LicenseNotFound",
+    "LicenseSuspended",
+    "SeatLimitExceeded",
+]
 
 
 class ActivationNotFound(DomainError):

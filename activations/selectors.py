@@ -31,6 +31,7 @@ from license_service.ratelimit import cache_failed, cache_unavailable
 from license_service.routers import replica_was_used
 from licensing.cache import check_cache_key, negative_cache_key
 from licensing.models import LicenseKey, effective_status
+from licensing.selectors import seats_remaining
 
 # Above this many seats in use, a license's instances are not cached; instance_active is
 # then answered by one indexed query.
@@ -60,10 +61,6 @@ def iso_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def seats_remaining(seats_used: int, max_seats: int | None) -> int | None:
-    return None if max_seats is None else max(0, max_seats - seats_used)
 
 
 def check_data_load(key: str) -> CheckData | None:
@@ -187,7 +184,9 @@ def check_answer(
             "expires_at": iso_datetime(lic["expires_at"]),
             "seats_used": lic["seats_used"],
             "max_seats": lic["max_seats"],
-            "seats_remaining": seats_remaining(lic["seats_used"], lic["max_seats"]),
+            "seats_remaining": seats_remaining(
+                seats_used=lic["seats_used"], max_seats=lic["max_seats"]
+            ),
         }
         if instance_identifier is not None:
             entitlement["instance_active"] = lic["license_id"] in active

@@ -28,7 +28,7 @@ from activations.errors import (
 )
 from activations.models import Activation
 from activations.normalize import instance_identifier_problem, normalize_instance_identifier
-from activations.selectors import instance_hash, seats_remaining
+from activations.selectors import instance_hash
 from audit.services import Actor, audit_record
 from brands.models import Brand
 from license_service.errors import NotFound, ValidationFailed
@@ -36,6 +36,7 @@ from license_service.ratelimit import cache_failed, cache_unavailable
 from licensing.cache import check_cache_forget_on_commit
 from licensing.keys import canonical_license_key
 from licensing.models import License
+from licensing.selectors import seats_remaining
 
 MAX_DB_ID = 2**63 - 1
 
@@ -58,7 +59,7 @@ class SeatState:
 
     @property
     def seats_remaining(self) -> int | None:
-        return seats_remaining(self.seats_used, self.max_seats)
+        return seats_remaining(seats_used=self.seats_used, max_seats=self.max_seats)
 
 
 @dataclass(frozen=True, slots=True)

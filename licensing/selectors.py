@@ -11,7 +11,7 @@ from license_service.errors import NotFound
 from licensing.models import License, LicenseKey
 
 
-def seats_remaining(max_seats: int | None, seats_used: int) -> int | None:
+def seats_remaining(*, seats_used: int, max_seats: int | None) -> int | None:
     return None if max_seats is None else max(0, max_seats - seats_used)
 
 

@@ -86,7 +86,7 @@ class LicenseOutputSerializer(ProvisionOutputSerializer):
     updated_at = serializers.DateTimeField()
 
     def get_seats_remaining(self, obj: License) -> int | None:
-        return seats_remaining(obj.max_seats, obj.seats_used)  # type: ignore[attr-defined]
+        return seats_remaining(seats_used=obj.seats_used, max_seats=obj.max_seats)  # type: ignore[attr-defined]
 
 
 class LicenseDetailOutputSerializer(LicenseOutputSerializer):
