@@ -35,24 +35,24 @@ def api_client() -> APIClient:
 
 @pytest.fixture
 def brand(db: Any) -> Brand:
-    return BrandFactory(name="RankMath", slug="rankmath", key_prefix="RNKM")
+    return BrandFactory.create(name="RankMath", slug="rankmath", key_prefix="RNKM")
 
 
 @pytest.fixture
 def other_brand(db: Any) -> Brand:
-    return BrandFactory(name="WP Rocket", slug="wp-rocket", key_prefix="WPRK")
+    return BrandFactory.create(name="WP Rocket", slug="wp-rocket", key_prefix="WPRK")
 
 
 @pytest.fixture
 def product(brand: Brand) -> Product:
-    return ProductFactory(
+    return ProductFactory.create(
         brand=brand, name="RankMath Pro", slug="rankmath-pro", default_max_seats=3
     )
 
 
 @pytest.fixture
 def other_product(other_brand: Brand) -> Product:
-    return ProductFactory(
+    return ProductFactory.create(
         brand=other_brand, name="WP Rocket", slug="wp-rocket", default_max_seats=1
     )
 
@@ -84,7 +84,7 @@ def ecosystem_client(brand: Brand) -> APIClient:
 
 @pytest.fixture
 def staff_user(db: Any) -> Any:
-    return StaffUserFactory(username="ops")
+    return StaffUserFactory.create(username="ops")
 
 
 @pytest.fixture

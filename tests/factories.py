@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -11,7 +13,7 @@ from licensing.keys import generate_license_key
 from licensing.models import License, LicenseKey
 
 
-class BrandFactory(factory.django.DjangoModelFactory):
+class BrandFactory(factory.django.DjangoModelFactory[Brand]):
     class Meta:
         model = Brand
 
@@ -22,7 +24,7 @@ class BrandFactory(factory.django.DjangoModelFactory):
     )
 
 
-class ProductFactory(factory.django.DjangoModelFactory):
+class ProductFactory(factory.django.DjangoModelFactory[Product]):
     class Meta:
         model = Product
 
@@ -32,7 +34,7 @@ class ProductFactory(factory.django.DjangoModelFactory):
     default_max_seats = 3
 
 
-class LicenseKeyFactory(factory.django.DjangoModelFactory):
+class LicenseKeyFactory(factory.django.DjangoModelFactory[LicenseKey]):
     class Meta:
         model = LicenseKey
 
@@ -41,7 +43,7 @@ class LicenseKeyFactory(factory.django.DjangoModelFactory):
     customer_email = factory.Sequence(lambda n: f"customer{n}@example.com")
 
 
-class LicenseFactory(factory.django.DjangoModelFactory):
+class LicenseFactory(factory.django.DjangoModelFactory[License]):
     class Meta:
         model = License
 
@@ -54,7 +56,7 @@ class LicenseFactory(factory.django.DjangoModelFactory):
     max_seats = 3
 
 
-class ActivationFactory(factory.django.DjangoModelFactory):
+class ActivationFactory(factory.django.DjangoModelFactory[Activation]):
     class Meta:
         model = Activation
 
@@ -62,7 +64,7 @@ class ActivationFactory(factory.django.DjangoModelFactory):
     instance_identifier = factory.Sequence(lambda n: f"site{n}.example.com")
 
 
-class StaffUserFactory(factory.django.DjangoModelFactory):
+class StaffUserFactory(factory.django.DjangoModelFactory[Any]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)

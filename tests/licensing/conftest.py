@@ -29,15 +29,15 @@ def patch(client: Any, license_id: int, **body: Any) -> Any:
 
 @pytest.fixture
 def second_product(brand: Any) -> Product:
-    return ProductFactory(brand=brand, name="Content AI", slug="content-ai", default_max_seats=None)
+    return ProductFactory.create(brand=brand, name="Content AI", slug="content-ai", default_max_seats=None)
 
 
 @pytest.fixture
 def license_(product: Product) -> License:
-    key = LicenseKeyFactory(brand=product.brand, customer_email="user@example.com")
-    return LicenseFactory(product=product, license_key=key, max_seats=3)
+    key = LicenseKeyFactory.create(brand=product.brand, customer_email="user@example.com")
+    return LicenseFactory.create(product=product, license_key=key, max_seats=3)
 
 
 @pytest.fixture
 def other_brand_license(other_product: Product) -> License:
-    return LicenseFactory(product=other_product)
+    return LicenseFactory.create(product=other_product)

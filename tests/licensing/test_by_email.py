@@ -15,11 +15,11 @@ URL = "/api/v1/brand/licenses/by-email/"
 
 @pytest.fixture
 def customer_everywhere(product, other_product):
-    mine = LicenseKeyFactory(brand=product.brand, customer_email="jane@example.com")
-    lic = LicenseFactory(product=product, license_key=mine)
-    ActivationFactory(license=lic)
-    theirs = LicenseKeyFactory(brand=other_product.brand, customer_email="jane@example.com")
-    LicenseFactory(product=other_product, license_key=theirs)
+    mine = LicenseKeyFactory.create(brand=product.brand, customer_email="jane@example.com")
+    lic = LicenseFactory.create(product=product, license_key=mine)
+    ActivationFactory.create(license=lic)
+    theirs = LicenseKeyFactory.create(brand=other_product.brand, customer_email="jane@example.com")
+    LicenseFactory.create(product=other_product, license_key=theirs)
     return mine, theirs
 
 
@@ -66,12 +66,12 @@ def test_query_count_does_not_grow_with_licenses(ecosystem_client, product, othe
             assert ecosystem_client.get(URL + "many@example.com").status_code == 200
         return len(ctx.captured_queries)
 
-    key = LicenseKeyFactory(brand=product.brand, customer_email="many@example.com")
-    LicenseFactory(product=product, license_key=key)
+    key = LicenseKeyFactory.create(brand=product.brand, customer_email="many@example.com")
+    LicenseFactory.create(product=product, license_key=key)
     queries()  # the first call also records the API key's last use
     few = queries()
     for _ in range(5):
-        LicenseFactory(product=ProductFactory(brand=product.brand), license_key=key)
-    other = LicenseKeyFactory(brand=other_product.brand, customer_email="many@example.com")
-    LicenseFactory(product=other_product, license_key=other)
+        LicenseFactory.create(product=ProductFactory.create(brand=product.brand), license_key=key)
+    other = LicenseKeyFactory.create(brand=other_product.brand, customer_email="many@example.com")
+    LicenseFactory.create(product=other_product, license_key=other)
     assert queries() == few == 3  # API key, keys, licenses

@@ -37,8 +37,8 @@ def run_concurrently(count: int, call: Callable[[int], Any]) -> list[Any]:
 
 
 def test_concurrent_retries_with_one_idempotency_key_provision_once():
-    brand = BrandFactory(slug="rankmath", key_prefix="RNKM")
-    ProductFactory(brand=brand, slug="rankmath-pro")
+    brand = BrandFactory.create(slug="rankmath", key_prefix="RNKM")
+    ProductFactory.create(brand=brand, slug="rankmath-pro")
     client = make_brand_client(brand)
     body = {"customer_email": "race@example.com", "product_slug": "rankmath-pro"}
 
@@ -55,10 +55,10 @@ def test_concurrent_retries_with_one_idempotency_key_provision_once():
 
 
 def test_concurrent_first_purchases_of_one_customer_share_one_key():
-    brand = BrandFactory(slug="rankmath", key_prefix="RNKM")
+    brand = BrandFactory.create(slug="rankmath", key_prefix="RNKM")
     slugs = [f"product-{i}" for i in range(8)]
     for slug in slugs:
-        ProductFactory(brand=brand, slug=slug)
+        ProductFactory.create(brand=brand, slug=slug)
     client = make_brand_client(brand)
 
     def call(index: int) -> int:
@@ -71,8 +71,8 @@ def test_concurrent_first_purchases_of_one_customer_share_one_key():
 
 
 def test_concurrent_duplicates_without_idempotency_key_provision_once():
-    brand = BrandFactory(slug="rankmath", key_prefix="RNKM")
-    ProductFactory(brand=brand, slug="rankmath-pro")
+    brand = BrandFactory.create(slug="rankmath", key_prefix="RNKM")
+    ProductFactory.create(brand=brand, slug="rankmath-pro")
     client = make_brand_client(brand)
     body = {"customer_email": "dup@example.com", "product_slug": "rankmath-pro"}
 

@@ -97,7 +97,7 @@ def test_license_key_of_another_email_is_a_key_conflict(brand_client, product, s
 
 
 def test_license_key_of_another_brand_is_a_key_conflict(brand_client, product, other_brand):
-    foreign = LicenseKeyFactory(brand=other_brand, customer_email="user@example.com")
+    foreign = LicenseKeyFactory.create(brand=other_brand, customer_email="user@example.com")
     response = provision(brand_client, license_key=foreign.key)
     assert response.status_code == 409
     assert response.json()["error"] == "key_conflict"
@@ -148,6 +148,7 @@ def test_provision_writes_one_audit_event(brand_client, product):
     assert event.actor == "rankmath"
     assert event.request_id
     assert event.client_ip == "127.0.0.1"
+    assert event.after is not None
     assert event.after["status"] == "valid"
     assert event.after["product"] == "rankmath-pro"
 

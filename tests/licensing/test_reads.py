@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_get_license_shows_seats_and_activations(brand_client, license_):
-    ActivationFactory(license=license_, instance_identifier="example.com")
+    ActivationFactory.create(license=license_, instance_identifier="example.com")
     body = brand_client.get(f"{LICENSES_URL}/{license_.pk}").json()
     assert body["license_id"] == license_.pk
     assert body["license_key"] == license_.license_key.key
@@ -46,9 +46,9 @@ def test_huge_license_id_is_404_not_500(brand_client, db):
 
 
 def test_list_is_cursor_paginated(brand_client, product):
-    key = LicenseKeyFactory(brand=product.brand)
+    key = LicenseKeyFactory.create(brand=product.brand)
     for _ in range(3):
-        LicenseFactory(product__brand=product.brand, license_key=key)
+        LicenseFactory.create(product__brand=product.brand, license_key=key)
     first = brand_client.get(f"{LICENSES_URL}?page_size=2").json()
     assert set(first) == {"next", "previous", "results"}
     assert len(first["results"]) == 2
