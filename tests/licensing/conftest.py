@@ -29,7 +29,9 @@ def patch(client: Any, license_id: int, **body: Any) -> Any:
 
 @pytest.fixture
 def second_product(brand: Any) -> Product:
-    return ProductFactory.create(brand=brand, name="Content AI", slug="content-ai", default_max_seats=None)
+    return ProductFactory.create(
+        brand=brand, name="Content AI", slug="content-ai", default_max_seats=None
+    )
 
 
 @pytest.fixture
