@@ -1,0 +1,583 @@
+"""bench/results.md, bench/results.png and bench/results.json from one run's measurements.
+
+Every figure is computed here from the runs bench/run.py recorded; nothing is typed in.
+``python -m bench.report [results.json]`` redraws the report from a saved run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PHASE_ORDER = ["bare", "hit", "miss", "pairs"]
+TITLES = {
+    "bare": "(a) bare Django JSON view (ceiling)",
+    "hit": "(b) check, cache hit",
+    "miss": "(c) check, cache miss",
+    "pairs": "(d) activate + deactivate pairs",
+}
+KEPT_UP = 0.95
+SHORT = {"bare": "a bare", "hit": "b hit", "miss": "c miss", "pairs": "d pairs"}
+
+Run = dict[str, Any]
+
+
+def median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def select(runs: list[Run], phase: str, size: int, paced: bool) -> list[Run]:
+    return [
+        r
+        for r in runs
+        if r["phase"] == phase and r["size"] == size and bool(r["offered_rps"]) == paced
+    ]
+
+
+def med(runs: list[Run], get: Callable[[Run], float | None]) -> float | None:
+    return median([v for v in (get(r) for r in runs) if v is not None])
+
+
+def per_round_ratio(
+    runs: list[Run], num: str, den: str, size: int, paced: bool, get: Callable[[Run], float]
+) -> float | None:
+    """Median over rounds of num/den measured in the same round (the phases alternate, so
+    slow drifts of the machine cancel out)."""
+    by_round: dict[int, dict[str, Run]] = defaultdict(dict)
+    for r in runs:
+        if r["size"] == size and bool(r["offered_rps"]) == paced:
+            by_round[r["round"]][r["phase"]] = r
+    ratios = [
+        get(rs[num]) / get(rs[den])
+        for rs in by_round.values()
+        if num in rs and den in rs and get(rs[den])
+    ]
+    return median(ratios)
+
+
+def rps(r: Run) -> float:
+    return float(r["rps"])
+
+
+def p50(r: Run) -> float:
+    return float(r["latency_ms"]["p50"])
+
+
+def p99(r: Run) -> float:
+    return float(r["latency_ms"]["p99"])
+
+
+def non_2xx(runs: list[Run]) -> int:
+    return sum(n for r in runs for s, n in r["statuses"].items() if not s.startswith("2"))
+
+
+def socket_errors(runs: list[Run]) -> int:
+    return sum(sum(r["socket_errors"].values()) for r in runs)
+
+
+def db(key: str) -> Callable[[Run], float | None]:
+    return lambda r: (r["db_per_request"] or {}).get(key)
+
+
+def seq_scans(r: Run) -> float | None:
+    per_request = r["db_per_request"]
+    return None if not per_request else per_request["key_seq_scan"] + per_request["lic_seq_scan"]
+
+
+def sizes(results: dict[str, Any]) -> tuple[int, int]:
+    cfg = results["config"]
+    return int(cfg["licenses_small"]), int(cfg["licenses_large"])
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    runs = results["runs"]
+    small, large = sizes(results)
+    rows = []
+    for size in (small, large):
+        for paced in (False, True):
+            for phase in PHASE_ORDER:
+                group = select(runs, phase, size, paced)
+                if not group:
+                    continue
+                rows.append(
+                    {
+                        "phase": phase,
+                        "size": size,
+                        "paced": paced,
+                        "offered": med(group, lambda r: r["offered_rps"]),
+                        "n": len(group),
+                        "rps": med(group, rps),
+                        "rps_min": min(rps(r) for r in group),
+                        "rps_max": max(rps(r) for r in group),
+                        "p50": med(group, p50),
+                        "p99": med(group, p99),
+                        "vs_bare": per_round_ratio(runs, phase, "bare", size, paced, rps)
+                        if not paced
+                        else None,
+                        "xacts": med(group, db("xacts")),
+                        "key_idx": med(group, db("key_idx_scan")),
+                        "seq": med(group, seq_scans),
+                        "non_2xx": non_2xx(group),
+                        "socket_errors": socket_errors(group),
+                    }
+                )  # fmt: skip
+
+    def one(phase: str, size: int, paced: bool, get: Callable[[Run], float]) -> float | None:
+        return med(select(runs, phase, size, paced), get)
+
+    miss_small_p99 = one("miss", small, True, p99)
+    miss_large_p99 = one("miss", large, True, p99)
+    closed_small_p99 = one("miss", small, False, p99)
+    closed_large_p99 = one("miss", large, False, p99)
+    plans = (results.get("explain") or {}).get("plans", [])
+    return {
+        "rows": rows,
+        "hit_vs_bare": per_round_ratio(runs, "hit", "bare", small, False, rps),
+        "miss_vs_bare": per_round_ratio(runs, "miss", "bare", small, False, rps),
+        "paced_hit_p99_vs_bare": per_round_ratio(runs, "hit", "bare", small, True, p99),
+        "miss_p99_large_vs_small": (
+            miss_large_p99 / miss_small_p99 if miss_large_p99 and miss_small_p99 else None
+        ),
+        "miss_closed_p99_large_vs_small": (
+            closed_large_p99 / closed_small_p99 if closed_large_p99 and closed_small_p99 else None
+        ),
+        "miss_rps_large_vs_small": _ratio(
+            one("miss", large, False, rps), one("miss", small, False, rps)
+        ),
+        "bare_rps_large_vs_small": _ratio(
+            one("bare", large, False, rps), one("bare", small, False, rps)
+        ),
+        "plans_index_only": bool(plans) and all("Seq Scan" not in p["plan"] for p in plans),
+        "hit_key_lookups": med(select(runs, "hit", small, False), db("key_idx_scan")),
+        "miss_key_lookups": med(select(runs, "miss", small, False), db("key_idx_scan")),
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def size_label(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return f"{n:,}"
+
+
+def verdict(value: float | None, ok: Callable[[float], bool]) -> str:
+    if value is None:
+        return "not measured"
+    return "PASS" if ok(value) else "FAIL"
+
+
+def targets(results: dict[str, Any], s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    small, large = sizes(results)
+    return [
+        (
+            "check hit throughput ≥ 0.85 × bare (aim 0.90)",
+            fmt(s["hit_vs_bare"]),
+            "≥ 0.85",
+            verdict(s["hit_vs_bare"], lambda v: v >= 0.85),
+        ),
+        (
+            "check hit p99 ≤ 1.5 × bare p99, same offered rate",
+            fmt(s["paced_hit_p99_vs_bare"]),
+            "≤ 1.5",
+            verdict(s["paced_hit_p99_vs_bare"], lambda v: v <= 1.5),
+        ),
+        (
+            "check miss throughput ≥ 0.4 × bare",
+            fmt(s["miss_vs_bare"]),
+            "≥ 0.4",
+            verdict(s["miss_vs_bare"], lambda v: v >= 0.4),
+        ),
+        (
+            f"miss p99 at {size_label(large)} ≤ 1.2 × at {size_label(small)}, same offered rate",
+            fmt(s["miss_p99_large_vs_small"]),
+            "≤ 1.2",
+            verdict(s["miss_p99_large_vs_small"], lambda v: v <= 1.2),
+        ),
+        (
+            f"miss-path plans use index scans only (EXPLAIN at {size_label(large)})",
+            "yes" if s["plans_index_only"] else ("no" if results.get("explain") else "–"),
+            "yes",
+            "PASS"
+            if s["plans_index_only"]
+            else ("FAIL" if results.get("explain") else "not measured"),
+        ),
+    ]
+
+
+def summary_text(results: dict[str, Any]) -> str:
+    s = summarize(results)
+    lines = [
+        f"{'phase':<9}{'licenses':>9}{'offered':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'vs bare':>9}{'xact/req':>9}{'non-2xx':>9}"
+    ]
+    for row in s["rows"]:
+        lines.append(
+            f"{SHORT[row['phase']]:<9}{size_label(row['size']):>9}"
+            f"{fmt(row['offered'], '.0f'):>9}{fmt(row['rps'], '.0f'):>9}"
+            f"{fmt(row['p50']):>9}{fmt(row['p99']):>9}{fmt(row['vs_bare']):>9}"
+            f"{fmt(row['xacts']):>9}{row['non_2xx']:>9}"
+        )
+    lines.append("")
+    for name, value, target, result in targets(results, s):
+        lines.append(f"{result:<13} {name}: {value} (target {target})")
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any], chart_name: str) -> str:
+    meta, cfg = results["meta"], results["config"]
+    s = summarize(results)
+    small, large = sizes(results)
+    gun = meta.get("gunicorn", {})
+    out: list[str] = []
+    add = out.append
+    add("# Benchmarks: the product check path against the framework's ceiling")
+    add("")
+    add(
+        f"Generated by `make bench` (`python -m bench.run`) on {meta['date']}, "
+        f"commit {meta['git']}, in {results['wall_seconds']:.0f} s. Every figure below is "
+        "computed by bench/report.py from the measurements saved in results.json; "
+        "none is typed in." + (QUICK_NOTE if cfg["quick"] else "")
+    )
+    add("")
+    add(f"![throughput and latency]({chart_name})")
+    add("")
+    add("## Machine and settings")
+    add("")
+    add("| | |")
+    add("|---|---|")
+    pg_settings = ", ".join(f"{k}={v}" for k, v in meta["postgresql_settings"].items())
+    gun_text = ", ".join(f"{k}={v}" for k, v in gun.items()) or "?"
+    extra_args = " ".join(cfg["extra_gunicorn_args"])
+    seeded = ", ".join(
+        f"{size_label(int(k))} licenses in {v:.1f} s" for k, v in results["seed_seconds"].items()
+    )
+    rows = [
+        ("CPU", f"{meta['cpu']}, {meta['cpus_online']} CPUs online, {meta['memory']}"),
+        ("kernel", meta["kernel"]),
+        ("pinning", meta["pinning"]),
+        (
+            "software",
+            f"Python {meta['python']}, Django {meta['django']}, psycopg {meta['psycopg']}",
+        ),
+        ("PostgreSQL", f"{meta['postgresql']} ({pg_settings}); database {cfg['database']}"),
+        ("Redis", f"{meta['redis']}, {cfg['redis']}"),
+        (
+            "gunicorn",
+            f"config file {meta['gunicorn_config_file'] or '(none: --workers 2)'}; {gun_text}"
+            + (f"; extra args {extra_args}" if extra_args else ""),
+        ),
+        ("Django settings", f"`{meta['settings_module']}` (production + the bare view)"),
+        (
+            "load generator",
+            f"{meta['wrk']}; {cfg['wrk_threads']} thread(s), {cfg['wrk_connections']} connections",
+        ),
+        (
+            "rounds",
+            f"{cfg['rounds_small']} at {size_label(small)} licenses, "
+            f"{cfg['rounds_large']} at {size_label(large)}; each phase "
+            f"{cfg['warmup_s']:g} s warm-up + {cfg['duration_s']:g} s measured",
+        ),
+        ("seeding (COPY)", seeded),
+    ]
+    for name, value in rows:
+        add(f"| {name} | {value} |")
+    add("")
+
+    add("## Targets")
+    add("")
+    add("| target | measured | wanted | |")
+    add("|---|---:|---:|---|")
+    for name, value, target, result in targets(results, s):
+        add(f"| {name} | {value} | {target} | **{result}** |")
+    add("")
+    add(
+        "Ratios are medians of per-round ratios: in each round the phases run one after the "
+        "other, so each ratio compares measurements taken a few seconds apart."
+    )
+    add("")
+
+    add(f"## Closed loop: as fast as the server answers ({cfg['wrk_connections']} connections)")
+    add("")
+    add(
+        "| phase | licenses | req/s (median) | req/s range | p50 ms | p99 ms | vs bare "
+        "| SQL xacts/req | key-index scans/req | seq scans/req | non-2xx | socket errors |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in s["rows"]:
+        if row["paced"]:
+            continue
+        add(
+            f"| {TITLES[row['phase']]} | {size_label(row['size'])} | {fmt(row['rps'], '.0f')} "
+            f"| {row['rps_min']:.0f}–{row['rps_max']:.0f} | {fmt(row['p50'])} | {fmt(row['p99'])} "
+            f"| {fmt(row['vs_bare'])} | {fmt(row['xacts'])} | {fmt(row['key_idx'])} "
+            f"| {fmt(row['seq'])} | {row['non_2xx']} | {row['socket_errors']} |"
+        )
+    pairs_rows = [r for r in s["rows"] if r["phase"] == "pairs" and not r["paced"]]
+    if pairs_rows:
+        add("")
+        add(
+            f"(d) counts requests: {fmt((pairs_rows[0]['rps'] or 0) / 2, '.0f')} "
+            "activate + deactivate pairs per second (median)."
+        )
+    missing = [p for p in ("check", "pairs") if not results.get("available", {}).get(p)]
+    if missing:
+        add("")
+        add(
+            "Not measured, endpoint not available in this build: "
+            + ", ".join(missing)
+            + " (probe: "
+            + json.dumps({p: results["available"].get(p + "_probe") for p in missing})
+            + ")."
+        )
+    add("")
+
+    add("## Same offered rate (paced)")
+    add("")
+    rates = results.get("paced_rates", {})
+    add(
+        f"wrk offers a fixed rate: {cfg['paced_fraction']:g} × what the first round's closed "
+        f"loop reached (bare and hit: {rates.get('bare', '–')}/s; miss: {rates.get('miss', '–')}/s "
+        "at both dataset sizes)."
+    )
+    add("")
+    add(
+        "| phase | licenses | offered req/s | achieved req/s | achieved/offered | p50 ms "
+        "| p99 ms | SQL xacts/req | non-2xx |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    behind = []
+    for row in s["rows"]:
+        if not row["paced"]:
+            continue
+        kept = _ratio(row["rps"], row["offered"])
+        if kept is not None and kept < KEPT_UP:
+            behind.append(f"{TITLES[row['phase']]} at {size_label(row['size'])}")
+        add(
+            f"| {TITLES[row['phase']]} | {size_label(row['size'])} | {fmt(row['offered'], '.0f')} "
+            f"| {fmt(row['rps'], '.0f')} | {fmt(kept)} | {fmt(row['p50'])} | {fmt(row['p99'])} "
+            f"| {fmt(row['xacts'])} | {row['non_2xx']} |"
+        )
+    if behind:
+        add("")
+        add(
+            f"**Did not keep up** (achieved < {KEPT_UP:g} × offered): "
+            + "; ".join(behind)
+            + ". Their latencies are those of a saturated server, not of the offered rate."
+        )
+    add("")
+
+    add(f"## Cache-miss path: {size_label(large)} licenses against {size_label(small)}")
+    add("")
+    add("| | ratio |")
+    add("|---|---:|")
+    add(f"| miss p99, same offered rate | {fmt(s['miss_p99_large_vs_small'])} |")
+    add(f"| miss p99, closed loop | {fmt(s['miss_closed_p99_large_vs_small'])} |")
+    add(f"| miss throughput, closed loop | {fmt(s['miss_rps_large_vs_small'])} |")
+    add(
+        "| bare throughput (machine drift between the two stages) "
+        f"| {fmt(s['bare_rps_large_vs_small'])} |"
+    )
+    add("")
+    explain = results.get("explain")
+    if explain:
+        add(
+            f"One check miss, run in-process at {size_label(explain['licenses'])} licenses "
+            f"(answer {explain['miss_status']}), issued {explain['miss_queries']} SQL "
+            f"statement(s) through the ORM; the same check again (a hit, answer "
+            f"{explain['hit_status']}) issued {explain['hit_queries']}. (Django's connection "
+            "health check, a `SELECT 1` on the first query of a request, bypasses the ORM's "
+            "query log: it shows in the xacts/req column above, not here.) Their plans:"
+        )
+        add("")
+        for plan in explain["plans"]:
+            add("```sql")
+            add(plan["sql"])
+            add("```")
+            add("```")
+            add(plan["plan"])
+            add("```")
+        add("")
+
+    add("## How it is measured")
+    add("")
+    add(METHOD.format(
+        connections=cfg["wrk_connections"], hot=cfg["hot_keys"], flush=cfg["miss_flush_interval_s"],
+        pool=cfg["miss_pool_large"], small=size_label(small), large=size_label(large),
+        activation=cfg["activation_licenses"],
+    ).strip())  # fmt: skip
+    add("")
+
+    add("## Every run")
+    add("")
+    add(
+        "| phase | licenses | round | offered | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
+        "| requests | statuses | check cache | db per request |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
+    for r in results["runs"]:
+        lat = r["latency_ms"]
+        dbs = r["db_per_request"]
+        db_text = ", ".join(f"{k} {v:g}" for k, v in dbs.items()) if dbs else "–"
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+        cache = ", ".join(f"{k}: {v}" for k, v in sorted((r.get("check_cache") or {}).items()))
+        add(
+            f"| {SHORT[r['phase']]} | {size_label(r['size'])} | {r['round']} "
+            f"| {fmt(r['offered_rps'], '.0f')} | {r['rps']:.0f} | {lat['p50']:.2f} "
+            f"| {lat['p90']:.2f} | {lat['p99']:.2f} | {lat['p99.9']:.2f} | {r['requests']} "
+            f"| {statuses} | {cache or '–'} | {db_text} |"
+        )
+    add("")
+    return "\n".join(out)
+
+
+QUICK_NOTE = " **Quick mode (BENCH_QUICK=1): a smoke run, not a measurement.**"
+
+METHOD = """
+- **Server.** gunicorn with the repository's production config file and
+  `license_service.settings.bench`: the production settings, plus `/bench/bare` in a
+  bench-only URL map, and `SECURE_SSL_REDIRECT` off (plain HTTP on loopback). SECRET_KEY,
+  ALLOWED_HOSTS, DATABASE_URL and REDIS_URL come from the environment, as in production;
+  the throttle rates are set so high that none answers 429 (the throttles still run, with
+  their Redis counters). A database of its own, dropped, migrated and seeded by COPY at the
+  start of every run; a Redis database of its own.
+- **Load.** Debian's wrk, one thread, {connections} connections, Lua scripts in
+  bench/wrk/ (done() prints the latency percentiles as JSON). Every phase has an
+  unrecorded warm-up first. wrk measures latency from the moment it sends a request.
+- **Closed loop** means wrk sends the next request on a connection as soon as the previous
+  answer arrives: the same concurrency for every phase, each at its own saturation
+  throughput. Latency then is mostly queueing (about connections ÷ throughput), so p99 is
+  compared at a **same offered rate**, where wrk paces requests with its `delay()` hook. That
+  is not wrk2: Debian has no wrk2, and when the server falls behind, the wait before sending
+  is not counted (coordinated omission). At the offered rates used, well under
+  saturation, the server keeps up (compare offered and achieved rates).
+- **(a) bare**: a plain Django view returning a constant JSON body the size and shape of a
+  check answer, through the same middleware stack: what the framework costs, nothing else.
+- **(b) cache hit**: {hot} keys, each asked for once before the phase (so all are cached),
+  then walked in turn. SQL xacts/req and key-index scans/req come from PostgreSQL's own
+  statistics (pg_stat_database, pg_stat_user_tables), read after the warm-up and after the
+  measurement: 0 means no request touched the database (SQL xacts also count PostgreSQL's
+  autovacuum in that database: hence a stray 0.01). (A backend publishes its counts
+  only now and then, but always when it exits: before reading them, the harness ends the
+  service's idle connections to the benchmark database; Django reconnects on its next
+  query, in the next warm-up, or never during a phase that needs no SQL.) The check-cache
+  column of the last table comes from the service's own /metrics counters.
+- **(c) cache miss**: each wrk thread walks its own slice of a shuffled list of distinct
+  keys ({small}: every key; {large}: a random sample of up to {pool:,} keys spread over the
+  whole table), and the harness empties the benchmark's Redis database before the phase
+  and every {flush:g} s during it. A key comes back only after its whole slice has been
+  walked, long after the flush that dropped its cached answer, so every request is a real
+  miss: cache GET, SQL, cache SET, exactly as in production (no TTL or setting is changed
+  for this phase). The key-index scans/req column confirms it (one lookup of the key table
+  per request at least). The other choice, a second server with a zero cache TTL, would
+  change the production configuration and replace the SET by a DELETE.
+- **(d) pairs**: POST /api/v1/product/activate, then POST /api/v1/product/deactivate for
+  the same fresh instance identifier, over {activation} licenses with unlimited seats. The
+  deactivation is sent only once the activation has answered 200 (wrk reads our
+  X-Request-ID back from the response), so the two never race. Req/s counts both.
+- **{large} licenses**: after the {small} rounds the same database grows by COPY to {large};
+  rounds of (a), (c) closed loop and (c) at the same offered rate as before follow. (a) shows
+  how much the machine itself drifted between the two stages.
+- The machine has 2 CPUs: gunicorn (master and workers) is pinned to one, wrk and the
+  harness to the other; PostgreSQL and Redis are shared services and are not pinned, so
+  they take CPU from both. Other work on the machine during the run shows up as spread
+  in the req/s range column.
+"""
+
+
+def chart(results: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = summarize(results)
+    small, large = sizes(results)
+    closed = [r for r in s["rows"] if not r["paced"] and r["size"] == small]
+    paced = [r for r in s["rows"] if r["paced"]]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+
+    ax = axes[0]
+    names = [SHORT[r["phase"]] for r in closed]
+    values = [r["rps"] or 0 for r in closed]
+    errors = [
+        [v - r["rps_min"] for v, r in zip(values, closed, strict=True)],
+        [r["rps_max"] - v for v, r in zip(values, closed, strict=True)],
+    ]
+    colors = ["#888", "#2a7", "#d83", "#37b"][: len(names)]
+    ax.bar(names, values, yerr=errors, capsize=4, color=colors)
+    bare = next((r["rps"] for r in closed if r["phase"] == "bare"), None)
+    if bare:
+        ax.axhline(0.85 * bare, ls="--", color="#2a7", lw=1, label="0.85 × bare")
+        ax.axhline(0.4 * bare, ls=":", color="#d83", lw=1, label="0.4 × bare")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(f"Throughput, closed loop, {size_label(small)} licenses")
+    ax.set_ylabel("requests / s (median, range)")
+
+    ax = axes[1]
+    x = range(len(closed))
+    ax.bar([i - 0.2 for i in x], [r["p50"] or 0 for r in closed], 0.4, label="p50")
+    ax.bar([i + 0.2 for i in x], [r["p99"] or 0 for r in closed], 0.4, label="p99")
+    ax.set_xticks(list(x), names)
+    ax.set_title("Latency, closed loop")
+    ax.set_ylabel("ms (median of rounds)")
+    ax.legend(fontsize=8)
+
+    ax = axes[2]
+    labels = [f"{SHORT[r['phase']]}\n{size_label(r['size'])}" for r in paced]
+    x = range(len(paced))
+    ax.bar([i - 0.2 for i in x], [r["p50"] or 0 for r in paced], 0.4, label="p50")
+    ax.bar([i + 0.2 for i in x], [r["p99"] or 0 for r in paced], 0.4, label="p99")
+    ax.set_xticks(list(x), labels)
+    ax.set_title("Latency at a same offered rate")
+    ax.set_ylabel("ms (median of rounds)")
+    ax.legend(fontsize=8)
+
+    meta = results["meta"]
+    fig.suptitle(
+        f"{meta['cpu']} · {meta['pinning'].split(';')[0]} · {meta['date']}"
+        + (" · QUICK (smoke)" if results["config"]["quick"] else ""),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = out_dir / "results.json"
+    data.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    png = chart(results, out_dir / "results.png")
+    md = out_dir / "results.md"
+    md.write_text(markdown(results, png.name) + "\n")
+    return [md, png, data]
+
+
+def main() -> None:
+    source = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results.json")
+    results = json.loads(source.read_text())
+    for path in write(results, source.parent):
+        print(path)
+    print(summary_text(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,685 @@
+"""``make bench``: the product API against the framework's ceiling, in one run.
+
+Starts the service as production does (gunicorn with the repository's gunicorn.conf.py,
+PostgreSQL and Redis), seeds a dedicated database in bulk, and drives it with wrk, server
+and load generator pinned to different cores. Phases alternate, round after round:
+
+  (a) bare   GET /bench/bare: a constant JSON view through the same middleware (ceiling)
+  (b) hit    GET /api/v1/product/check/{key}, the answer already cached
+  (c) miss   the same, every request a key whose answer is not cached
+  (d) pairs  POST activate then POST deactivate, fresh instance each pair
+
+each first closed-loop (as fast as the server answers, fixed connections), then (a), (b)
+and (c) again at a fixed offered rate. The dataset is then grown from the small size to
+the large one and (a) and (c) are measured again. Figures are medians over the rounds; the
+report (bench/results.md, bench/results.png, bench/results.json) is written from the
+measurements only. See bench/README.md for the knobs; BENCH_QUICK=1 is a smoke run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import seed
+from bench.config import REPO, TMP_DIR, WRK_DIR, Config, setup_django
+
+GUNICORN_CONF = REPO / "gunicorn.conf.py"
+CACHE_METRIC = "license_check_cache_total"
+WSGI_APP = "license_service.wsgi:application"
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    letter: str
+    title: str
+    script: str
+
+
+BARE = Phase("bare", "a", "bare Django JSON view (ceiling)", "bare.lua")
+HIT = Phase("hit", "b", "check, cache hit", "check.lua")
+MISS = Phase("miss", "c", "check, cache miss", "check.lua")
+PAIRS = Phase("pairs", "d", "activate + deactivate pairs", "activate.lua")
+PHASES = {p.name: p for p in (BARE, HIT, MISS, PAIRS)}
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- tools -----------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("wrk not found: installing Debian's package (apt-get install wrk)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit(
+            "bench: wrk is not installed. Install Debian's package as root: "
+            "apt-get update && apt-get install -y wrk"
+        )
+    return found
+
+
+def pinning_available(cfg: Config) -> bool:
+    cpus = os.sched_getaffinity(0)
+    wanted = {int(c) for c in (cfg.server_cpus + "," + cfg.client_cpus).split(",") if c}
+    return shutil.which("taskset") is not None and wanted <= cpus and len(cpus) >= 2
+
+
+def pinned(cpus: str, cmd: list[str], enabled: bool) -> list[str]:
+    return ["taskset", "-c", cpus, *cmd] if enabled else cmd
+
+
+@contextmanager
+def affinity(cpus: set[int] | None):
+    """Run this process (the harness) on these CPUs for a while."""
+    before = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+# --- the server ------------------------------------------------------------------------
+
+
+def gunicorn_command(cfg: Config, *extra: str) -> list[str]:
+    cmd = [str(Path(sys.executable).with_name("gunicorn"))]
+    if GUNICORN_CONF.exists():
+        cmd += ["-c", str(GUNICORN_CONF)]
+    else:
+        # No production config yet: gunicorn's defaults, as plain as it gets.
+        cmd += ["--workers", "2"]
+    # A control socket of its own: the default path is shared by every gunicorn on the host.
+    cmd += ["--control-socket", str(TMP_DIR / "gunicorn.ctl")]
+    cmd += ["--bind", f"127.0.0.1:{cfg.port}", *cfg.gunicorn_args, *extra, WSGI_APP]
+    return cmd
+
+
+def gunicorn_settings(cfg: Config, env: dict[str, str]) -> dict[str, str]:
+    """gunicorn's fully resolved configuration, as it would start (``--print-config``)."""
+    out = subprocess.run(
+        gunicorn_command(cfg, "--print-config"),
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wanted = (
+        "workers", "threads", "worker_class", "worker_connections", "keepalive", "timeout",
+        "backlog", "preload_app", "max_requests", "max_requests_jitter", "accesslog",
+    )  # fmt: skip
+    settings: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() in wanted:
+            settings[name.strip()] = value.strip()
+    if out.returncode != 0:
+        settings["error"] = (out.stderr or out.stdout).strip()[-500:]
+    return settings
+
+
+class Server:
+    def __init__(self, cfg: Config, env: dict[str, str], pin: bool):
+        self.cfg = cfg
+        self.env = {**os.environ, **env}
+        self.pin = pin
+        self.url = f"http://127.0.0.1:{cfg.port}"
+        self.log_path = TMP_DIR / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        TMP_DIR.mkdir(parents=True, exist_ok=True)
+        cmd = pinned(self.cfg.server_cpus, gunicorn_command(self.cfg), self.pin)
+        log(f"starting: {' '.join(cmd)}")
+        logfile = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=self.env, stdout=logfile, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: gunicorn exited; see {self.log_path}")
+            try:
+                status, _ = http(self.url + "/bench/bare")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"bench: gunicorn did not answer within 60 s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def http(url: str, body: object | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+# --- measurement ------------------------------------------------------------------------
+
+
+class DbCounters:
+    """Per-database transaction counts and per-table scans, from PostgreSQL's statistics.
+    They show, without touching the service, what a phase cost the database: on a cache
+    hit no lookup at all, on a miss at least one index scan of the key table per request.
+
+    A backend publishes its counts at most once a second while busy and up to ten seconds
+    after it goes idle, but always when it exits. So a snapshot first ends the service's
+    idle connections to the benchmark database (pg_terminate_backend) and waits for them
+    to go: the counts are then complete. Django reconnects on the next query (connection
+    health checks are on), which falls in the next warm-up, or never on a cache hit.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.own_xacts = 0  # our previous snapshot's statements, published when it closed
+
+    def snapshot(self) -> dict[str, int]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            statements = 1
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            )
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                statements += 1
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                ).fetchone()
+                if row and row[0] == 0:
+                    break
+                time.sleep(0.02)
+            statements += 1
+            row = conn.execute(
+                """
+                SELECT
+                  (SELECT xact_commit + xact_rollback FROM pg_stat_database
+                    WHERE datname = current_database()),
+                  k.idx_scan, k.seq_scan, l.idx_scan, l.seq_scan
+                FROM pg_stat_user_tables k, pg_stat_user_tables l
+                WHERE k.relname = 'licensing_licensekey' AND l.relname = 'licensing_license'
+                """
+            ).fetchone()
+        assert row is not None
+        names = ("xacts", "key_idx_scan", "key_seq_scan", "lic_idx_scan", "lic_seq_scan")
+        counters = {name: int(value or 0) for name, value in zip(names, row, strict=True)}
+        # Our own statements of the previous snapshot are in this count: not the service's.
+        counters["xacts"] -= self.own_xacts
+        self.own_xacts += statements
+        return counters
+
+
+def metric_counts(url: str, name: str) -> dict[str, float] | None:
+    """``name``'s samples from the service's /metrics, by their label values."""
+    try:
+        status, body = http(url + "/metrics")
+    except OSError:
+        return None
+    if status != 200 or not isinstance(body, bytes | str):
+        return None
+    text = body.decode() if isinstance(body, bytes) else body
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, _, value = line[len(name) + 1 :].partition("} ")
+            counts[labels] = float(value)
+    return counts
+
+
+class CacheFlusher:
+    """During the miss phase, empties the benchmark's Redis database every ``interval``
+    seconds, so a key the phase walks past again (after a whole slice of the key file)
+    can never be served from the cache: every check is a real miss (GET, SQL, SET)."""
+
+    def __init__(self, redis_url: str, interval: float):
+        import redis
+
+        self.client = redis.Redis.from_url(redis_url)
+        self.interval = interval
+        self.flushes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def flush(self) -> None:
+        self.client.flushdb()
+        self.flushes += 1
+
+    def __enter__(self) -> CacheFlusher:
+        self.flush()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
+class Bench:
+    def __init__(self, cfg: Config, env: dict[str, str], wrk: str, pin: bool):
+        self.cfg = cfg
+        self.env = env
+        self.wrk = wrk
+        self.pin = pin
+        self.url = f"http://127.0.0.1:{cfg.port}"
+        self.runs: list[dict[str, Any]] = []
+        self.counters = DbCounters(cfg.database_url)
+        self.flusher = CacheFlusher(cfg.redis_url, cfg.flush_interval)
+        self.key_files: dict[str, Path] = {}
+        self._wrk_calls = 0
+
+    def wrk_run(self, phase: Phase, seconds: float, rate: float) -> dict[str, Any]:
+        self._wrk_calls += 1
+        cmd = pinned(
+            self.cfg.client_cpus,
+            [
+                self.wrk, f"-t{self.cfg.threads}", f"-c{self.cfg.connections}",
+                f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", phase.script, self.url,
+            ],
+            self.pin,
+        )  # fmt: skip
+        env = {
+            **os.environ,
+            "BENCH_WRK_DIR": str(WRK_DIR),
+            "BENCH_THREADS": str(self.cfg.threads),
+            "BENCH_RATE": str(rate),
+            "BENCH_RUN_ID": f"{os.getpid()}x{self._wrk_calls}",
+            "BENCH_KEYS_FILE": str(self.key_files.get(phase.name, "")),
+        }
+        out = subprocess.run(cmd, cwd=WRK_DIR, env=env, capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            if line.startswith("BENCH_JSON "):
+                return json.loads(line[len("BENCH_JSON ") :])
+        raise SystemExit(f"bench: wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+
+    def prime_hot_keys(self) -> None:
+        """Ask for every hot key once, so that the hit phase finds them all cached (a
+        warm-up alone may not reach the end of the list; a miss or pairs phase may have
+        dropped them)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        keys = self.key_files["hit"].read_text().split()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(
+                pool.map(lambda k: http(f"{self.url}/api/v1/product/check/{k}")[0], keys)
+            )
+        failed = len([s for s in statuses if s != 200])
+        if failed:
+            log(f"priming the hot keys: {failed} of {len(keys)} answers were not 200")
+
+    def measure(self, phase: Phase, *, size: int, round_: int, rate: float = 0.0) -> dict:
+        """Warm up, then measure one phase. PostgreSQL's counters are read around it: for
+        the hit phase after the warm-up (which fills the cache), for the others before it
+        (warm-up and measurement are the same load, so the per-request figure holds). The
+        service's own check-cache counters (/metrics) are read around the measurement."""
+        with_db = phase is not BARE
+        flushing = self.flusher if phase is MISS else None
+        before: dict[str, int] | None = None
+        if flushing:
+            flushing.__enter__()
+        try:
+            if with_db and phase is not HIT:
+                before = self.counters.snapshot()
+            if phase is HIT:
+                self.prime_hot_keys()
+            warm = self.wrk_run(phase, self.cfg.warmup, rate)  # not recorded
+            if with_db and phase is HIT:
+                before = self.counters.snapshot()
+            cache_before = metric_counts(self.url, CACHE_METRIC) if with_db else None
+            result = self.wrk_run(phase, self.cfg.duration, rate)
+            cache_after = metric_counts(self.url, CACHE_METRIC) if with_db else None
+        finally:
+            if flushing:
+                flushing.__exit__()
+        db: dict[str, float] | None = None
+        if before is not None:
+            after = self.counters.snapshot()
+            counted = max(1, result["requests"] + (0 if phase is HIT else warm["requests"]))
+            db = {k: round((after[k] - before[k]) / counted, 3) for k in after}
+        cache_lookups = None
+        if cache_before is not None and cache_after is not None:
+            cache_lookups = {
+                label.partition("=")[2].strip('"'): int(value - cache_before.get(label, 0))
+                for label, value in cache_after.items()
+                if value - cache_before.get(label, 0)
+            }
+        seconds = result["duration_us"] / 1e6
+        pct = result["latency_us"]["percentiles"]
+        run = {
+            "phase": phase.name,
+            "size": size,
+            "round": round_,
+            "offered_rps": rate or None,
+            "rps": result["requests"] / seconds if seconds else 0.0,
+            "requests": result["requests"],
+            "seconds": seconds,
+            "latency_ms": {
+                "p50": pct["50"] / 1000,
+                "p90": pct["90"] / 1000,
+                "p99": pct["99"] / 1000,
+                "p99.9": pct["99.9"] / 1000,
+                "mean": result["latency_us"]["mean"] / 1000,
+                "max": result["latency_us"]["max"] / 1000,
+            },
+            "statuses": result["statuses"],
+            "socket_errors": {k: v for k, v in result["errors"].items() if k != "status"},
+            "extra": result.get("extra", {}),
+            "db_per_request": db,
+            "check_cache": cache_lookups,
+        }
+        self.runs.append(run)
+        bad = {s: n for s, n in run["statuses"].items() if not s.startswith("2")}
+        log(
+            f"{phase.letter} {phase.name:<5} size={size:<8} round={round_} "
+            + (f"offered={rate:.0f}/s " if rate else "")
+            + f"{run['rps']:8.0f} req/s  p50 {run['latency_ms']['p50']:.2f} ms"
+            + f"  p99 {run['latency_ms']['p99']:.2f} ms"
+            + (
+                f"  db xacts/req {db['xacts']:.2f} key-idx/req {db['key_idx_scan']:.2f}"
+                if db
+                else ""
+            )
+            + (f"  cache {cache_lookups}" if cache_lookups else "")
+            + (f"  NON-2xx {bad}" if bad else "")
+        )
+        return run
+
+
+def close_django_connection() -> None:
+    """Forget this process's own connection: DbCounters ends every idle connection to the
+    benchmark database, this one included."""
+    from django.db import connection
+
+    connection.close()
+
+
+def _short(body: object) -> object:
+    return body if isinstance(body, dict) else str(body)[:200]
+
+
+def probe_endpoints(url: str, dataset: seed.Dataset) -> dict[str, Any]:
+    """Which product endpoints exist yet (the harness runs before they do, too)."""
+    key = dataset.keys[0]
+    status, body = http(f"{url}/api/v1/product/check/{key}")
+    check = status == 200 and isinstance(body, dict) and body.get("success") is True
+    activation_key = seed.activation_lines(dataset, 1)[0].split()
+    pair = {
+        "license_key": activation_key[0],
+        "product_slug": activation_key[1],
+        "instance_identifier": "bench-probe",
+    }
+    a_status, a_body = http(f"{url}/api/v1/product/activate", pair)
+    d_status, d_body = http(f"{url}/api/v1/product/deactivate", pair)
+    pairs = a_status == 200 and d_status == 200
+    return {
+        "check": check,
+        "check_probe": [status, "ok" if check else _short(body)],
+        "pairs": pairs,
+        "pairs_probe": [
+            [a_status, "ok" if a_status == 200 else _short(a_body)],
+            [d_status, "ok" if d_status == 200 else _short(d_body)],
+        ],
+    }
+
+
+def explain_check_miss(dataset: seed.Dataset, redis_url: str, key: str) -> dict[str, Any]:
+    """The SQL of one check miss, captured in-process, and PostgreSQL's plan for each."""
+    import redis
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bench.inprocess import application, call, stdout_to
+
+    app = application()
+    redis.Redis.from_url(redis_url).flushdb()
+    with stdout_to(TMP_DIR / "explain-requests.log"):
+        with CaptureQueriesContext(connection) as captured:
+            status, _ = call(app, "GET", f"/api/v1/product/check/{key}")
+        with CaptureQueriesContext(connection) as captured_hit:
+            hit_status, _ = call(app, "GET", f"/api/v1/product/check/{key}")
+    plans = []
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            text = query["sql"]
+            if not text.lstrip().upper().startswith("SELECT"):
+                plans.append({"sql": text, "plan": "(not a SELECT: not explained)"})
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY OFF) " + text)
+            plans.append({"sql": text, "plan": "\n".join(row[0] for row in cursor.fetchall())})
+    connection.close()
+    return {
+        "licenses": len(dataset.keys),
+        "miss_status": status,
+        "miss_queries": len(captured.captured_queries),
+        "hit_status": hit_status,
+        "hit_queries": len(captured_hit.captured_queries),
+        "plans": plans,
+    }
+
+
+def machine_description(wrk: str, cfg: Config, env: dict[str, str], pin: bool) -> dict:
+    import django
+    import psycopg
+    import redis
+
+    def first_line(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+        return ((out.stdout or out.stderr).strip().splitlines() or ["?"])[0]
+
+    cpu_model = "?"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    mem_gib = "?"
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal"):
+                mem_gib = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    with psycopg.connect(cfg.database_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        pg_version = row[0] if row else "?"
+        settings = {
+            name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+            for name in ("shared_buffers", "work_mem", "synchronous_commit", "max_connections")
+        }
+    redis_version = redis.Redis.from_url(cfg.redis_url).info("server").get("redis_version", "?")
+    git = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": platform.node(),
+        "cpu": cpu_model,
+        "cpus_online": os.cpu_count(),
+        "memory": mem_gib,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "psycopg": psycopg.__version__,
+        "postgresql": pg_version,
+        "postgresql_settings": settings,
+        "redis": redis_version,
+        "wrk": first_line([wrk, "-v"]),
+        "gunicorn_config_file": str(GUNICORN_CONF.relative_to(REPO))
+        if GUNICORN_CONF.exists()
+        else None,
+        "gunicorn": gunicorn_settings(cfg, env),
+        "settings_module": env["DJANGO_SETTINGS_MODULE"],
+        "pinning": (
+            f"gunicorn on CPU {cfg.server_cpus}, wrk on CPU {cfg.client_cpus} (taskset); "
+            "PostgreSQL and Redis unpinned"
+        )
+        if pin
+        else "none (fewer than 2 CPUs available or taskset missing)",
+        "git": git + (" (with uncommitted changes)" if dirty else ""),
+    }
+
+
+def main() -> None:
+    cfg = Config.from_env()
+    wrk = ensure_wrk()
+    pin = pinning_available(cfg)
+    if not pin:
+        log("WARNING: cannot pin server and load generator to different CPUs")
+    env = setup_django(cfg)
+    started = time.monotonic()
+
+    log(f"database {cfg.database_url.rsplit('/', 1)[-1]}: recreate, migrate")
+    seed.recreate_database(cfg.database_url)
+    seed.migrate()
+    dataset = seed.create_catalog()
+    log(f"seeding {cfg.small:,} licenses (COPY)")
+    secs = seed.grow(dataset, cfg.small)
+    log(f"  {secs:.1f} s")
+
+    TMP_DIR.mkdir(parents=True, exist_ok=True)
+    server = Server(cfg, env, pin)
+    bench = Bench(cfg, env, wrk, pin)
+    bench.key_files["hit"] = seed.write_keys(
+        TMP_DIR / "keys-hit.txt", seed.hot_keys(dataset, cfg.hot_keys)
+    )
+    bench.key_files["miss"] = seed.write_keys(
+        TMP_DIR / "keys-miss-small.txt", seed.miss_keys(dataset, cfg.small, seed=1)
+    )
+    bench.key_files["pairs"] = seed.write_keys(
+        TMP_DIR / "keys-activate.txt", seed.activation_lines(dataset, cfg.activation_licenses)
+    )
+    meta = machine_description(wrk, cfg, env, pin)
+    server.start()
+    results: dict[str, Any] = {"meta": meta, "config": cfg.as_report()}
+    try:
+        available = probe_endpoints(server.url, dataset)
+        results["available"] = available
+        phases = [BARE]
+        if available["check"]:
+            phases += [HIT, MISS]
+        else:
+            log(f"check endpoint not available yet: {available['check_probe']}; skipping b, c")
+        if available["pairs"]:
+            phases.append(PAIRS)
+        else:
+            log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
+
+        with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
+            rates: dict[str, float] = {}
+            for round_ in range(1, cfg.rounds + 1):
+                for phase in phases:
+                    bench.measure(phase, size=cfg.small, round_=round_)
+                if not rates:
+                    # The offered rate of the paced phases: a fraction of what the first
+                    # round's closed loop reached, the same for (a) and (b), so that both
+                    # can keep up with it.
+                    first = {r["phase"]: r["rps"] for r in bench.runs}
+                    both = min(first["bare"], first.get("hit", first["bare"]))
+                    rates["bare"] = rates["hit"] = round(cfg.paced_fraction * both)
+                    if "miss" in first:
+                        rates["miss"] = round(cfg.paced_fraction * first["miss"])
+                for phase in (BARE, HIT, MISS):
+                    if phase in phases:
+                        bench.measure(phase, size=cfg.small, round_=round_, rate=rates[phase.name])
+        results["paced_rates"] = rates
+
+        if MISS in phases and cfg.large > cfg.small:
+            with affinity(None):
+                close_django_connection()
+                log(f"growing to {cfg.large:,} licenses (COPY)")
+                secs = seed.grow(dataset, cfg.large)
+                log(f"  {secs:.1f} s")
+            bench.key_files["miss"] = seed.write_keys(
+                TMP_DIR / "keys-miss-large.txt",
+                seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),
+            )
+            with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
+                for round_ in range(1, cfg.large_rounds + 1):
+                    bench.measure(BARE, size=cfg.large, round_=round_)
+                    bench.measure(MISS, size=cfg.large, round_=round_)
+                    bench.measure(MISS, size=cfg.large, round_=round_, rate=rates["miss"])
+        if MISS in phases:
+            close_django_connection()
+            probe_key = seed.miss_keys(dataset, 1, seed=3)[0]
+            results["explain"] = explain_check_miss(dataset, cfg.redis_url, probe_key)
+    finally:
+        server.stop()
+    results["seed_seconds"] = {str(k): round(v, 2) for k, v in dataset.seconds.items()}
+    results["runs"] = bench.runs
+    results["wall_seconds"] = round(time.monotonic() - started, 1)
+
+    from bench import report
+
+    paths = report.write(results, cfg.out_dir)
+    print()
+    print(report.summary_text(results))
+    log("wrote " + ", ".join(os.path.relpath(p, REPO) for p in paths))
+
+
+if __name__ == "__main__":
+    main()
