@@ -14,7 +14,9 @@ from brands.models import Brand, Product
 
 class LicenseKey(models.Model):
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="license_keys")
-    key = models.CharField(max_length=64, unique=True)
+    # A UniqueConstraint rather than unique=True: on PostgreSQL the latter adds a second,
+    # varchar_pattern_ops index that the exact-match check path never needs.
+    key = models.CharField(max_length=64)
     customer_email = models.EmailField(max_length=254, help_text="Stored lower-cased, trimmed.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -24,6 +26,7 @@ class LicenseKey(models.Model):
             models.Index(fields=["customer_email", "brand"], name="licensekey_email_brand_idx"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["key"], name="licensekey_key_unique"),
             models.CheckConstraint(
                 condition=Q(customer_email=Lower("customer_email")),
                 name="licensekey_email_lowercase",
