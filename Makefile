@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-fast lint format migrations-check check bench faults clean
+.PHONY: help install run test test-fast lint format migrations-check check bench faults clean schemathesis compose-config
 
 help:
 	@echo "make run     set up .venv, migrate, load demo data, serve on $(HOST):$(PORT)"
@@ -14,6 +14,8 @@ help:
 	@echo "make lint    ruff, format check, mypy, makemigrations --check"
 	@echo "make check   exactly what CI runs"
 	@echo "make bench   benchmarks -> bench/results.md"
+	@echo "make faults  fault and load suite -> bench/faults.md (FAULTS_QUICK=1: a short run)"
+	@echo "make schemathesis  fuzz a live server against its OpenAPI document (ST_EXAMPLES, ST_SEED)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +47,27 @@ check:
 	bash .ci/run
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench.run
 
+# Fault and load suite on a private PostgreSQL + Redis -> bench/faults.md (FAULTS_QUICK=1: CI's
+# short variant). Never touches the machine's shared servers.
 faults: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench.faults
+
+# Fuzz the running service (gunicorn, production settings, throwaway SQLite) against
+# /api/schema/ with every schemathesis check. ST_SEED empty = a new seed each run.
+ST_EXAMPLES ?= 20
+ST_SEED ?=
+schemathesis: $(STAMP)
+	$(BIN)/python scripts/schemathesis_run.py --max-examples $(ST_EXAMPLES) $(if $(ST_SEED),--seed $(ST_SEED))
+
+# Client-side validation of docker-compose.yml (no Docker engine needed).
+compose-config:
+	@if docker compose version >/dev/null 2>&1; then SECRET_KEY=$${SECRET_KEY:-x} docker compose config --quiet; \
+	elif command -v docker-compose >/dev/null; then SECRET_KEY=$${SECRET_KEY:-x} docker-compose config --quiet; \
+	else echo "no compose client; tests/ops/test_deploy_files.py checks the structure"; fi
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache

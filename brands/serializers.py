@@ -107,6 +107,7 @@ class ApiKeyCreateInputSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=ALL_SCOPES),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=len(ALL_SCOPES) * 2,
         help_text="Defaults to licenses:read and licenses:write.",
     )

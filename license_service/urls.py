@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+import license_service.openapi  # noqa: F401 (registers the security-scheme extensions)
+from license_service.health import HealthzApi, ReadyzApi
+from license_service.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,6 +17,12 @@ urlpatterns = [
     # The brand-side seat release lives with the seat logic (activations -> licensing).
     path("api/v1/brand/", include("activations.brand_urls")),
     path("api/v1/product/", include("activations.urls")),
+    # Operations (SPEC §7).
+    path("healthz", HealthzApi.as_view(), name="healthz"),
+    path("readyz", ReadyzApi.as_view(), name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
 handler400 = "license_service.views.bad_request"

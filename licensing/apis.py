@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +30,7 @@ from licensing.selectors import (
     licenses_list_for_brand,
 )
 from licensing.serializers import (
+    LIFECYCLE_ACTION_SERIALIZERS,
     AuditEventOutputSerializer,
     ByEmailOutputSerializer,
     LicenseDetailOutputSerializer,
@@ -77,7 +78,7 @@ class LicenseCollectionApi(BrandApi):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
                 OpenApiParameter.HEADER,
                 description="Retries with the same key and body within 24 h replay the "
                 "first response.",
@@ -143,7 +144,8 @@ class LicenseCollectionApi(BrandApi):
         },
     )
     def get(self, request: Request) -> Response:
-        filters = LicenseListFilterSerializer(data=request.query_params)
+        # A plain dict: DRF would treat "?status=" from a QueryDict as absent.
+        filters = LicenseListFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = licenses_list_for_brand(
             self.principal.brand,
@@ -172,7 +174,11 @@ class LicenseDetailApi(BrandApi):
     @extend_schema(
         tags=["brand"],
         summary="Change the lifecycle (US2): renew, suspend, resume, cancel, set_seats",
-        request=LifecycleInputSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="LifecycleAction",
+            serializers=list(LIFECYCLE_ACTION_SERIALIZERS.values()),
+            resource_type_field_name="action",
+        ),
         responses={
             200: LicenseDetailOutputSerializer,
             **error_responses("validation_error", *AUTH_ERRORS, "not_found", "invalid_transition"),
@@ -227,6 +233,7 @@ class LicensesByEmailApi(BrandApi):
         tags=["brand"],
         summary="A customer's licenses by e-mail (US6)",
         description="Only this brand's keys, or every brand's with the `ecosystem:read` scope.",
+        parameters=[OpenApiParameter("email", OpenApiTypes.EMAIL, OpenApiParameter.PATH)],
         responses={
             200: ByEmailOutputSerializer,
             **error_responses("validation_error", *AUTH_ERRORS),

@@ -50,6 +50,44 @@ class LifecycleInputSerializer(serializers.Serializer):
         return attrs
 
 
+# One input shape per lifecycle action, for the OpenAPI document only (a oneOf on
+# ``action``); LifecycleInputSerializer validates all of them.
+class _ActionField(serializers.ChoiceField):
+    def __init__(self, action: str):
+        super().__init__(choices=[action])
+
+
+class RenewActionSerializer(serializers.Serializer):
+    action = _ActionField("renew")
+    expires_at = FutureAwareDateTimeField()
+
+
+class SuspendActionSerializer(serializers.Serializer):
+    action = _ActionField("suspend")
+
+
+class ResumeActionSerializer(serializers.Serializer):
+    action = _ActionField("resume")
+
+
+class CancelActionSerializer(serializers.Serializer):
+    action = _ActionField("cancel")
+
+
+class SetSeatsActionSerializer(serializers.Serializer):
+    action = _ActionField("set_seats")
+    max_seats = StrictIntegerField(allow_null=True, min_value=1, max_value=MAX_SEATS_LIMIT)
+
+
+LIFECYCLE_ACTION_SERIALIZERS = {
+    "renew": RenewActionSerializer,
+    "suspend": SuspendActionSerializer,
+    "resume": ResumeActionSerializer,
+    "cancel": CancelActionSerializer,
+    "set_seats": SetSeatsActionSerializer,
+}
+
+
 class LicenseListFilterSerializer(serializers.Serializer):
     customer_email = StrictCharField(required=False, max_length=254)
     product = StrictCharField(required=False, max_length=50)

@@ -5,8 +5,10 @@ no more than the first. ``?page_size=`` (1–200) overrides the default of 50.
 
 The cursor is opaque to clients but not trusted: DRF decodes it and would put its position
 straight into a ``WHERE`` clause, so a forged position that the column cannot hold (text for
-an id, an id past 64 bits, a NUL byte) is refused as an invalid cursor (404 ``not_found``)
-instead of reaching the database and failing there as a 500.
+an id, an id past 64 bits, a NUL byte) is refused as an invalid cursor instead of reaching
+the database and failing there as a 500. A bad ``cursor`` or ``page_size`` is a bad query
+parameter: 400 ``validation_error`` naming it (DRF would answer 404, or silently ignore a bad
+page size).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Field, Model, QuerySet
 from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -46,11 +49,36 @@ class DefaultCursorPagination(CursorPagination):
         return super().paginate_queryset(queryset, request, view)
 
     def decode_cursor(self, request: Request) -> Cursor | None:
-        cursor = super().decode_cursor(request)
+        invalid = DRFValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        if len(request.query_params.getlist(self.cursor_query_param)) > 1:
+            raise invalid
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound as exc:
+            raise invalid from exc
         position = cursor.position if cursor is not None else None
         if position is not None and not self._position_is_sane(str(position)):
-            raise NotFound(self.invalid_cursor_message)
+            raise invalid
         return cursor
+
+    def get_page_size(self, request: Request) -> int:
+        values = request.query_params.getlist(self.page_size_query_param)
+        if not values:
+            return self.page_size
+        problem = f"Must be an integer from 1 to {self.max_page_size}."
+        if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
+            raise DRFValidationError({self.page_size_query_param: [problem]})
+        size = int(values[0])
+        if not 1 <= size <= self.max_page_size:
+            raise DRFValidationError({self.page_size_query_param: [problem]})
+        return size
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+        return parameters
 
     def _position_is_sane(self, position: str) -> bool:
         if len(position) > _MAX_POSITION_LENGTH or "\x00" in position:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
+
+from license_service.logging import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -38,6 +41,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "license_service.middleware.RequestIdMiddleware",
+    # Right after the request id: one JSON access line + HTTP metrics per request.
+    "license_service.logging.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,6 +91,34 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
+# Behind pgbouncer in transaction-pooling mode a server connection changes between
+# transactions: no server-side cursors, no automatically prepared statements (psycopg 3
+# prepares after 5 executions; pgbouncer < 1.21 cannot route them).
+DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
+
+
+def _pgbouncer_safe(config: dict[str, Any]) -> None:
+    if DATABASE_PGBOUNCER and config["ENGINE"] == "django.db.backends.postgresql":
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
+        config.setdefault("OPTIONS", {})["prepare_threshold"] = None
+
+
+_pgbouncer_safe(DATABASES["default"])
+
+# Optional read replica: product checks read there (license_service.routers); everything
+# else, and every read after a write in the same request, stays on the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+REPLICA_READ_PATHS = ["/api/v1/product/check"]
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    for _key in ("ATOMIC_REQUESTS", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        DATABASES["replica"].setdefault(_key, DATABASES["default"].get(_key))
+    DATABASES["replica"].setdefault("OPTIONS", dict(DATABASES["default"].get("OPTIONS", {})))
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    _pgbouncer_safe(DATABASES["replica"])
+    DATABASE_ROUTERS = ["license_service.routers.PrimaryReplicaRouter"]
+    MIDDLEWARE.insert(2, "license_service.routers.ReplicaReadsMiddleware")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -130,7 +163,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "static"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "static")))
 
 # Request bodies of this service are small JSON objects.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
@@ -163,6 +196,27 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # PATCH bodies are not partial serializers here (a lifecycle PATCH requires "action").
+    "COMPONENT_SPLIT_PATCH": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayRequestDuration": True},
+    # The same choice sets appear in several serializers: one named enum each.
+    "ENUM_NAME_OVERRIDES": {
+        "EffectiveStatusEnum": ["valid", "suspended", "cancelled", "expired"],
+        "StoredStatusEnum": ["valid", "suspended", "cancelled"],
+        "ProbeStatusEnum": ["ok"],
+        "ProbeCheckEnum": ["ok", "error"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "license_service.openapi.add_uniform_errors",
+    ],
+    "TAGS": [
+        {"name": "staff", "description": "Staff API (staff JWT)."},
+        {"name": "brand", "description": "Brand API (brand API key or brand JWT)."},
+        {"name": "product", "description": "Product API (the license key is the credential)."},
+        {"name": "ops", "description": "Probes."},
+    ],
 }
 
 # --- License service knobs (all from the environment) -----------------------------------
@@ -186,14 +240,14 @@ LICENSE_SERVICE = {
 # Trust X-Forwarded-For only behind a proxy you run (number of proxies in front).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        "django.server": {"level": "WARNING"},
-    },
-}
+# Logs: one JSON object per line on stdout (LOG_FORMAT=console for a terminal).
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=True)
+LOGGING = logging_config(level=LOG_LEVEL, json_output=LOG_FORMAT != "console")
+configure_structlog()
+
+# GET /metrics; when set, scrapers must send "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
 CSRF_FAILURE_VIEW = "license_service.views.csrf_failure"

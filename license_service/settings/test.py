@@ -25,3 +25,11 @@ LICENSE_SERVICE.update(
         "THROTTLE_BRAND": "100000/m",
     }
 )
+
+# A second alias for the read-replica router tests (tests/ops/test_replica_router.py). It
+# mirrors the default test database, so both aliases see the same rows over two separate
+# connections. Requests are only routed there when DATABASE_REPLICA_URL installs
+# ReplicaReadsMiddleware (or inside ``replica_reads()``), so other tests never touch it.
+if "replica" not in DATABASES:
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+    DATABASE_ROUTERS = ["license_service.routers.PrimaryReplicaRouter"]

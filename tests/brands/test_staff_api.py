@@ -218,9 +218,13 @@ def test_brand_list_pages_with_a_cursor(staff_client):
     assert staff_client.get(second["previous"]).json()["results"] == first["results"]
 
 
-def test_page_size_is_capped(staff_client):
+def test_page_size_over_the_cap_is_refused(staff_client):
     BrandFactory.create_batch(3)
-    assert len(staff_client.get("/api/v1/brands/?page_size=100000").json()["results"]) == 3
+    assert len(staff_client.get("/api/v1/brands/?page_size=200").json()["results"]) == 3
+    body = assert_error(
+        staff_client.get("/api/v1/brands/?page_size=100000"), 400, "validation_error"
+    )
+    assert "page_size" in body["details"]
 
 
 @pytest.mark.parametrize(
@@ -234,8 +238,11 @@ def test_page_size_is_capped(staff_client):
         base64.b64encode(b"o=-1").decode(),
     ],
 )
-def test_invalid_cursor_is_404_not_500(staff_client, brand, cursor):
-    assert_error(staff_client.get(f"/api/v1/brands/?cursor={cursor}"), 404, "not_found")
+def test_invalid_cursor_is_a_validation_error_not_500(staff_client, brand, cursor):
+    body = assert_error(
+        staff_client.get(f"/api/v1/brands/?cursor={cursor}"), 400, "validation_error"
+    )
+    assert "cursor" in body["details"]
 
 
 def test_staff_gets_a_brand(staff_client, brand):

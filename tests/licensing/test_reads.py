@@ -93,8 +93,17 @@ def test_list_refuses_an_unknown_status(brand_client, db):
 
 def test_list_refuses_a_forged_cursor(brand_client, db):
     response = brand_client.get(f"{LICENSES_URL}?cursor=bm9wZQ")
-    assert response.status_code == 404
-    assert response.json()["error"] == "not_found"
+    assert response.status_code == 400
+    assert "cursor" in response.json()["details"]
+
+
+@pytest.mark.parametrize(
+    "query", ["page_size=0", "page_size=201", "page_size=x", "page_size=1&page_size=2"]
+)
+def test_list_refuses_a_bad_page_size(brand_client, db, query):
+    response = brand_client.get(f"{LICENSES_URL}?{query}")
+    assert response.status_code == 400
+    assert "page_size" in response.json()["details"]
 
 
 def test_events_are_newest_first(brand_client, license_):

@@ -1,0 +1,113 @@
+"""gunicorn configuration: ``gunicorn -c gunicorn.conf.py license_service.wsgi``.
+
+Threaded workers (gthread): a request spends most of its time waiting on PostgreSQL or
+Redis, so a few threads per process overlap those waits while the processes use the cores.
+Every number comes from the environment:
+
+- ``GUNICORN_BIND`` (default ``0.0.0.0:8000``; ``PORT`` alone also works)
+- ``GUNICORN_WORKERS`` (default: number of CPUs, at least 2)
+- ``GUNICORN_THREADS`` (default 4)
+- ``GUNICORN_TIMEOUT`` (default 30 s), ``GUNICORN_GRACEFUL_TIMEOUT`` (default 30 s),
+  ``GUNICORN_KEEPALIVE`` (default 5 s)
+- ``GUNICORN_MAX_REQUESTS`` (default 0 = never recycle a worker)
+- ``PROMETHEUS_MULTIPROC_DIR`` (default: a fresh temporary directory)
+
+Size the database pool accordingly: each thread may hold one connection
+(workers x threads per instance, plus the same again per replica alias).
+
+Metrics: each worker is a process, so prometheus_client runs in multiprocess mode. The
+directory is emptied when the master starts (stale files of a previous run would be
+summed in) and every dead worker is marked so its live gauges disappear; its counters
+stay, as Prometheus expects of counters.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from license_service.logging import formatter_config
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+_port = os.environ.get("PORT", "8000")
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{_port}").split(",")
+worker_class = "gthread"
+workers = _int("GUNICORN_WORKERS", max(2, multiprocessing.cpu_count()))
+threads = _int("GUNICORN_THREADS", 4)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = max_requests // 10
+backlog = _int("GUNICORN_BACKLOG", 2048)
+wsgi_app = "license_service.wsgi:application"
+
+# The application logs every request as JSON (without the URL, which may carry a license
+# key); gunicorn's own access log would print the raw URL, so it stays off.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# gunicorn's own lines (boot, worker exits) as the same JSON lines as the application's.
+# license_service.logging imports no settings, so the master stays free of Django.
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": formatter_config()},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+        }
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+    },
+}
+if os.path.isdir("/dev/shm"):  # noqa: S108 (worker heartbeat files: keep them off disk)
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+# --- Prometheus multiprocess directory -----------------------------------------------------
+
+_own_multiproc_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+    prefix="prometheus-multiproc-"
+)
+# Set in the master's environment, so every worker has it before importing prometheus_client.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
+
+
+def on_starting(server: Any) -> None:
+    path = Path(_multiproc_dir)
+    if path.exists():
+        for entry in path.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _own_multiproc_dir:
+        shutil.rmtree(_multiproc_dir, ignore_errors=True)

@@ -1,0 +1,164 @@
+"""schemathesis hooks: the business rules the OpenAPI document cannot express.
+
+A JSON schema cannot say "a date in the future", "unique among existing brands" or "at
+most 255 characters once normalized", all of which SPEC requires and the service enforces
+with 400 ``validation_error``. Without these hooks the positive-data check would count
+those answers as failures. The hooks only ever turn a valid value into another valid value
+(or drop a positive case the SPEC calls invalid); negative cases are left alone, so the
+negative-data check still sees every schema violation.
+
+They also point part of the generated identifiers at the seeded objects, so requests reach
+the code behind the 404s, and keep the fuzzer's own credentials alive (it must not revoke
+the API key or deactivate the brand it authenticates with).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import schemathesis
+from hypothesis import strategies as st
+
+_SLUG = re.compile(r"^[a-z0-9-]{1,50}$")
+_KEY_PREFIX = re.compile(r"^[A-Z]{2,6}$")
+_unique = itertools.count(1)
+
+BRAND_SLUG = os.environ.get("ST_BRAND_SLUG", "rankmath")
+SEEDED = {
+    "license_id": os.environ.get("ST_LICENSE_ID"),
+    "activation_id": os.environ.get("ST_ACTIVATION_ID"),
+    "product_id": os.environ.get("ST_PRODUCT_ID"),
+    "slug": BRAND_SLUG,
+    "license_key": os.environ.get("ST_LICENSE_KEY"),
+    "email": "fuzz@example.com",
+}
+SPARE_API_KEY_ID = os.environ.get("ST_SPARE_API_KEY_ID")
+PRODUCT_SLUG = os.environ.get("ST_PRODUCT_SLUG", "rankmath-pro")
+BRAND_API_KEY = os.environ.get("ST_BRAND_API_KEY", "")
+STAFF_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD") or "admin"
+STAFF_REFRESH = os.environ.get("ST_STAFF_REFRESH", "")
+
+
+def _path(context: Any) -> str:
+    return context.operation.path if context.operation is not None else ""
+
+
+def _method(context: Any) -> str:
+    return context.operation.method.upper() if context.operation is not None else ""
+
+
+def _is_negative(case: Any) -> bool:
+    meta = getattr(case, "meta", None)
+    return bool(meta is not None and meta.generation.mode.is_negative)
+
+
+def _letters(n: int) -> str:
+    out = ""
+    while True:
+        n, rest = divmod(n, 26)
+        out = chr(ord("A") + rest) + out
+        if n == 0:
+            return out
+
+
+@schemathesis.hook
+def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
+    """Half of the generated ids become the seeded object's id (the other half stay
+    random, for the 404 paths)."""
+    if not path_parameters:
+        return st.just(path_parameters)
+    seeded = {
+        name: SEEDED[name]
+        for name in path_parameters
+        if SEEDED.get(name) is not None and name != "api_key_id"
+    }
+    if "api_key_id" in path_parameters and SPARE_API_KEY_ID:
+        # Only the spare key may be revoked: never the one the fuzzer authenticates with.
+        seeded["api_key_id"] = SPARE_API_KEY_ID
+        if str(path_parameters["api_key_id"]) in {"1", "2"}:
+            return st.just({**path_parameters, "api_key_id": SPARE_API_KEY_ID})
+    if not seeded:
+        return st.just(path_parameters)
+    return st.sampled_from([path_parameters, {**path_parameters, **seeded}])
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    body = case.body
+    if not isinstance(body, dict):
+        return case
+    path, method = _path(context), _method(context)
+    # "expires_at must be in the future" (SPEC §5).
+    value = body.get("expires_at")
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            try:
+                in_past = parsed <= datetime.now(UTC)
+            except (OverflowError, ValueError):
+                in_past = False
+            if in_past:
+                body["expires_at"] = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    # Slugs and key prefixes are unique (a duplicate is a 400 naming the field, SPEC §3).
+    if method == "POST" and path in ("/api/v1/brands/", "/api/v1/products/"):
+        n = next(_unique)
+        slug = body.get("slug")
+        if isinstance(slug, str) and _SLUG.match(slug):
+            suffix = f"-{n}"
+            body["slug"] = slug[: 50 - len(suffix)] + suffix
+        # A product belongs to an existing brand (an unknown one is a 400 on "brand").
+        brand = body.get("brand")
+        if path == "/api/v1/products/" and isinstance(brand, str) and _SLUG.match(brand):
+            body["brand"] = (BRAND_SLUG, "wp-rocket")[n % 2]
+        prefix = body.get("key_prefix")
+        if isinstance(prefix, str) and _KEY_PREFIX.match(prefix):
+            body["key_prefix"] = ("Z" + _letters(n))[-6:].rjust(2, "Z")
+    # Half of the positive product calls use the seeded license, so they reach the seat
+    # logic instead of stopping at license_not_found.
+    if (
+        path.startswith("/api/v1/product/")
+        and not _is_negative(case)
+        and isinstance(body.get("license_key"), str)
+        and SEEDED["license_key"]
+        and next(_unique) % 2
+    ):
+        body["license_key"] = SEEDED["license_key"]
+        if "product_slug" in body or path != "/api/v1/product/check/":
+            body["product_slug"] = PRODUCT_SLUG
+    # Logins: half of the positive ones use the real credentials, to reach the success path.
+    login = method == "POST" and path.startswith("/api/v1/auth/")
+    if login and not _is_negative(case) and next(_unique) % 2:
+        if path == "/api/v1/auth/token/" and isinstance(body.get("username"), str):
+            body["username"], body["password"] = "admin", STAFF_PASSWORD
+        elif path == "/api/v1/auth/token/refresh/" and isinstance(body.get("refresh"), str):
+            body["refresh"] = STAFF_REFRESH
+        elif path == "/api/v1/auth/brand-token/" and isinstance(body.get("api_key"), str):
+            body["api_key"] = BRAND_API_KEY
+    # The fuzzer's own brand stays active.
+    own_brand = (case.path_parameters or {}).get("slug") == BRAND_SLUG
+    if method == "PATCH" and own_brand and body.get("is_active") is False:
+        body["is_active"] = True
+    return case
+
+
+@schemathesis.hook
+def filter_case(context: Any, case: Any) -> bool:
+    """Drop positive cases the SPEC calls invalid for reasons no schema can state."""
+    if _is_negative(case):
+        return True
+    identifier = case.body.get("instance_identifier") if isinstance(case.body, dict) else None
+    query = case.query or {}
+    identifier = identifier if identifier is not None else query.get("instance_identifier")
+    if isinstance(identifier, str):
+        from activations.normalize import instance_identifier_problem, normalize_instance_identifier
+
+        if instance_identifier_problem(normalize_instance_identifier(identifier)):
+            return False
+    return True

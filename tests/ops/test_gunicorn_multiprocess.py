@@ -1,0 +1,131 @@
+"""Metrics stay correct across several gunicorn workers (prometheus multiprocess mode).
+
+Starts the real server (gunicorn.conf.py, production settings, two gthread workers) on a
+free loopback port, spreads requests over fresh connections, and checks that a scrape,
+answered by whichever worker, counts all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from prometheus_client.mmap_dict import MmapedDict
+
+from tests.ops.test_metrics import sample
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUESTS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback only)
+        return response.status, response.read().decode()
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    multiproc = tmp_path / "prometheus"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "license_service.settings.production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "2",
+        "GUNICORN_THREADS": "2",
+        "LOG_REQUESTS": "false",
+    }
+    env.pop("REDIS_URL", None)
+    log = (tmp_path / "gunicorn.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if get(f"{base}/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail((tmp_path / "gunicorn.log").read_text()[-3000:])
+            time.sleep(0.1)
+        yield base, multiproc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_counts_from_every_worker_add_up(gunicorn):
+    base, multiproc = gunicorn
+    before = sample(get(f"{base}/metrics")[1], "http_requests_total", route="/healthz")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: get(f"{base}/healthz")[0], range(REQUESTS)))
+    assert statuses == [200] * REQUESTS
+
+    counted = [
+        sample(get(f"{base}/metrics")[1], "http_requests_total", route="/healthz")
+        for _ in range(4)  # several scrapes, likely answered by different workers
+    ]
+    assert counted == [before + REQUESTS] * 4
+    # Each worker wrote its own file, and more than one served: the total is a merge.
+    per_worker = [healthz_count(path) for path in multiproc.glob("counter_*.db")]
+    assert sum(per_worker) == before + REQUESTS
+    assert len([n for n in per_worker if n]) >= 2
+
+
+def healthz_count(path: Path) -> float:
+    total = 0.0
+    for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+        _, name, labels, _ = json.loads(key)
+        if name == "http_requests_total" and labels.get("route") == "/healthz":
+            total += value
+    return total
+
+
+def test_latency_histogram_is_merged_too(gunicorn):
+    base, _ = gunicorn
+    for _ in range(10):
+        get(f"{base}/healthz")
+    text = get(f"{base}/metrics")[1]
+    count = sample(text, "http_request_duration_seconds_count", route="/healthz", method="GET")
+    assert count >= 10
+    assert (
+        sample(
+            text, "http_request_duration_seconds_bucket", route="/healthz", method="GET", le="+Inf"
+        )
+        == count
+    )
