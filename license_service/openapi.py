@@ -114,7 +114,8 @@ def _uniform_statuses(path: str, operation: dict[str, Any]) -> list[str]:
         statuses.append("400")
     if "requestBody" in operation:
         statuses.append("415")
-    if any(p.get("in") == "path" for p in params):
+    # An unknown object in the path, or a forged pagination cursor: 404.
+    if any(p.get("in") == "path" or p.get("name") == "cursor" for p in params):
         statuses.append("404")
     if any(requirement for requirement in operation.get("security", [{}])):
         statuses += ["401", "403"]
@@ -215,10 +216,26 @@ def _patch_needs_a_field(result: dict[str, Any]) -> None:
                 operation["requestBody"]["required"] = True
 
 
+def _bodies_with_rules_are_required(result: dict[str, Any]) -> None:
+    """A body whose schema requires fields, or is a ``oneOf`` (the lifecycle actions), cannot
+    be left out: mark the request body itself required."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            for media in operation["requestBody"].get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                component = schemas.get(ref.rsplit("/", 1)[-1]) if ref else None
+                if component and (component.get("required") or "oneOf" in component):
+                    operation["requestBody"]["required"] = True
+
+
 def add_uniform_errors(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
     """drf-spectacular postprocessing hook (see the module docstring)."""
     _add_links(result)
     _patch_needs_a_field(result)
+    _bodies_with_rules_are_required(result)
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     # Stricter than the serializer-derived component: all four fields are always present.
     schemas[ERROR_COMPONENT] = _ERROR_SCHEMA

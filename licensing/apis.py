@@ -89,6 +89,7 @@ class LicenseCollectionApi(BrandApi):
             **error_responses(
                 "validation_error",
                 *AUTH_ERRORS,
+                "not_found",
                 "license_not_found",
                 "already_entitled",
                 "key_conflict",
@@ -176,7 +177,7 @@ class LicenseDetailApi(BrandApi):
         summary="Change the lifecycle (US2): renew, suspend, resume, cancel, set_seats",
         request=PolymorphicProxySerializer(
             component_name="LifecycleAction",
-            serializers=list(LIFECYCLE_ACTION_SERIALIZERS.values()),
+            serializers=LIFECYCLE_ACTION_SERIALIZERS,
             resource_type_field_name="action",
         ),
         responses={

@@ -1,38 +1,173 @@
 """Cache keys of the product check, and their invalidation.
 
-The check answer is cached per license key (all its entitlements). Every service that can
-change an answer calls ``check_cache_forget_on_commit`` inside its transaction; the entry
-is dropped after commit, so a reader can never re-cache the pre-commit state after the
-invalidation ran. Cache errors are swallowed: Redis being down must not fail a write.
+The check answer is cached per license key (all its entitlements), as one entry holding
+the facts (or None for an unknown key) tagged with the key's *generation* and the cache's
+*epoch* as they were before the database was read. An entry is served only while both
+tags are still current (``check_entry_fresh``), so:
+
+- Every service that can change an answer calls ``check_cache_forget_on_commit`` inside
+  its transaction. After commit, ``check_cache_forget`` gives the key a new generation
+  (and drops its entry). A check that read the database before the commit and stores its
+  answer after the invalidation ran stores it under the old generation: never served.
+- If that invalidation cannot reach the cache, the process remembers it, and its next
+  successful cache contact gives the whole cache a new epoch: every entry written before
+  is dead, whichever key it belongs to (a Redis that comes back with its data after a
+  network blip must not serve what changed meanwhile).
+
+Generations and epochs are ``new_stamp()`` values (time in nanoseconds and random bits),
+never counters: a counter whose key was evicted starts again at 1 and could make an old
+entry current again; a stamp is never reused. Readers never tag with a missing value
+either: a reader that finds no generation (or epoch) writes a fresh one, atomically with
+its read (``license_service.ratelimit.Stamp``), so an evicted generation only costs a
+miss. A generation lives as long as the entries that may carry it (it is refreshed when
+an entry is stored).
+
+Cache errors are swallowed: Redis being down must not fail a write.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
+import time
+from typing import Any
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import caches
 from django.db import transaction
+
+from license_service.ratelimit import cache_failed, cache_unavailable, redis_cache
 
 logger = logging.getLogger(__name__)
 
-CHECK_PREFIX = "check:v1:"
-NEGATIVE_PREFIX = "check:neg:v1:"
+CHECK_PREFIX = "check:v2:"
+GENERATION_PREFIX = "check:gen:v2:"
+EPOCH_KEY = "check:epoch:v2"
+
+# A generation outlives the entries tagged with it by this much (seconds).
+GENERATION_MARGIN = 60
 
 
 def check_cache_key(key: str) -> str:
     return CHECK_PREFIX + key
 
 
-def negative_cache_key(key: str) -> str:
-    return NEGATIVE_PREFIX + key
+def check_generation_key(key: str) -> str:
+    return GENERATION_PREFIX + key
+
+
+def generation_timeout() -> int:
+    knobs = settings.LICENSE_SERVICE
+    return max(knobs["CHECK_CACHE_TTL"], knobs["CHECK_NEGATIVE_CACHE_TTL"]) + GENERATION_MARGIN
+
+
+def new_stamp() -> int:
+    """A value no generation or epoch ever had: nanoseconds since 1970, then 16 random bits
+    (two processes in the same nanosecond)."""
+    return (time.time_ns() << 16) | secrets.randbits(16)
+
+
+def check_entry(data: Any, *, generation: int, epoch: int) -> tuple[int, int, Any]:
+    """What is stored: the facts (None: unknown key) with the tags read before loading them."""
+    return (generation, epoch, data)
+
+
+def check_entry_fresh(entry: Any, *, generation: Any, epoch: Any) -> bool:
+    """Whether a cached value is an entry written under this generation and epoch."""
+    return (
+        type(entry) is tuple
+        and len(entry) == 3
+        and entry[0] == generation
+        and entry[1] == epoch
+        and generation is not None
+        and epoch is not None
+    )
+
+
+# --- lost invalidations --------------------------------------------------------------------
+
+# Invalidations that could not reach the cache (counted, so a bump that raced with a new
+# loss does not clear it); the epoch is bumped at the next successful contact.
+_lock = threading.Lock()
+_lost = 0
+_repaired = 0
+
+
+def epoch_bump_pending() -> int:
+    """0, or a token to hand to ``epoch_bumped`` once a new epoch has been written."""
+    return _lost if _lost != _repaired else 0
+
+
+def epoch_bumped(token: int) -> None:
+    """The epoch was bumped after every loss counted up to ``token``."""
+    global _repaired
+    with _lock:
+        _repaired = max(_repaired, token)
+
+
+def _invalidation_lost() -> None:
+    global _lost
+    with _lock:
+        _lost += 1
+
+
+# --- invalidation --------------------------------------------------------------------------
 
 
 def check_cache_forget(key: str) -> None:
+    """A new generation for ``key`` (its cached answer is dead) and its entry dropped; and
+    a new epoch if an earlier invalidation was lost. Never raises."""
+    if cache_unavailable():
+        _invalidation_lost()
+        logger.warning("check cache invalidation skipped: the cache is down")
+        return
+    pending = epoch_bump_pending()
+    generation_key, entry_key = check_generation_key(key), check_cache_key(key)
+    stamp, timeout = new_stamp(), generation_timeout()
+    backend = caches["default"]
     try:
-        cache.delete_many([check_cache_key(key), negative_cache_key(key)])
+        redis_backend = redis_cache(backend)
+        if redis_backend is not None:
+            make_key = redis_backend.make_key
+            pipe = redis_backend.client.get_client(write=True).pipeline(transaction=False)
+            pipe.set(make_key(generation_key), stamp, ex=timeout)
+            pipe.delete(make_key(entry_key))
+            if pending:
+                pipe.set(make_key(EPOCH_KEY), stamp)
+            pipe.execute()
+        else:
+            backend.set(generation_key, stamp, timeout=timeout)
+            backend.delete(entry_key)
+            if pending:
+                backend.set(EPOCH_KEY, stamp, timeout=None)
     except Exception:  # the cache is an optimisation; never fail a committed write
+        _invalidation_lost()
+        cache_failed("check cache invalidation")
         logger.warning("check cache invalidation failed", exc_info=True)
+        return
+    if pending:
+        epoch_bumped(pending)
 
 
 def check_cache_forget_on_commit(key: str) -> None:
     transaction.on_commit(lambda: check_cache_forget(key))
+
+
+def check_cache_store(key: str, entry: tuple[int, int, Any], *, timeout: int) -> None:
+    """Store an entry and keep its generation alive at least as long. Never raises."""
+    generation_key, entry_key = check_generation_key(key), check_cache_key(key)
+    backend = caches["default"]
+    try:
+        redis_backend = redis_cache(backend)
+        if redis_backend is not None:
+            make_key, client = redis_backend.make_key, redis_backend.client
+            pipe = client.get_client(write=True).pipeline(transaction=False)
+            pipe.set(make_key(entry_key), client.encode(entry), ex=timeout)
+            pipe.expire(make_key(generation_key), generation_timeout())
+            pipe.execute()
+        else:
+            backend.set(entry_key, entry, timeout=timeout)
+            backend.touch(generation_key, generation_timeout())
+    except Exception:
+        cache_failed("check cache write")

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from brands.models import Brand, Product
-from license_service.errors import ValidationFailed
+from license_service.errors import NotFound, ValidationFailed
 from licensing.cache import check_cache_forget_on_commit
 from licensing.errors import (
     AlreadyEntitled,
@@ -79,12 +79,15 @@ def _license_key_create(*, brand: Brand, customer_email: str) -> LicenseKey:
 def _license_key_choose(
     *, brand: Brand, customer_email: str, license_key: str | None, new_key: bool
 ) -> LicenseKey:
-    """SPEC §5 US1 key choice. Raises LicenseNotFound, KeyConflict, ValidationFailed."""
+    """SPEC §5 US1 key choice. Raises LicenseNotFound, KeyConflict."""
     if license_key is not None:
+        # A key that fails its checksum is answered like an unknown key, as everywhere.
         canonical = canonical_license_key(license_key)
-        if canonical is None:
-            raise ValidationFailed(details={"license_key": ["Not a valid license key."]})
-        chosen = LicenseKey.objects.select_for_update().filter(key=canonical).first()
+        chosen = (
+            LicenseKey.objects.select_for_update().filter(key=canonical).first()
+            if canonical is not None
+            else None
+        )
         if chosen is None:
             raise LicenseNotFound("No license key matches license_key.")
         if chosen.brand_id != brand.pk or chosen.customer_email != customer_email:
@@ -118,13 +121,16 @@ def license_provision(
     """Create a license for one product of ``brand`` on the chosen key.
 
     ``max_seats`` absent → the product's default; None → unlimited.
-    Raises ValidationFailed (unknown product, bad key, past expiry), LicenseNotFound,
-    KeyConflict, AlreadyEntitled.
+    Raises NotFound (no such product at this brand), ValidationFailed (past expiry),
+    LicenseNotFound (unknown ``license_key``), KeyConflict, AlreadyEntitled.
     """
     customer_email = normalize_email(customer_email)
     product = Product.objects.filter(brand=brand, slug=product_slug).first()
     if product is None:
-        raise ValidationFailed(details={"product_slug": ["No product with this slug."]})
+        raise NotFound(
+            "This brand has no product with this slug.",
+            details={"product_slug": ["No product with this slug."]},
+        )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed(details={"expires_at": ["Must be in the future."]})
 

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import schemathesis
-from hypothesis import strategies as st
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,50}$")
 _KEY_PREFIX = re.compile(r"^[A-Z]{2,6}$")
@@ -65,29 +64,25 @@ def _letters(n: int) -> str:
             return out
 
 
-@schemathesis.hook
-def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
-    """Half of the generated ids become the seeded object's id (the other half stay
-    random, for the 404 paths)."""
-    if not path_parameters:
-        return st.just(path_parameters)
-    seeded = {
-        name: SEEDED[name]
-        for name in path_parameters
-        if SEEDED.get(name) is not None and name != "api_key_id"
-    }
-    if "api_key_id" in path_parameters and SPARE_API_KEY_ID:
-        # Only the spare key may be revoked: never the one the fuzzer authenticates with.
-        seeded["api_key_id"] = SPARE_API_KEY_ID
-        if str(path_parameters["api_key_id"]) in {"1", "2"}:
-            return st.just({**path_parameters, "api_key_id": SPARE_API_KEY_ID})
-    if not seeded:
-        return st.just(path_parameters)
-    return st.sampled_from([path_parameters, {**path_parameters, **seeded}])
+def _seed_path_parameters(case: Any) -> None:
+    """Half of the positive cases' ids become the seeded object's id (the other half stay
+    random, for the 404 paths). Negative cases keep their generated values: replacing an
+    invalid one with a valid id would make the fuzzer expect a rejection that cannot come."""
+    params = case.path_parameters
+    if not params or _is_negative(case) or not next(_unique) % 2:
+        return
+    for name in params:
+        if name == "api_key_id":
+            # Only the spare key may be revoked: never the one the fuzzer authenticates with.
+            if SPARE_API_KEY_ID:
+                params[name] = SPARE_API_KEY_ID
+        elif SEEDED.get(name) is not None:
+            params[name] = SEEDED[name]
 
 
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
+    _seed_path_parameters(case)
     body = case.body
     if not isinstance(body, dict):
         return case

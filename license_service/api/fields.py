@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -14,6 +15,15 @@ class StrictCharField(serializers.CharField):
     """A string and nothing else (DRF's CharField accepts numbers)."""
 
     default_error_messages = {"invalid": "Must be a string."}
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not self.allow_blank and not any(
+            isinstance(v, RegexValidator) for v in self.validators
+        ):
+            # Whitespace alone is blank once trimmed: say so in the OpenAPI document too. A
+            # field with its own pattern (slugs, key prefixes) already excludes it.
+            self.validators.append(RegexValidator(r"\S", "This field may not be blank."))
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):

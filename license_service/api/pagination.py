@@ -6,9 +6,9 @@ no more than the first. ``?page_size=`` (1–200) overrides the default of 50.
 The cursor is opaque to clients but not trusted: DRF decodes it and would put its position
 straight into a ``WHERE`` clause, so a forged position that the column cannot hold (text for
 an id, an id past 64 bits, a NUL byte) is refused as an invalid cursor instead of reaching
-the database and failing there as a 500. A bad ``cursor`` or ``page_size`` is a bad query
-parameter: 400 ``validation_error`` naming it (DRF would answer 404, or silently ignore a bad
-page size).
+the database and failing there as a 500 (404 ``not_found``, as for any cursor DRF cannot
+decode). A ``page_size`` outside 1–200 is a 400 ``validation_error`` naming it (DRF would
+silently ignore it).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class DefaultCursorPagination(CursorPagination):
         return super().paginate_queryset(queryset, request, view)
 
     def decode_cursor(self, request: Request) -> Cursor | None:
-        invalid = DRFValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+        # The page a forged cursor points to does not exist: 404, as DRF answers.
+        invalid = NotFound(self.invalid_cursor_message)
         if len(request.query_params.getlist(self.cursor_query_param)) > 1:
             raise invalid
         try:

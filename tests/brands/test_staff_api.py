@@ -238,11 +238,8 @@ def test_page_size_over_the_cap_is_refused(staff_client):
         base64.b64encode(b"o=-1").decode(),
     ],
 )
-def test_invalid_cursor_is_a_validation_error_not_500(staff_client, brand, cursor):
-    body = assert_error(
-        staff_client.get(f"/api/v1/brands/?cursor={cursor}"), 400, "validation_error"
-    )
-    assert "cursor" in body["details"]
+def test_invalid_cursor_is_404_not_500(staff_client, brand, cursor):
+    assert_error(staff_client.get(f"/api/v1/brands/?cursor={cursor}"), 404, "not_found")
 
 
 def test_staff_gets_a_brand(staff_client, brand):
@@ -536,11 +533,12 @@ def test_staff_lists_products_of_one_brand(staff_client, product, other_product)
     assert set(only) == {"next", "previous", "results"}
 
 
-def test_product_filter_by_unknown_brand_is_empty(staff_client, product):
-    assert staff_client.get("/api/v1/products/?brand=nope").json()["results"] == []
+@pytest.mark.parametrize("value", ["nope", "RankMath"])
+def test_product_filter_by_unknown_brand_is_empty(staff_client, product, value):
+    assert staff_client.get(f"/api/v1/products/?brand={value}").json()["results"] == []
 
 
-@pytest.mark.parametrize("value", ["RankMath", "a%00b", "x" * 51])
+@pytest.mark.parametrize("value", ["a%00b", "x" * 51])
 def test_bad_product_filter_is_a_validation_error(staff_client, value):
     response = staff_client.get(f"/api/v1/products/?brand={value}")
     assert "brand" in assert_error(response, 400, "validation_error")["details"]

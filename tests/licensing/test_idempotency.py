@@ -44,7 +44,7 @@ def test_keys_are_scoped_to_the_brand(brand_client, other_brand_client, product,
 
 def test_failed_request_leaves_the_key_unused(brand_client, product):
     bad = {**BODY, "product_slug": "nope"}
-    assert _post(brand_client, body=bad).status_code == 400
+    assert _post(brand_client, body=bad).status_code == 404
     assert _post(brand_client).status_code == 201
 
 

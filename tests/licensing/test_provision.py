@@ -111,10 +111,10 @@ def test_unknown_license_key_is_license_not_found(brand_client, product):
     assert response.json()["error"] == "license_not_found"
 
 
-def test_malformed_license_key_is_a_validation_error(brand_client, product):
+def test_malformed_license_key_is_answered_like_an_unknown_one(brand_client, product):
     response = provision(brand_client, license_key="RNKM-NOT-A-KEY")
-    assert response.status_code == 400
-    assert "license_key" in response.json()["details"]
+    assert response.status_code == 404
+    assert response.json()["error"] == "license_not_found"
 
 
 def test_same_product_twice_is_already_entitled(brand_client, product):
@@ -136,7 +136,8 @@ def test_cancelled_license_still_holds_its_slot(brand_client, product):
 
 def test_another_brands_product_slug_is_refused(brand_client, product, other_product):
     response = provision(brand_client, product_slug=other_product.slug)
-    assert response.status_code == 400
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
     assert response.json()["details"] == {"product_slug": ["No product with this slug."]}
 
 

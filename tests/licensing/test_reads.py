@@ -93,8 +93,8 @@ def test_list_refuses_an_unknown_status(brand_client, db):
 
 def test_list_refuses_a_forged_cursor(brand_client, db):
     response = brand_client.get(f"{LICENSES_URL}?cursor=bm9wZQ")
-    assert response.status_code == 400
-    assert "cursor" in response.json()["details"]
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize(
