@@ -37,7 +37,12 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
 
-from license_service.ratelimit import cache_failed, cache_unavailable, redis_cache
+from license_service.ratelimit import (
+    cache_failed,
+    cache_unavailable,
+    redis_cache,
+    redis_pipeline,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +135,14 @@ def check_cache_forget(key: str) -> None:
         redis_backend = redis_cache(backend)
         if redis_backend is not None:
             make_key = redis_backend.make_key
-            pipe = redis_backend.client.get_client(write=True).pipeline(transaction=False)
-            pipe.set(make_key(generation_key), stamp, ex=timeout)
-            pipe.delete(make_key(entry_key))
+            value = b"%d" % stamp
+            commands = [
+                [b"SET", make_key(generation_key).encode(), value, b"EX", b"%d" % timeout],
+                [b"DEL", make_key(entry_key).encode()],
+            ]
             if pending:
-                pipe.set(make_key(EPOCH_KEY), stamp)
-            pipe.execute()
+                commands.append([b"SET", make_key(EPOCH_KEY).encode(), value])
+            redis_pipeline(redis_backend.client.get_client(write=True), commands)
         else:
             backend.set(generation_key, stamp, timeout=timeout)
             backend.delete(entry_key)
@@ -162,10 +169,14 @@ def check_cache_store(key: str, entry: tuple[int, int, Any], *, timeout: int) ->
         redis_backend = redis_cache(backend)
         if redis_backend is not None:
             make_key, client = redis_backend.make_key, redis_backend.client
-            pipe = client.get_client(write=True).pipeline(transaction=False)
-            pipe.set(make_key(entry_key), client.encode(entry), ex=timeout)
-            pipe.expire(make_key(generation_key), generation_timeout())
-            pipe.execute()
+            value = client.encode(entry, allow_int=False)
+            redis_pipeline(
+                client.get_client(write=True),
+                [
+                    [b"SET", make_key(entry_key).encode(), value, b"EX", b"%d" % timeout],
+                    [b"EXPIRE", make_key(generation_key).encode(), b"%d" % generation_timeout()],
+                ],
+            )
         else:
             backend.set(entry_key, entry, timeout=timeout)
             backend.touch(generation_key, generation_timeout())

@@ -79,7 +79,9 @@ class SetSeatsActionSerializer(serializers.Serializer):
     max_seats = StrictIntegerField(allow_null=True, min_value=1, max_value=MAX_SEATS_LIMIT)
 
 
-LIFECYCLE_ACTION_SERIALIZERS = {
+LIFECYCLE_ACTION_SERIALIZERS: dict[
+    str, serializers.Serializer[Any] | type[serializers.Serializer[Any]]
+] = {
     "renew": RenewActionSerializer,
     "suspend": SuspendActionSerializer,
     "resume": ResumeActionSerializer,

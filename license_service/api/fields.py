@@ -18,9 +18,7 @@ class StrictCharField(serializers.CharField):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        if not self.allow_blank and not any(
-            isinstance(v, RegexValidator) for v in self.validators
-        ):
+        if not self.allow_blank and not any(isinstance(v, RegexValidator) for v in self.validators):
             # Whitespace alone is blank once trimmed: say so in the OpenAPI document too. A
             # field with its own pattern (slugs, key prefixes) already excludes it.
             self.validators.append(RegexValidator(r"\S", "This field may not be blank."))
