@@ -7,12 +7,13 @@ any lookup and counted atomically after one, so neither a slow nor a concurrent 
 guesses gets more than its count of ``license_not_found`` answers per window.
 
 The check endpoints are the hot path: they are DRF views only for the OpenAPI schema and
-run as plain Django views (``LeanApiView``), answering from the cache in one round trip
-after the rate-limit counters.
+run as plain Django views (``LeanApiView``), counting the rate limits and reading the cached
+answer in one round trip to the cache.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -31,7 +32,14 @@ from rest_framework.views import APIView
 
 from activations import services
 from activations.errors import LicenseNotFound
-from activations.selectors import check_answer, check_data, iso_datetime
+from activations.selectors import (
+    check_answer,
+    check_body,
+    check_cache_lookup,
+    check_data,
+    iso_datetime,
+    json_body,
+)
 from activations.serializers import (
     ActivateOutputSerializer,
     ActivationInputSerializer,
@@ -49,9 +57,9 @@ from license_service.api.exceptions import database_unavailable_response, domain
 from license_service.api.parsers import parse_json_object
 from license_service.api.schema import error_responses
 from license_service.errors import DomainError, Throttled
+from license_service.logging import bind_license_key
 from license_service.middleware import client_ip
-from license_service.ratelimit import cache_get_many, rate_limit_hit, rate_limit_peek, rate_window
-from licensing.cache import check_cache_key, negative_cache_key
+from license_service.ratelimit import rate_limit_hit, rate_limit_peek, rate_window
 from licensing.keys import canonical_license_key
 
 PRODUCT_TAG = "product"
@@ -278,27 +286,38 @@ class LeanApiView(ProductApi):
 
 
 def _check(
+    request: HttpRequest,
     raw_key: str,
     product_slug: str | None,
     instance_identifier: str | None,
-    ip: str,
-) -> JsonResponse:
+) -> HttpResponse:
     key = canonical_license_key(raw_key)
+    bind_license_key(key)
     if key is None:
-        raise _unknown_key(ip)
-    _limit_key(key)
+        raise _unknown_key(_limit_ip(request))
+    ip = client_ip(request) or "unknown"
     knobs = settings.LICENSE_SERVICE
-    unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"])
-    # One round trip: the answer, the negative entry and this IP's unknown-key counter.
-    cached = cache_get_many(
-        [check_cache_key(key), negative_cache_key(key), unknown.key], "check cache read"
+    now = time.time()
+    count = (
+        rate_window(IP_SCOPE, ip, knobs["THROTTLE_PRODUCT_IP"], now=now),
+        rate_window(KEY_SCOPE, key, knobs["THROTTLE_PRODUCT_KEY"], now=now),
     )
-    if unknown.reached(cached.get(unknown.key)):
-        raise Throttled(unknown.retry_after)
-    data, cache_result = check_data(key, cached=cached)
+    unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"], now=now)
+    # One round trip: both counters, this IP's unknown-key counter, the cached answer.
+    lookup = check_cache_lookup(key, count=count, peek=(unknown.key,))
+    cached = None
+    if lookup is not None:
+        if lookup.throttled is not None:
+            raise Throttled(lookup.throttled.retry_after)
+        if unknown.reached(lookup.peeked[0]):
+            raise Throttled(unknown.retry_after)
+        cached = lookup.cached
+    data, cache_result = check_data(key, read=cached)
     metrics.record_check_cache(cache_result)
     if data is None:
         raise _unknown_key(ip)
+    if product_slug is None and instance_identifier is None:
+        return HttpResponse(check_body(data), content_type="application/json")
     try:
         answer = check_answer(
             data, product_slug=product_slug, instance_identifier=instance_identifier
@@ -311,7 +330,31 @@ def _check(
             license_ids=[e["license_id"] for e in answer["entitlements"] if e["instance_active"]],
             instance_identifier=instance_identifier,
         )
-    return JsonResponse(answer)
+    return HttpResponse(json_body(answer), content_type="application/json")
+
+
+def _check_recorded(
+    request: HttpRequest,
+    raw_key: str | None,
+    params: Callable[[], tuple[str | None, str | None, str | None]],
+) -> HttpResponse:
+    """A check with its outcome in the metrics. ``params`` parses the input (the key too,
+    when ``raw_key`` is None); a request refused for its input still counts against its
+    IP (and a throttled IP is told so rather than what was wrong)."""
+    try:
+        try:
+            key, product_slug, instance = params()
+        except DomainError:
+            _limit_ip(request)
+            raise
+        raw = raw_key if raw_key is not None else key
+        assert raw is not None  # noqa: S101 (check_params requires it)
+        response = _check(request, raw, product_slug, instance)
+    except Exception as exc:
+        metrics.record_check(_outcome_code(exc))
+        raise
+    metrics.record_check("found")
+    return response
 
 
 _CHECK_QUERY = [
@@ -337,13 +380,10 @@ class CheckApi(LeanApiView):
         ],
         responses={200: CheckOutputSerializer, **error_responses(*CHECK_ERRORS)},
     )
-    def get(self, request: HttpRequest, license_key: str) -> JsonResponse:
-        with _recorded(metrics.record_check):
-            ip = _limit_ip(request)
-            _, product_slug, instance = check_params(request.GET, with_key=False)
-            response = _check(license_key, product_slug, instance, ip)
-        metrics.record_check("found")
-        return response
+    def get(self, request: HttpRequest, license_key: str) -> HttpResponse:
+        # An empty query needs no QueryDict.
+        query = request.GET if request.META.get("QUERY_STRING") else {}
+        return _check_recorded(request, license_key, lambda: check_params(query, with_key=False))
 
 
 class CheckPostApi(LeanApiView):
@@ -358,14 +398,10 @@ class CheckPostApi(LeanApiView):
             **error_responses(*CHECK_ERRORS, "unsupported_media_type"),
         },
     )
-    def post(self, request: HttpRequest) -> JsonResponse:
-        with _recorded(metrics.record_check):
-            ip = _limit_ip(request)
-            key, product_slug, instance = check_params(_json_body(request), with_key=True)
-            assert key is not None  # noqa: S101 (check_params requires it)
-            response = _check(key, product_slug, instance, ip)
-        metrics.record_check("found")
-        return response
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return _check_recorded(
+            request, None, lambda: check_params(_json_body(request), with_key=True)
+        )
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:

@@ -1,36 +1,55 @@
 """Reads of the product API: the check answer and its cache.
 
 The cache holds, per license key, the raw facts of every entitlement (stored status,
-``expires_at``, seats, hashes of the active instances), never a rendered answer: the
-effective status is computed when the answer is served, so a cached entry can outlive an
-expiry time without ever reporting a license as valid after it. Entries are dropped after
-commit by every service that changes them (``licensing.cache.check_cache_forget_on_commit``)
-and live at most ``CHECK_CACHE_TTL`` seconds; unknown keys are remembered for
-``CHECK_NEGATIVE_CACHE_TTL`` seconds; an entry read from the read replica (which may lag)
-for at most ``REPLICA_CACHE_TTL`` seconds.
+``expires_at``, seats, hashes of the active instances): the effective status is computed
+when the answer is served, so a cached entry can outlive an expiry time without ever
+reporting a license as valid after it. For the plain check (no ``product_slug``, no
+``instance_identifier``, the bulk of the traffic) the entry also holds the rendered body
+and the time it stays true until (the next expiry), and a hit sends those bytes as they
+are. Every service that changes an answer invalidates it after commit
+(``licensing.cache.check_cache_forget_on_commit``; the generation and epoch tags there
+close the read/invalidate race and lost invalidations). Entries live at most
+``CHECK_CACHE_TTL`` seconds; unknown keys are remembered for ``CHECK_NEGATIVE_CACHE_TTL``
+seconds; an entry read from the read replica (which may lag) for at most
+``REPLICA_CACHE_TTL`` seconds.
 
-A hit costs no SQL query; a miss costs two (the key with its licenses, products, brand and
-seat counts; then the active instances).
+A hit is one cache round trip, together with the caller's rate limits, and no SQL query;
+a miss costs two queries (the key with its licenses, products, brand and seat counts; then
+the active instances) and one more round trip to store the entry.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db.models import Count
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.utils import timezone
 
 from activations.errors import LicenseNotFound
 from activations.models import Activation
-from license_service.ratelimit import cache_failed, cache_unavailable
+from brands.models import Brand, Product
+from license_service.ratelimit import Stamp, Window, cache_count_and_read
 from license_service.routers import replica_was_used
-from licensing.cache import check_cache_key, negative_cache_key
-from licensing.models import LicenseKey, effective_status
+from licensing.cache import (
+    EPOCH_KEY,
+    check_cache_key,
+    check_cache_store,
+    check_entry,
+    check_entry_fresh,
+    check_generation_key,
+    epoch_bump_pending,
+    epoch_bumped,
+    generation_timeout,
+    new_stamp,
+)
+from licensing.models import License, LicenseKey, effective_status
 from licensing.selectors import seats_remaining
 
 # Above this many seats in use, a license's instances are not cached; instance_active is
@@ -63,96 +82,220 @@ def iso_datetime(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@functools.cache
+def _load_sql(vendor: str) -> tuple[str, str]:
+    """The two queries of a miss, written once per database vendor from the models' table
+    and column names. Plain SQL: compiling the equivalent ORM query cost more CPU than
+    running it (about half of a miss)."""
+    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+
+    def col(model: Any, field: str) -> str:
+        return f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(field).column)}"
+
+    key_table, license_table = LicenseKey._meta.db_table, License._meta.db_table
+    brand_table = Brand._meta.db_table
+    product_table, activation_table = Product._meta.db_table, Activation._meta.db_table
+    grouped = [
+        col(LicenseKey, "customer_email"),
+        col(Brand, "slug"),
+        col(License, "id"),
+        col(License, "status"),
+        col(License, "expires_at"),
+        col(License, "max_seats"),
+        col(Product, "slug"),
+    ]
+    # Only table and column names from the models go into the text; values are parameters.
+    licenses = (
+        f"SELECT {', '.join(grouped)}, COUNT({col(Activation, 'id')}) "  # noqa: S608
+        f"FROM {qn(key_table)} "
+        f"INNER JOIN {qn(brand_table)} ON {col(LicenseKey, 'brand')} = {col(Brand, 'id')} "
+        f"LEFT OUTER JOIN {qn(license_table)} "
+        f"ON {col(License, 'license_key')} = {col(LicenseKey, 'id')} "
+        f"LEFT OUTER JOIN {qn(product_table)} ON {col(License, 'product')} = {col(Product, 'id')} "
+        f"LEFT OUTER JOIN {qn(activation_table)} "
+        f"ON {col(Activation, 'license')} = {col(License, 'id')} "
+        f"WHERE {col(LicenseKey, 'key')} = %s "
+        f"GROUP BY {', '.join(grouped)} ORDER BY {col(License, 'id')}"
+    )
+    instances = (
+        f"SELECT {col(Activation, 'license')}, {col(Activation, 'instance_identifier')} "  # noqa: S608
+        f"FROM {qn(activation_table)} WHERE {col(Activation, 'license')} IN "
+    )
+    return licenses, instances
+
+
+def _aware(value: Any) -> datetime | None:
+    """A datetime column as the ORM would return it: aware, in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite without a declared type for the column
+        value = datetime.fromisoformat(value)
+    if timezone.is_naive(value):
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def check_data_load(key: str) -> CheckData | None:
     """The raw check facts of a canonical key from the database (two queries), or None."""
-    rows = list(
-        LicenseKey.objects.filter(key=key)
-        .values(
-            "customer_email",
-            "brand__slug",
-            "licenses__id",
-            "licenses__status",
-            "licenses__expires_at",
-            "licenses__max_seats",
-            "licenses__product__slug",
-        )
-        .annotate(seats_used=Count("licenses__activations"))
-        .order_by("licenses__id")
-    )
-    if not rows:
-        return None
-    licenses = [
-        {
-            "license_id": row["licenses__id"],
-            "product_slug": row["licenses__product__slug"],
-            "status": row["licenses__status"],
-            "expires_at": row["licenses__expires_at"],
-            "max_seats": row["licenses__max_seats"],
-            "seats_used": row["seats_used"],
-            "instances": frozenset() if row["seats_used"] <= MAX_CACHED_INSTANCES else None,
+    alias = router.db_for_read(LicenseKey)
+    connection = connections[alias]
+    licenses_sql, instances_sql = _load_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(licenses_sql, [key])
+        rows = cursor.fetchall()
+        if not rows:
+            return None
+        licenses = [
+            {
+                "license_id": license_id,
+                "product_slug": product_slug,
+                "status": status,
+                "expires_at": _aware(expires_at),
+                "max_seats": max_seats,
+                "seats_used": seats_used,
+                "instances": frozenset() if seats_used <= MAX_CACHED_INSTANCES else None,
+            }
+            for (
+                _,
+                _,
+                license_id,
+                status,
+                expires_at,
+                max_seats,
+                product_slug,
+                seats_used,
+            ) in rows
+            if license_id is not None
+        ]
+        listed = {
+            lic["license_id"]: lic
+            for lic in licenses
+            if lic["seats_used"] and lic["instances"] is not None
         }
-        for row in rows
-        if row["licenses__id"] is not None
-    ]
-    listed = {
-        lic["license_id"]: lic
-        for lic in licenses
-        if lic["seats_used"] and lic["instances"] is not None
-    }
-    if listed:
-        instances: dict[int, set[str]] = {license_id: set() for license_id in listed}
-        for license_id, identifier in Activation.objects.filter(
-            license_id__in=list(listed)
-        ).values_list("license_id", "instance_identifier"):
-            instances[license_id].add(instance_hash(identifier))
-        for license_id, hashes in instances.items():
-            listed[license_id]["instances"] = frozenset(hashes)
+        if listed:
+            ids = list(listed)
+            cursor.execute(instances_sql + f"({', '.join(['%s'] * len(ids))})", ids)
+            instances: dict[int, set[str]] = {license_id: set() for license_id in listed}
+            for license_id, identifier in cursor.fetchall():
+                instances[license_id].add(instance_hash(identifier))
+            for license_id, hashes in instances.items():
+                listed[license_id]["instances"] = frozenset(hashes)
+    customer_email, brand_slug = rows[0][0], rows[0][1]
     return {
         "license_key": key,
-        "brand": rows[0]["brand__slug"],
-        "customer_email_masked": mask_email(rows[0]["customer_email"]),
+        "brand": brand_slug,
+        "customer_email_masked": mask_email(customer_email),
         "licenses": licenses,
     }
 
 
-def check_data(
-    key: str, *, cached: Mapping[str, Any] | None = None
-) -> tuple[CheckData | None, CacheResult]:
-    """The check facts of a canonical key, from the cache or else the database (which then
-    fills the cache). ``cached`` is a ``get_many`` the caller already made for the check
-    and negative keys (so a hit is one round trip with the caller's own keys)."""
-    positive_key, negative_key = check_cache_key(key), negative_cache_key(key)
-    down = cache_unavailable()
-    if cached is None and not down:
-        try:
-            cached = cache.get_many([positive_key, negative_key])
-        except Exception:
-            cache_failed("check cache read")
-            down = True
-    cached = cached or {}
-    data = cached.get(positive_key)
-    if isinstance(data, dict):
-        return data, "hit"
-    if cached.get(negative_key) is not None:
-        return None, "negative_hit"
+@dataclass(frozen=True, slots=True)
+class CheckCacheRead:
+    """What the round trip of a check read from the cache about its key: the cached value,
+    and the key's generation and the cache's epoch as they were then (the tags an entry
+    stored after this read gets)."""
+
+    entry: Any
+    generation: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckLookup:
+    """The cache's round trip of a check: the first of the caller's windows past its limit
+    (then nothing else was read), else the ``peek`` values and what the key's entry is."""
+
+    throttled: Window | None
+    peeked: list[Any]
+    cached: CheckCacheRead | None
+
+
+def check_cache_lookup(
+    key: str, *, count: Sequence[Window] = (), peek: Sequence[str] = ()
+) -> CheckLookup | None:
+    """One round trip to the cache (one Lua script on Redis): count the request in the
+    caller's rate-limit windows, read the ``peek`` keys, the key's entry, its generation
+    and the epoch (writing either if missing, and a new epoch if an invalidation of this
+    process was lost). None when the cache is down: limits fail open, the database answers.
+    """
+    stamp, pending = new_stamp(), epoch_bump_pending()
+    found = cache_count_and_read(
+        count,
+        [*peek, check_cache_key(key)],
+        [
+            Stamp(check_generation_key(key), stamp, generation_timeout()),
+            Stamp(EPOCH_KEY, stamp, None, force=bool(pending)),
+        ],
+        "check cache read",
+    )
+    if found is None:
+        return None
+    if found.throttled is not None:
+        return CheckLookup(throttled=found.throttled, peeked=[], cached=None)
+    if pending:
+        epoch_bumped(pending)
+    *peeked, entry, generation, epoch = found.values
+    cached = CheckCacheRead(entry=entry, generation=generation, epoch=epoch)
+    return CheckLookup(throttled=None, peeked=peeked, cached=cached)
+
+
+def check_data(key: str, *, read: CheckCacheRead | None) -> tuple[CheckData | None, CacheResult]:
+    """The check facts of a canonical key (None: no such key), from the entry ``read``
+    found if it is fresh, else from the database (which then fills the cache). ``read`` is
+    None when the cache is down: the database answers and nothing is stored."""
+    if read is None:
+        return check_data_load(key), "error"
+    entry = read.entry
+    if check_entry_fresh(entry, generation=read.generation, epoch=read.epoch):
+        data = entry[2]
+        return data, "hit" if data is not None else "negative_hit"
     data = check_data_load(key)
-    if not down:
-        _remember(positive_key, negative_key, data)
-    return data, "error" if down else "miss"
+    _remember(key, data, read)
+    return data, "miss"
 
 
-def _remember(positive_key: str, negative_key: str, data: CheckData | None) -> None:
+def _remember(key: str, data: CheckData | None, read: CheckCacheRead) -> None:
     knobs = settings.LICENSE_SERVICE
     ttl = knobs["CHECK_NEGATIVE_CACHE_TTL"] if data is None else knobs["CHECK_CACHE_TTL"]
     if replica_was_used():  # may lag the primary: a just-provisioned key, a fresh seat
         ttl = min(ttl, REPLICA_CACHE_TTL)
-    try:
-        if data is None:
-            cache.set(negative_key, 1, timeout=ttl)
-        else:
-            cache.set(positive_key, data, timeout=ttl)
-    except Exception:
-        cache_failed("check cache write")
+    if data is not None:
+        _render(data, timezone.now())
+    entry = check_entry(data, generation=read.generation, epoch=read.epoch)
+    check_cache_store(key, entry, timeout=ttl)
+
+
+def _render(data: CheckData, now: datetime) -> None:
+    """Add the plain answer's body to the facts, with the time it stays true until (the
+    next expiry of a valid license; None: no such time)."""
+    until = min(
+        (
+            lic["expires_at"]
+            for lic in data["licenses"]
+            if lic["status"] == License.Status.VALID
+            and lic["expires_at"] is not None
+            and lic["expires_at"] > now
+        ),
+        default=None,
+    )
+    data["rendered"] = (json_body(check_answer(data, now=now)), until)
+
+
+def check_body(data: CheckData) -> bytes:
+    """The JSON body of a check without ``product_slug`` or ``instance_identifier``: the
+    one rendered when the entry was stored while it is still true (no entitlement expired
+    since), else rendered now."""
+    now = timezone.now()
+    rendered = data.get("rendered")
+    if rendered is not None and (rendered[1] is None or now < rendered[1]):
+        body: bytes = rendered[0]
+        return body
+    return json_body(check_answer(data, now=now))
+
+
+def json_body(answer: dict[str, Any]) -> bytes:
+    """What ``JsonResponse(answer)`` would send (an answer holds only JSON types)."""
+    return json.dumps(answer).encode()
 
 
 def check_answer(

@@ -113,7 +113,9 @@ def main() -> None:
             timed(app, misses_profiled)
 
     for name, profiler in (("hit", hit_profiler), ("miss", miss_profiler)):
-        (TMP_DIR / f"profile-check-{name}.html").write_text(profiler.output_html(resample_interval=0.001))
+        (TMP_DIR / f"profile-check-{name}.html").write_text(
+            profiler.output_html(resample_interval=0.001)
+        )
         sections.append(
             f"== check, cache {name}: {n} requests, pyinstrument every {interval * 1e6:g} µs ==\n\n"
             + profiler.output_text(unicode=True, color=False, show_all=False)

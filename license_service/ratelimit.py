@@ -13,19 +13,35 @@ starting with one of those, as in DRF: ``"20/hour"``), read from settings at cal
 The cache is an optimisation, never a dependency: if it cannot be reached, limits fail open
 (the request is allowed and a warning logged) and for ``CACHE_RETRY_SECONDS`` this process
 stops asking it, so a dead Redis costs one socket timeout, not one per cache call.
+
+The product check needs its counters and its cache entry in one round trip:
+``cache_count_and_read`` counts events and reads keys in a single Lua script on Redis (with
+django-redis's key names and value encoding, so ``cache.get`` and ``cache.incr`` see the
+same values; one Redis server, as django-redis's default client uses, not a cluster), and
+falls back to the portable calls on any other backend (the in-process cache of the
+embedded mode) with the same results.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
 from django.core.exceptions import ImproperlyConfigured
+from django_redis.cache import RedisCache
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 
 from license_service.errors import Throttled
 
@@ -131,17 +147,6 @@ def cache_get(key: str, what: str) -> Any:
         return None
 
 
-def cache_get_many(keys: list[str], what: str) -> dict[str, Any]:
-    """``cache.get_many`` that fails open: ``{}`` when the cache is down."""
-    if cache_unavailable():
-        return {}
-    try:
-        return cache.get_many(keys)
-    except Exception:
-        cache_failed(what)
-        return {}
-
-
 def _increment(window: Window) -> int | None:
     """The counter after this event, or None when the cache cannot count (fail open)."""
     if cache_unavailable():
@@ -165,3 +170,209 @@ def _increment(window: Window) -> int | None:
         cache_failed("rate limit")
         return None
     return count
+
+
+# --- one round trip: count, then read ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """A key a reader must never find empty: when it is missing (or always, with ``force``)
+    ``value`` is written and returned, atomically with the read. ``timeout`` in seconds,
+    None for no expiry."""
+
+    key: str
+    value: int
+    timeout: int | None
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CacheRead:
+    """What ``cache_count_and_read`` found: the first window past its limit (nothing was
+    read then, and the windows after it were not counted), else the values of the reads
+    and then of the stamps, decoded as ``cache.get`` would."""
+
+    throttled: Window | None
+    values: list[Any]
+
+
+# KEYS: the windows, the reads, the stamps. ARGV: how many windows and reads; then
+# (timeout, limit) per window; then (value, timeout or 0, force 0|1) per stamp. Replies
+# {0, values...}, or {n} when window n (1-based) is past its limit.
+_COUNT_AND_READ = """
+local windows, reads = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {0}
+local a = 3
+for i = 1, windows do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[a]) end
+  if count > tonumber(ARGV[a + 1]) then return {i} end
+  a = a + 2
+end
+for i = windows + 1, windows + reads do
+  out[#out + 1] = redis.call('GET', KEYS[i])
+end
+for i = windows + reads + 1, #KEYS do
+  local value = false
+  if ARGV[a + 2] == '0' then value = redis.call('GET', KEYS[i]) end
+  if not value then
+    value = ARGV[a]
+    if ARGV[a + 1] == '0' then
+      redis.call('SET', KEYS[i], value)
+    else
+      redis.call('SET', KEYS[i], value, 'EX', ARGV[a + 1])
+    end
+  end
+  out[#out + 1] = value
+  a = a + 3
+end
+return out
+"""
+_COUNT_AND_READ_BYTES = _COUNT_AND_READ.encode()
+# Redis names scripts by their SHA-1.
+_COUNT_AND_READ_SHA_BYTES = hashlib.sha1(_COUNT_AND_READ_BYTES).hexdigest().encode()  # noqa: S324
+_EVALSHA = b"EVALSHA"
+
+
+def redis_cache(backend: BaseCache) -> RedisCache | None:
+    """The backend if it is django-redis (its raw client can run scripts), else None."""
+    return backend if isinstance(backend, RedisCache) else None
+
+
+def cache_count_and_read(
+    windows: Sequence[Window], reads: Sequence[str], stamps: Sequence[Stamp], what: str
+) -> CacheRead | None:
+    """Count one event in each window, in order, stopping at the first past its limit;
+    then read ``reads`` and ``stamps``. One round trip on Redis, all of it atomic.
+
+    None when the cache cannot be reached (fail open: nothing counted, nothing read).
+    """
+    if cache_unavailable():
+        return None
+    backend = caches["default"]
+    try:
+        redis_backend = redis_cache(backend)
+        if redis_backend is not None:
+            return _redis_count_and_read(redis_backend, windows, reads, stamps)
+        return _portable_count_and_read(backend, windows, reads, stamps)
+    except Exception:
+        cache_failed(what)
+        return None
+
+
+def _redis_count_and_read(
+    backend: RedisCache, windows: Sequence[Window], reads: Sequence[str], stamps: Sequence[Stamp]
+) -> CacheRead:
+    make_key = backend.make_key
+    keys = [make_key(window.key) for window in windows]
+    keys += [make_key(key) for key in reads]
+    keys += [make_key(stamp.key) for stamp in stamps]
+    command = [_EVALSHA, _COUNT_AND_READ_SHA_BYTES, b"%d" % len(keys)]
+    command += [key.encode() for key in keys]
+    command += (b"%d" % len(windows), b"%d" % len(reads))
+    for window in windows:
+        command += (b"%d" % window.timeout, b"%d" % window.limit)
+    for stamp in stamps:
+        force = b"1" if stamp.force else b"0"
+        command += (b"%d" % stamp.value, b"%d" % (stamp.timeout or 0), force)
+    client = backend.client
+    redis = client.get_client(write=True)
+    try:
+        reply = redis_pipeline(redis, [command])[0]
+    except NoScriptError:  # first call on this server, or after a restart
+        reply = redis_pipeline(redis, [[b"SCRIPT", b"LOAD", _COUNT_AND_READ_BYTES], command])[1]
+    if reply[0]:
+        return CacheRead(throttled=windows[reply[0] - 1], values=[])
+    decode = client.decode
+    return CacheRead(
+        throttled=None, values=[None if value is None else decode(value) for value in reply[1:]]
+    )
+
+
+def redis_pipeline(redis: Redis, commands: Sequence[Sequence[bytes]]) -> list[Any]:
+    """The replies of ``commands``, sent in one round trip (a pipeline, not a transaction)
+    on this thread's own connection; raises on any error.
+
+    The hot path's round trips go here because redis-py's generic path spends more CPU
+    than the rest of a cache hit: argument encoding, the retry wrapper, response
+    callbacks, the pool's lock and its poll of the connection before every command.
+    Instead, a connection found closed (Redis restarted since its last use) is made again
+    and the commands sent again, once: a refused connection costs little, a timeout is not
+    retried, and the commands sent here may run twice (counters then count one more).
+    """
+    packed = b"".join(
+        b"*%d\r\n" % len(command)
+        + b"".join(b"$%d\r\n%b\r\n" % (len(part), part) for part in command)
+        for command in commands
+    )
+    connection = _thread_connection(redis)
+    try:
+        return _send(connection, packed, len(commands))
+    except RedisConnectionError:
+        return _send(connection, packed, len(commands))
+
+
+def _send(connection: Any, packed: bytes, replies: int) -> list[Any]:
+    """The connection is dropped on any error but the error reply of a lone command (after
+    which nothing is left unread), and made again at the next call."""
+    try:
+        connection.send_packed_command([packed], check_health=False)
+        return [connection.read_response() for _ in range(replies)]
+    except ResponseError:
+        if replies > 1:
+            connection.disconnect()
+        raise
+    except BaseException:
+        connection.disconnect()
+        raise
+
+
+_local = threading.local()
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1  # a connection made before the fork is the parent's
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _thread_connection(redis: Redis) -> Any:
+    """This thread's connection to the cache's Redis, made as its pool makes them (same
+    address, database, credentials, TLS and socket timeouts), outside the pool."""
+    pool = redis.connection_pool
+    held = getattr(_local, "held", None)
+    if held is None or held[0] is not pool or held[1] != _forks:
+        held = (pool, _forks, pool.connection_class(**pool.connection_kwargs))
+        _local.held = held
+    return held[2]
+
+
+def _portable_count_and_read(
+    backend: BaseCache, windows: Sequence[Window], reads: Sequence[str], stamps: Sequence[Stamp]
+) -> CacheRead | None:
+    """The same with portable cache calls: each counter atomic, the whole not (the cache of
+    one process, where that is enough)."""
+    for window in windows:
+        count = _increment(window)
+        if count is None and cache_unavailable():
+            return None
+        if window.exceeded(count):
+            return CacheRead(throttled=window, values=[])
+    found = backend.get_many([*reads, *(stamp.key for stamp in stamps)])
+    values = [found.get(key) for key in reads]
+    for stamp in stamps:
+        value = found.get(stamp.key)
+        if stamp.force:
+            backend.set(stamp.key, stamp.value, timeout=stamp.timeout)
+            value = stamp.value
+        elif value is None:
+            if backend.add(stamp.key, stamp.value, timeout=stamp.timeout):
+                value = stamp.value
+            else:  # written by another request meanwhile
+                value = backend.get(stamp.key, stamp.value)
+        values.append(value)
+    return CacheRead(throttled=None, values=values)

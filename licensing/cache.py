@@ -28,7 +28,7 @@ Cache errors are swallowed: Redis being down must not fail a write.
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import threading
 import time
 from typing import Any
@@ -69,8 +69,9 @@ def generation_timeout() -> int:
 
 def new_stamp() -> int:
     """A value no generation or epoch ever had: nanoseconds since 1970, then 16 random bits
-    (two processes in the same nanosecond)."""
-    return (time.time_ns() << 16) | secrets.randbits(16)
+    (two processes in the same nanosecond). Unique, not secret: the process's PRNG (which
+    Python reseeds in a forked child) spares every check a system call."""
+    return (time.time_ns() << 16) | random.getrandbits(16)  # noqa: S311
 
 
 def check_entry(data: Any, *, generation: int, epoch: int) -> tuple[int, int, Any]:

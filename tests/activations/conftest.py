@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
+from unittest import mock
 
 import pytest
+import redis
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from brands.models import Product
 from license_service.ratelimit import cache_breaker_reset
+from licensing import cache as check_cache
 from licensing.models import License
 from tests.factories import LicenseFactory, LicenseKeyFactory
 
 
 @pytest.fixture(autouse=True)
-def _cache_breaker_closed() -> Iterator[None]:
+def _cache_breaker_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     cache_breaker_reset()
+    monkeypatch.setattr(check_cache, "_lost", 0)  # no lost invalidation from another test
+    monkeypatch.setattr(check_cache, "_repaired", 0)
     yield
     cache_breaker_reset()
 
@@ -47,3 +54,26 @@ def activate(client: APIClient, key: str, instance: Any = "example.com", **extra
 
 def deactivate(client: APIClient, key: str, instance: Any = "example.com", **extra: Any) -> Any:
     return client.post("/api/v1/product/deactivate", body(key, instance, **extra), format="json")
+
+
+@contextmanager
+def cache_broken() -> Iterator[None]:
+    """Every cache call fails as an unreachable cache does: the portable API (in-process
+    cache), and on Redis every command however it is sent (django-redis, pipelines, the
+    raw round trips of the check path)."""
+    down = redis.exceptions.ConnectionError("cache down")
+    with ExitStack() as stack:
+        for name in ("incr", "add", "get", "get_many", "set", "delete", "delete_many", "touch"):
+            stack.enter_context(mock.patch.object(cache, name, side_effect=down))
+        stack.enter_context(
+            mock.patch.object(redis.Redis, "execute_command", side_effect=down, autospec=True)
+        )
+        stack.enter_context(
+            mock.patch.object(redis.client.Pipeline, "execute", side_effect=down, autospec=True)
+        )
+        stack.enter_context(
+            mock.patch.object(
+                redis.connection.Connection, "send_packed_command", side_effect=down, autospec=True
+            )
+        )
+        yield

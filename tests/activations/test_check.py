@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from unittest import mock
 from urllib.parse import quote
@@ -11,7 +12,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from activations.models import Activation
-from licensing.cache import check_cache_forget, check_cache_key, negative_cache_key
+from licensing.cache import check_cache_forget, check_cache_key
 from licensing.models import License
 from tests.activations.conftest import activate, deactivate
 from tests.factories import ActivationFactory, LicenseFactory, LicenseKeyFactory, ProductFactory
@@ -244,13 +245,18 @@ def test_cached_answer_turns_expired_on_time(client, key, license_):
     assert answer["entitlements"][0]["status"] == "expired"
 
 
+def stored_ttl(cache_key: str) -> float:
+    """Seconds the cache will keep this key (Redis or the in-process cache)."""
+    if hasattr(cache, "ttl"):  # django-redis
+        return float(cache.ttl(cache_key))
+    return cache._expire_info[cache.make_key(cache_key)] - time.time()  # type: ignore[attr-defined]
+
+
 def test_cached_answer_lives_at_most_the_configured_ttl(client, key, settings):
     settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_CACHE_TTL": 7}
-    with mock.patch.object(cache, "set", wraps=cache.set) as cache_set:
-        check(client, key)
-    cache_set.assert_called_once()
-    assert cache_set.call_args.args[0] == check_cache_key(key)
-    assert cache_set.call_args.kwargs["timeout"] == 7
+    check(client, key)
+    assert cache.get(check_cache_key(key))[2]["license_key"] == key
+    assert 5 < stored_ttl(check_cache_key(key)) <= 7
 
 
 def test_activation_drops_the_cached_answer(client, key, django_capture_on_commit_callbacks):
@@ -286,10 +292,10 @@ def test_repeated_activation_keeps_the_cached_answer(
 def test_unknown_key_is_negatively_cached(client, product, settings, django_assert_num_queries):
     settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_NEGATIVE_CACHE_TTL": 9}
     license_key = LicenseKeyFactory.build(brand=product.brand)
-    with mock.patch.object(cache, "set", wraps=cache.set) as cache_set:
-        assert check(client, license_key.key).status_code == 404
-    assert cache_set.call_args.args[0] == negative_cache_key(license_key.key)
-    assert cache_set.call_args.kwargs["timeout"] == 9
+    assert check(client, license_key.key).status_code == 404
+    entry_key = check_cache_key(license_key.key)
+    assert cache.get(entry_key)[2] is None  # the entry of an unknown key
+    assert 7 < stored_ttl(entry_key) <= 9
     with django_assert_num_queries(0):
         assert check(client, license_key.key).status_code == 404
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from license_service import ratelimit
 from license_service.errors import Throttled
 from license_service.ratelimit import Rate, parse_rate, rate_limit_hit, rate_window
-from tests.activations.conftest import activate, body
+from tests.activations.conftest import activate, body, cache_broken
 from tests.factories import LicenseFactory
 
 
@@ -159,14 +160,7 @@ def test_concurrent_burst_of_guesses_gets_exactly_the_limit(limits):
 def test_limits_fail_open_when_the_cache_fails(limits, key, caplog):
     limits(THROTTLE_PRODUCT_IP="1/m", THROTTLE_PRODUCT_KEY="1/m", THROTTLE_UNKNOWN_KEY_IP="1/h")
     client = APIClient()
-    broken = ConnectionError("cache down")
-    with (
-        mock.patch.object(cache, "incr", side_effect=broken),
-        mock.patch.object(cache, "add", side_effect=broken),
-        mock.patch.object(cache, "get_many", side_effect=broken),
-        mock.patch.object(cache, "get", side_effect=broken),
-        mock.patch.object(cache, "set", side_effect=broken),
-    ):
+    with cache_broken():
         responses = [check(client, key) for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert "failing open" in caplog.text
@@ -186,3 +180,83 @@ def test_a_failed_cache_is_left_alone_for_a_few_seconds():
     with mock.patch.object(cache, "incr") as incr:
         rate_limit_hit("test", "someone", "1/m")
     incr.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_concurrent_burst_of_checks_of_one_key_gets_exactly_the_key_limit(limits, key):
+    """The per-key counter of a check is counted in the same round trip as its cache read
+    (one Lua script on Redis): still atomic under a burst."""
+    client = APIClient()
+    assert check(client, key).status_code == 200  # cached: the burst needs no database
+    limits(THROTTLE_PRODUCT_KEY="6/m")  # 1 used, 5 left
+    start = threading.Barrier(40)
+
+    def hit(n: int) -> int:
+        client = APIClient()
+        start.wait()
+        return check(client, key, ip=f"198.51.100.{n}").status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = list(pool.map(hit, range(40)))
+    assert sorted(statuses) == [200] * 5 + [429] * 35
+
+
+@pytest.mark.django_db
+def test_a_throttled_ip_does_not_spend_the_keys_budget(limits, key):
+    limits(THROTTLE_PRODUCT_IP="1/m", THROTTLE_PRODUCT_KEY="3/m")
+    client = APIClient()
+    assert check(client, key).status_code == 200
+    for _ in range(5):
+        assert check(client, key).status_code == 429
+    assert check(client, key, ip="198.51.100.1").status_code == 200
+    assert check(client, key, ip="198.51.100.2").status_code == 200
+
+
+# --- the round trip on Redis -------------------------------------------------------------------
+
+requires_redis = pytest.mark.skipif(
+    ratelimit.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
+)
+
+
+def raw_redis() -> Any:
+    backend = ratelimit.redis_cache(caches["default"])
+    assert backend is not None
+    return backend.client.get_client(write=True)
+
+
+@requires_redis
+@pytest.mark.django_db
+def test_script_is_loaded_again_when_redis_forgot_it(key, django_assert_num_queries):
+    client = APIClient()
+    assert check(client, key).status_code == 200
+    raw_redis().script_flush()  # as after a restart
+    with django_assert_num_queries(0):
+        assert check(client, key).status_code == 200
+    assert not ratelimit.cache_unavailable()
+
+
+@requires_redis
+@pytest.mark.django_db
+def test_connection_closed_by_redis_is_made_again(key, django_assert_num_queries):
+    client = APIClient()
+    assert check(client, key).status_code == 200
+    connection = ratelimit._thread_connection(raw_redis())
+    connection.send_command("CLIENT", "ID")
+    raw_redis().client_kill_filter(_id=connection.read_response())  # as a restart does
+    with django_assert_num_queries(0):
+        assert check(client, key).status_code == 200
+    assert not ratelimit.cache_unavailable()
+
+
+@requires_redis
+@pytest.mark.django_db
+def test_counters_are_the_ones_cache_incr_sees(limits, key):
+    """The script and django-redis agree on key names and value encoding."""
+    limits(THROTTLE_UNKNOWN_KEY_IP="2/h")
+    client = APIClient()
+    window = rate_window("product-unknown-key-ip", "203.0.113.7", "2/h")
+    cache.set(window.key, 2, timeout=60)  # as rate_limit_hit leaves it after two guesses
+    assert check(client, key).status_code == 429
+    ip_window = rate_window("product-ip", "203.0.113.7", "100000/m")
+    assert cache.get(ip_window.key) == 1
