@@ -123,6 +123,7 @@ def service_environment(cfg: Config) -> dict[str, str]:
         "THROTTLE_PRODUCT_KEY": UNLIMITED_RATE,
         "THROTTLE_UNKNOWN_KEY_IP": UNLIMITED_RATE,
         "THROTTLE_BRAND": UNLIMITED_RATE,
+        "THROTTLE_AUTH_IP": UNLIMITED_RATE,
     }
 
 

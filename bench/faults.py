@@ -310,6 +310,7 @@ def server_env(stack: Stack, **overrides: str) -> dict[str, str]:
         "THROTTLE_PRODUCT_IP": HIGH_RATE,
         "THROTTLE_PRODUCT_KEY": HIGH_RATE,
         "THROTTLE_BRAND": HIGH_RATE,
+        "THROTTLE_AUTH_IP": HIGH_RATE,
         "THROTTLE_UNKNOWN_KEY_IP": HIGH_RATE,
         "LOG_LEVEL": "WARNING",
         "GUNICORN_LOG_LEVEL": "warning",

@@ -27,7 +27,7 @@ from brands.authentication import (
     brand_jwt_lifetime,
 )
 from brands.models import Brand, BrandApiKey, Product
-from brands.permissions import IsStaff
+from brands.permissions import IsStaff, LoginRateLimited
 from brands.serializers import (
     ApiKeyCreatedOutputSerializer,
     ApiKeyCreateInputSerializer,
@@ -100,6 +100,7 @@ PRODUCT_ID_PARAMETER = OpenApiParameter("product_id", int, OpenApiParameter.PATH
 )
 class StaffTokenObtainApi(TokenObtainPairView):
     serializer_class = StaffTokenObtainInputSerializer
+    permission_classes = [LoginRateLimited]
 
 
 @extend_schema(
@@ -113,13 +114,14 @@ class StaffTokenObtainApi(TokenObtainPairView):
 )
 class StaffTokenRefreshApi(TokenRefreshView):
     serializer_class = StaffTokenRefreshInputSerializer
+    permission_classes = [LoginRateLimited]
 
 
 class BrandTokenApi(APIView):
     """The API key in the body is the credential: no other authentication."""
 
     authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
+    permission_classes = [LoginRateLimited]
 
     @extend_schema(
         tags=[AUTH_TAG],

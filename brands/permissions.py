@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from brands.authentication import BrandPrincipal
 from brands.models import SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE
+from license_service.middleware import client_ip
+from license_service.ratelimit import rate_limit_hit
 
 
 class IsBrand(BasePermission):
     """Authenticated as a brand, with ``licenses:read`` for reads and ``licenses:write``
-    for every other method."""
+    for every other method, and within the brand's request rate (``THROTTLE_BRAND``;
+    429 ``throttled`` past it)."""
 
     message = "This endpoint needs a brand credential with the right scope."
 
@@ -25,6 +29,17 @@ class IsBrand(BasePermission):
         if not principal.has_scope(needed):
             self.message = f"This API key lacks the '{needed}' scope."
             return False
+        rate_limit_hit("brand", principal.brand.slug, settings.LICENSE_SERVICE["THROTTLE_BRAND"])
+        return True
+
+
+class LoginRateLimited(BasePermission):
+    """Token endpoints take a password or an API key: limit attempts per client IP
+    (``THROTTLE_AUTH_IP``) so neither can be guessed at speed."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        ip = client_ip(request) or "unknown"
+        rate_limit_hit("auth-ip", ip, settings.LICENSE_SERVICE["THROTTLE_AUTH_IP"])
         return True
 
 

@@ -149,6 +149,7 @@ def main() -> int:
         "THROTTLE_PRODUCT_KEY": "100000000/m",
         "THROTTLE_UNKNOWN_KEY_IP": "100000000/m",
         "THROTTLE_BRAND": "100000000/m",
+        "THROTTLE_AUTH_IP": "100000000/m",
     }
     prod = {
         **env,

@@ -241,6 +241,7 @@ LICENSE_SERVICE = {
     "THROTTLE_PRODUCT_KEY": env("THROTTLE_PRODUCT_KEY", default="120/m"),
     "THROTTLE_UNKNOWN_KEY_IP": env("THROTTLE_UNKNOWN_KEY_IP", default="20/h"),
     "THROTTLE_BRAND": env("THROTTLE_BRAND", default="6000/m"),
+    "THROTTLE_AUTH_IP": env("THROTTLE_AUTH_IP", default="30/m"),
 }
 # Trust X-Forwarded-For only behind a proxy you run (number of proxies in front).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)

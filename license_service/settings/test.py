@@ -23,6 +23,7 @@ LICENSE_SERVICE.update(
         "THROTTLE_PRODUCT_KEY": "100000/m",
         "THROTTLE_UNKNOWN_KEY_IP": "100000/h",
         "THROTTLE_BRAND": "100000/m",
+        "THROTTLE_AUTH_IP": "100000/m",
     }
 )
 
