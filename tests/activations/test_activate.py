@@ -178,6 +178,22 @@ def test_activation_runs_in_few_queries(client, key, django_assert_max_num_queri
         activate(client, key)
 
 
+def test_activation_query_count_does_not_grow_with_seats_in_use(client, key, license_):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    License.objects.filter(pk=license_.pk).update(max_seats=None)
+
+    def queries(instance: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.post("/api/v1/product/activate", body(key, instance), format="json")
+        return len(ctx.captured_queries)
+
+    first = queries("site-0.example.com")
+    ActivationFactory.create_batch(25, license=license_)
+    assert queries("site-26.example.com") == first
+
+
 def test_get_on_activate_is_405(client):
     response = client.get("/api/v1/product/activate")
     assert response.status_code == 405
