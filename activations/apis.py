@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -61,6 +61,8 @@ from license_service.logging import bind_license_key
 from license_service.middleware import client_ip
 from license_service.ratelimit import rate_limit_hit, rate_limit_peek, rate_window
 from licensing.keys import canonical_license_key
+
+_T = TypeVar("_T")
 
 PRODUCT_TAG = "product"
 IP_SCOPE = "product-ip"
@@ -161,24 +163,32 @@ def _seat_fields(seats: services.SeatState) -> dict[str, Any]:
     }
 
 
+def _seat_call(request: Request, service: Callable[..., _T]) -> _T:
+    """Rate limits, input, the key's checksum, then the seat service. Answers that name no
+    license (bad checksum, unknown key, no license for the product) count against the
+    unknown-key limit."""
+    ip = _limit_ip(request)
+    data = _validated(request)
+    key = canonical_license_key(data["license_key"])
+    bind_license_key(key)
+    if key is None:
+        raise _unknown_key(ip)
+    _limit_key(key)
+    _peek_unknown(ip)
+    try:
+        return service(
+            license_key=key,
+            product_slug=data["product_slug"],
+            instance_identifier=data["instance_identifier"],
+            actor=Actor.product(),
+        )
+    except LicenseNotFound as exc:
+        raise _unknown_key(ip, exc) from None
+
+
 def _deactivate(request: Request) -> Response:
     with _recorded(metrics.record_deactivation):
-        ip = _limit_ip(request)
-        data = _validated(request)
-        key = canonical_license_key(data["license_key"])
-        if key is None:
-            raise _unknown_key(ip)
-        _limit_key(key)
-        _peek_unknown(ip)
-        try:
-            seats = services.activation_release(
-                license_key=key,
-                product_slug=data["product_slug"],
-                instance_identifier=data["instance_identifier"],
-                actor=Actor.product(),
-            )
-        except LicenseNotFound as exc:
-            raise _unknown_key(ip, exc) from None
+        seats = _seat_call(request, services.activation_release)
     metrics.record_deactivation("released")
     return Response(
         {"success": True, "message": "Seat released.", **_seat_fields(seats)}, status=200
@@ -204,22 +214,7 @@ class ActivateApi(ProductApi):
     )
     def post(self, request: Request) -> Response:
         with _recorded(metrics.record_activation):
-            ip = _limit_ip(request)
-            data = _validated(request)
-            key = canonical_license_key(data["license_key"])
-            if key is None:
-                raise _unknown_key(ip)
-            _limit_key(key)
-            _peek_unknown(ip)
-            try:
-                result = services.activation_create(
-                    license_key=key,
-                    product_slug=data["product_slug"],
-                    instance_identifier=data["instance_identifier"],
-                    actor=Actor.product(),
-                )
-            except LicenseNotFound as exc:
-                raise _unknown_key(ip, exc) from None
+            result = _seat_call(request, services.activation_create)
         metrics.record_activation("activated" if result.created else "already_active")
         seats = result.seats
         return Response(
