@@ -100,7 +100,7 @@ PRODUCT_ID_PARAMETER = OpenApiParameter("product_id", int, OpenApiParameter.PATH
 )
 class StaffTokenObtainApi(TokenObtainPairView):
     serializer_class = StaffTokenObtainInputSerializer
-    permission_classes = [LoginRateLimited]
+    permission_classes = [LoginRateLimited]  # type: ignore[assignment]  # stubs say ()
 
 
 @extend_schema(
@@ -114,7 +114,7 @@ class StaffTokenObtainApi(TokenObtainPairView):
 )
 class StaffTokenRefreshApi(TokenRefreshView):
     serializer_class = StaffTokenRefreshInputSerializer
-    permission_classes = [LoginRateLimited]
+    permission_classes = [LoginRateLimited]  # type: ignore[assignment]  # stubs say ()
 
 
 class BrandTokenApi(APIView):
