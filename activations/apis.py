@@ -32,6 +32,7 @@ from rest_framework.views import APIView
 
 from activations import services
 from activations.errors import LicenseNotFound
+from activations.normalize import MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH
 from activations.selectors import (
     check_answer,
     check_body,
@@ -41,6 +42,7 @@ from activations.selectors import (
     json_body,
 )
 from activations.serializers import (
+    MAX_SLUG_LENGTH,
     ActivateOutputSerializer,
     ActivationInputSerializer,
     CheckInputSerializer,
@@ -352,11 +354,20 @@ def _check_recorded(
     return response
 
 
+def _text_schema(max_length: int) -> dict[str, Any]:
+    """The query's strings, as the POST body's serializer documents them."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": r"\S"}
+
+
 _CHECK_QUERY = [
-    OpenApiParameter("product_slug", OpenApiTypes.STR, description="Report only this entitlement."),
+    OpenApiParameter(
+        "product_slug",
+        _text_schema(MAX_SLUG_LENGTH),
+        description="Report only this entitlement.",
+    ),
     OpenApiParameter(
         "instance_identifier",
-        OpenApiTypes.STR,
+        _text_schema(MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH),
         description="Adds instance_active to each entitlement; counts as a heartbeat.",
     ),
 ]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Model
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
@@ -210,3 +211,17 @@ class BrandTokenOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
     token_type = serializers.CharField(default="Bearer")
     expires_in = serializers.IntegerField(help_text="Seconds until the token expires.")
+
+
+class UpdateSerializerSchema(OpenApiSerializerExtension):
+    """Document what ``UpdateSerializer`` enforces: its fixed fields may not be sent."""
+
+    target_class = UpdateSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_basic_serializer(self.target, direction)
+        fixed = list(getattr(self.target, "immutable_fields", ()))
+        if fixed and direction == "request":
+            schema["not"] = {"anyOf": [{"required": [name]} for name in fixed]}
+        return schema

@@ -5,10 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
+
+# No C0/C1 control characters, and at least one character that is neither whitespace nor
+# control. Written for both regex dialects: OpenAPI patterns are ECMA-262, the server's are
+# Python's, and the two disagree on what \s covers (U+001C-U+001F and U+0085 are
+# whitespace to Python's str.strip(); U+FEFF only to ECMA), so all of those are named.
+_CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+VISIBLE_TEXT = RegexValidator(
+    rf"^[^{_CONTROL}]*[^\s{_CONTROL}\ufeff][^{_CONTROL}]*\Z",
+    "Must contain a visible character and no control characters.",
+)
 
 
 class StrictCharField(serializers.CharField):
@@ -19,16 +30,22 @@ class StrictCharField(serializers.CharField):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         if not self.allow_blank and not any(isinstance(v, RegexValidator) for v in self.validators):
-            # Whitespace alone is blank once trimmed: say so in the OpenAPI document too. A
-            # field with its own pattern (slugs, key prefixes) already excludes it.
-            self.validators.append(RegexValidator(r"\S", "This field may not be blank."))
+            # Whitespace alone is blank once trimmed, and control characters have no place
+            # in a name: say both in the OpenAPI document too. A field with its own pattern
+            # (slugs, key prefixes) already excludes them.
+            self.validators.append(VISIBLE_TEXT)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        # The limit applies to what was sent, not to what is left after trimming.
+        # Limits apply to what was sent, not to what is left after trimming.
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
+        if VISIBLE_TEXT in self.validators:
+            try:
+                VISIBLE_TEXT(data)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
         return super().to_internal_value(data)
 
 
