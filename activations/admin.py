@@ -10,23 +10,15 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from activations.models import Activation
+from license_service.admin import ReadOnlyInline
 from licensing.admin import LicenseAdmin as LicensingLicenseAdmin
 from licensing.models import License
 
 
-class ActivationInline(admin.TabularInline):
+class ActivationInline(ReadOnlyInline):
     model = Activation
     fields = ("instance_identifier", "activated_at", "last_seen_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from audit.services import Actor
 from brands import services
 from brands.models import ALL_SCOPES, DEFAULT_SCOPES, Brand, BrandApiKey, Product
+from license_service.admin import ReadOnlyInline
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -57,25 +58,16 @@ class ProductInline(admin.TabularInline):
     show_change_link = True
 
 
-class BrandApiKeyInline(admin.TabularInline):
+class BrandApiKeyInline(ReadOnlyInline):
     """Read-only: keys are created on the API key page, which shows the plain key once."""
 
     model = BrandApiKey
     fields = ("name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
 
     @admin.display(description="scopes")
     def scope_list(self, obj: BrandApiKey) -> str:
         return ", ".join(obj.scopes)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString
 
 from audit.selectors import audit_events_for_license
 from audit.services import Actor
+from license_service.admin import ReadOnlyInline
 from license_service.errors import DomainError
 from licensing.keys import canonical_license_key
 from licensing.models import License, LicenseKey
@@ -74,23 +75,14 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class LicenseInline(admin.TabularInline):
+class LicenseInline(ReadOnlyInline):
     model = License
     fields = ("product", "status", "effective", "expires_at", "max_seats", "created_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
 
     @admin.display(description="effective status")
     def effective(self, obj: License) -> str:
         return obj.effective_status()
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
