@@ -317,16 +317,15 @@ class ProductListCreateApi(StaffApi):
     @extend_schema(
         tags=[STAFF_TAG],
         summary="List products",
-        parameters=[
-            OpenApiParameter("brand", str, description="Only the products of this brand (slug).")
-        ],
+        parameters=[ProductFilterSerializer],
         responses={
             200: ProductOutputSerializer(many=True),
             **error_responses("validation_error", *STAFF_ERRORS),
         },
     )
     def get(self, request: Request) -> Response:
-        filters = ProductFilterSerializer(data=request.query_params)
+        # A plain dict: DRF would treat "?brand=" from a QueryDict as absent.
+        filters = ProductFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return paginated_response(
             queryset=selectors.product_list(brand_slug=filters.validated_data.get("brand")),

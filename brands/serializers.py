@@ -163,8 +163,10 @@ class ProductUpdateInputSerializer(UpdateSerializer):
 
 
 class ProductFilterSerializer(serializers.Serializer):
-    # Any string: one that is not a brand's slug just matches no product.
-    brand = StrictCharField(max_length=_BRAND_SLUG_MAX, required=False)
+    # Any text: one that is not a brand's slug just matches no product.
+    brand = StrictCharField(
+        max_length=_BRAND_SLUG_MAX, required=False, help_text="Only the products of this brand."
+    )
 
 
 class ProductOutputSerializer(serializers.Serializer):
