@@ -32,7 +32,6 @@ from rest_framework.views import APIView
 
 from activations import services
 from activations.errors import LicenseNotFound
-from activations.normalize import MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH
 from activations.selectors import (
     check_answer,
     check_body,
@@ -42,11 +41,11 @@ from activations.selectors import (
     json_body,
 )
 from activations.serializers import (
-    MAX_SLUG_LENGTH,
     ActivateOutputSerializer,
     ActivationInputSerializer,
     CheckInputSerializer,
     CheckOutputSerializer,
+    CheckQuerySerializer,
     DeactivateOutputSerializer,
     check_params,
 )
@@ -354,25 +353,6 @@ def _check_recorded(
     return response
 
 
-def _text_schema(max_length: int) -> dict[str, Any]:
-    """The query's strings, as the POST body's serializer documents them."""
-    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": r"\S"}
-
-
-_CHECK_QUERY = [
-    OpenApiParameter(
-        "product_slug",
-        _text_schema(MAX_SLUG_LENGTH),
-        description="Report only this entitlement.",
-    ),
-    OpenApiParameter(
-        "instance_identifier",
-        _text_schema(MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH),
-        description="Adds instance_active to each entitlement; counts as a heartbeat.",
-    ),
-]
-
-
 class CheckApi(LeanApiView):
     lean_methods = ("GET", "HEAD")
 
@@ -382,7 +362,7 @@ class CheckApi(LeanApiView):
         description="Prefer POST /check, which keeps the key out of URLs and access logs.",
         parameters=[
             OpenApiParameter("license_key", OpenApiTypes.STR, OpenApiParameter.PATH),
-            *_CHECK_QUERY,
+            CheckQuerySerializer,
         ],
         responses={200: CheckOutputSerializer, **error_responses(*CHECK_ERRORS)},
     )

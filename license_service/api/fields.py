@@ -22,6 +22,19 @@ VISIBLE_TEXT = RegexValidator(
 )
 
 
+def visible_text(value: str, *, max_length: int | None) -> str:
+    """``value`` trimmed, if it is text a person typed: at most ``max_length`` characters
+    as sent, no control characters, something visible. Raises ValueError with the
+    problem. The one rule of ``StrictCharField`` and of the hot paths that skip DRF."""
+    if max_length is not None and len(value) > max_length:
+        raise ValueError(f"Ensure this field has no more than {max_length} characters.")
+    try:
+        VISIBLE_TEXT(value)
+    except DjangoValidationError as exc:
+        raise ValueError(VISIBLE_TEXT.message) from exc
+    return value.strip()
+
+
 class StrictCharField(serializers.CharField):
     """A string and nothing else (DRF's CharField accepts numbers)."""
 
@@ -39,13 +52,13 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         # Limits apply to what was sent, not to what is left after trimming.
-        if self.max_length is not None and len(data) > self.max_length:
-            self.fail("max_length", max_length=self.max_length)
         if VISIBLE_TEXT in self.validators:
             try:
-                VISIBLE_TEXT(data)
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(exc.messages) from exc
+                visible_text(data, max_length=self.max_length)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+        elif self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 
