@@ -15,6 +15,9 @@ SCOPE_ECOSYSTEM_READ = "ecosystem:read"
 ALL_SCOPES = (SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE, SCOPE_ECOSYSTEM_READ)
 DEFAULT_SCOPES = [SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE]
 
+# The most seats a limit may name: what a PositiveIntegerField column holds on PostgreSQL.
+MAX_SEATS = 2**31 - 1
+
 
 class Brand(models.Model):
     name = models.CharField(max_length=100)

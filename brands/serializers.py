@@ -20,6 +20,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from brands.authentication import MAX_API_KEY_LENGTH
 from brands.models import (
     ALL_SCOPES,
+    MAX_SEATS,
     Brand,
     BrandApiKey,
     Product,
@@ -41,8 +42,6 @@ _KEY_PREFIX_MAX = _max_length(Brand, "key_prefix")
 _PRODUCT_NAME_MAX = _max_length(Product, "name")
 _PRODUCT_SLUG_MAX = _max_length(Product, "slug")
 _API_KEY_NAME_MAX = _max_length(BrandApiKey, "name")
-# PositiveIntegerField is a 32-bit column on PostgreSQL.
-MAX_SEATS_LIMIT = 2**31 - 1
 # A JWT of this service is well under 1 KB; anything far longer is not one of ours.
 MAX_TOKEN_LENGTH = 4096
 
@@ -146,7 +145,7 @@ class ProductCreateInputSerializer(serializers.Serializer):
     slug = StrictCharField(max_length=_PRODUCT_SLUG_MAX, validators=[slug_validator])
     default_max_seats = StrictIntegerField(
         min_value=1,
-        max_value=MAX_SEATS_LIMIT,
+        max_value=MAX_SEATS,
         required=False,
         allow_null=True,
         help_text="Seats of a new license unless provisioning says otherwise; null = unlimited.",
@@ -158,7 +157,7 @@ class ProductUpdateInputSerializer(UpdateSerializer):
 
     name = StrictCharField(max_length=_PRODUCT_NAME_MAX, required=False)
     default_max_seats = StrictIntegerField(
-        min_value=1, max_value=MAX_SEATS_LIMIT, required=False, allow_null=True
+        min_value=1, max_value=MAX_SEATS, required=False, allow_null=True
     )
 
 

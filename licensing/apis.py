@@ -23,6 +23,7 @@ from license_service.api.pagination import DefaultCursorPagination, paginated_re
 from license_service.api.schema import error_responses
 from license_service.errors import NotFound, ValidationFailed
 from licensing import services
+from licensing.models import normalize_email
 from licensing.selectors import (
     license_exists_for_brand,
     license_get_for_brand,
@@ -241,7 +242,7 @@ class LicensesByEmailApi(BrandApi):
         },
     )
     def get(self, request: Request, email: str) -> Response:
-        email = email.strip().lower()
+        email = normalize_email(email)
         try:
             validate_email(email)
         except DjangoValidationError as exc:

@@ -12,6 +12,11 @@ from django.utils import timezone
 from brands.models import Brand, Product
 
 
+def normalize_email(email: str) -> str:
+    """How a customer e-mail is stored and matched: trimmed, lower-cased."""
+    return email.strip().lower()
+
+
 class LicenseKey(models.Model):
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="license_keys")
     # A UniqueConstraint rather than unique=True: on PostgreSQL the latter adds a second,

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from brands.models import Brand
 from license_service.errors import NotFound
-from licensing.models import License, LicenseKey
+from licensing.models import License, LicenseKey, normalize_email
 
 
 def seats_remaining(*, seats_used: int, max_seats: int | None) -> int | None:
@@ -46,7 +46,7 @@ def licenses_list_for_brand(
 ) -> QuerySet[License]:
     queryset = License.objects.filter(license_key__brand=brand)
     if customer_email:
-        queryset = queryset.filter(license_key__customer_email=customer_email.strip().lower())
+        queryset = queryset.filter(license_key__customer_email=normalize_email(customer_email))
     if product_slug:
         queryset = queryset.filter(product__slug=product_slug)
     if status:
@@ -64,7 +64,7 @@ def licenses_list_for_brand(
 def licenses_by_email(brand: Brand, email: str, *, ecosystem: bool) -> list[LicenseKey]:
     """US6: the customer's keys with their licenses, in two queries whatever their number.
     Without ``ecosystem`` only this brand's keys are visible."""
-    keys = LicenseKey.objects.filter(customer_email=email.strip().lower())
+    keys = LicenseKey.objects.filter(customer_email=normalize_email(email))
     if not ecosystem:
         keys = keys.filter(brand=brand)
     licenses = _with_seats(License.objects.order_by("product__slug", "id"))

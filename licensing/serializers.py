@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from brands.models import MAX_SEATS
 from license_service.api.fields import (
     FutureAwareDateTimeField,
     StrictBooleanField,
@@ -18,15 +19,13 @@ from licensing.models import License
 from licensing.selectors import seats_remaining
 from licensing.services import LIFECYCLE_ACTIONS
 
-MAX_SEATS_LIMIT = 1_000_000
-
 
 class ProvisionInputSerializer(serializers.Serializer):
     customer_email = StrictEmailField()
     product_slug = StrictCharField(max_length=50)
     expires_at = FutureAwareDateTimeField(required=False, allow_null=True)
     max_seats = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_SEATS_LIMIT
+        required=False, allow_null=True, min_value=1, max_value=MAX_SEATS
     )
     license_key = StrictCharField(required=False, allow_null=True, max_length=MAX_KEY_INPUT_LENGTH)
     new_key = StrictBooleanField(required=False, default=False)
@@ -36,7 +35,7 @@ class LifecycleInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=LIFECYCLE_ACTIONS)
     expires_at = FutureAwareDateTimeField(required=False)
     max_seats = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_SEATS_LIMIT
+        required=False, allow_null=True, min_value=1, max_value=MAX_SEATS
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +75,7 @@ class CancelActionSerializer(serializers.Serializer):
 
 class SetSeatsActionSerializer(serializers.Serializer):
     action = _ActionField("set_seats")
-    max_seats = StrictIntegerField(allow_null=True, min_value=1, max_value=MAX_SEATS_LIMIT)
+    max_seats = StrictIntegerField(allow_null=True, min_value=1, max_value=MAX_SEATS)
 
 
 LIFECYCLE_ACTION_SERIALIZERS: dict[

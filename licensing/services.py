@@ -26,15 +26,11 @@ from licensing.errors import (
     LicenseNotFound,
 )
 from licensing.keys import canonical_license_key, generate_license_key
-from licensing.models import IdempotencyRecord, License, LicenseKey
+from licensing.models import IdempotencyRecord, License, LicenseKey, normalize_email
 
 UNSET: Any = object()
 
 Status = License.Status
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def license_snapshot(license_: License) -> dict[str, Any]:

@@ -16,6 +16,24 @@ from brands.models import SCOPE_ECOSYSTEM_READ, Brand, Product
 from brands.services import api_key_create
 from tests.factories import BrandFactory, ProductFactory, StaffUserFactory
 
+# Production's django-redis options (license_service.settings.base), pointed at a port where
+# nothing listens.
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": 0.25,
+            "SOCKET_TIMEOUT": 0.25,
+            "IGNORE_EXCEPTIONS": True,
+            "LOG_IGNORED_EXCEPTIONS": False,
+            "CONNECTION_POOL_KWARGS": {"max_connections": 50, "retry_on_timeout": False},
+        },
+    }
+}
+
+
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks"
 )

@@ -10,25 +10,9 @@ from django.test import override_settings
 from activations.models import Activation
 from license_service import ratelimit
 from tests.activations.conftest import activate, deactivate
+from tests.conftest import DEAD_REDIS
 
 pytestmark = pytest.mark.django_db
-
-# Production's django-redis options (license_service.settings.base), pointed at a port where
-# nothing listens.
-DEAD_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 0.25,
-            "SOCKET_TIMEOUT": 0.25,
-            "IGNORE_EXCEPTIONS": True,
-            "LOG_IGNORED_EXCEPTIONS": False,
-            "CONNECTION_POOL_KWARGS": {"max_connections": 50, "retry_on_timeout": False},
-        },
-    }
-}
 
 
 @pytest.fixture

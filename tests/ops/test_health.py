@@ -8,23 +8,11 @@ import pytest
 from django.db import OperationalError, connections
 from django.test import override_settings
 
+from tests.conftest import DEAD_REDIS
+
 # Transactional: the replica alias is a second connection to the same test database,
 # which must not wait on a test-wide transaction held by the first.
 ALL_DATABASES = ["default", "replica"]
-
-DEAD_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        # Port 1 on loopback: nothing listens, the connection is refused at once.
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 0.25,
-            "SOCKET_TIMEOUT": 0.25,
-            "IGNORE_EXCEPTIONS": True,
-        },
-    }
-}
 
 
 def test_healthz_answers_without_touching_the_database(api_client):
