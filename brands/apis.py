@@ -22,7 +22,6 @@ from audit.services import Actor
 from brands import selectors, services
 from brands.authentication import (
     BrandAccessToken,
-    _touch_last_used,
     api_key_lookup,
     brand_jwt_lifetime,
 )
@@ -138,7 +137,7 @@ class BrandTokenApi(APIView):
         api_key = api_key_lookup(serializer.validated_data["api_key"])
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        _touch_last_used(api_key)
+        services.api_key_mark_used(api_key=api_key)
         token = BrandAccessToken.for_api_key(api_key)
         data = {
             "access": str(token),

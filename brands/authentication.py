@@ -6,26 +6,20 @@ and selector below takes the brand from there (never from the URL or the body).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import Token
 
-from brands.models import Brand, BrandApiKey
+from brands.models import MAX_API_KEY_LENGTH, Brand, BrandApiKey, hash_api_key
+from brands.services import api_key_mark_used
 
 API_KEY_HEADER = "HTTP_X_BRAND_API_KEY"
-API_KEY_PREFIX = "lsk_"
-API_KEY_VISIBLE_CHARS = 12
-MAX_API_KEY_LENGTH = 128
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -42,14 +36,6 @@ class BrandPrincipal:
         return scope in self.scopes
 
 
-def generate_api_key() -> str:
-    return API_KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_api_key(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
 def api_key_lookup(raw: str) -> BrandApiKey | None:
     """The live key matching this plain text, or None (unknown, revoked, inactive brand)."""
     if not raw or len(raw) > MAX_API_KEY_LENGTH or not raw.isascii():
@@ -63,13 +49,6 @@ def api_key_lookup(raw: str) -> BrandApiKey | None:
     return api_key
 
 
-def _touch_last_used(api_key: BrandApiKey) -> None:
-    # Bookkeeping, not a state change: one cheap UPDATE at most once a minute per key.
-    now = timezone.now()
-    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-        BrandApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-
-
 class BrandApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[BrandPrincipal, BrandApiKey] | None:
         raw = request.META.get(API_KEY_HEADER)
@@ -78,7 +57,7 @@ class BrandApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = api_key_lookup(raw.strip())
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        _touch_last_used(api_key)
+        api_key_mark_used(api_key=api_key)
         principal = BrandPrincipal(
             brand=api_key.brand, scopes=frozenset(api_key.scopes), api_key_id=api_key.pk
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -65,6 +68,19 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand.slug}/{self.slug}"
+
+
+API_KEY_PREFIX = "lsk_"
+API_KEY_VISIBLE_CHARS = 12
+MAX_API_KEY_LENGTH = 128
+
+
+def generate_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 class BrandApiKey(models.Model):

@@ -17,9 +17,9 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
-from brands.authentication import MAX_API_KEY_LENGTH
 from brands.models import (
     ALL_SCOPES,
+    MAX_API_KEY_LENGTH,
     MAX_SEATS,
     Brand,
     BrandApiKey,

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
-from brands.authentication import API_KEY_VISIBLE_CHARS, generate_api_key, hash_api_key
 from brands.errors import DuplicateField
-from brands.models import DEFAULT_SCOPES, Brand, BrandApiKey, Product
+from brands.models import (
+    API_KEY_VISIBLE_CHARS,
+    DEFAULT_SCOPES,
+    Brand,
+    BrandApiKey,
+    Product,
+    generate_api_key,
+    hash_api_key,
+)
 
 _UNSET: Any = object()
+
+# last_used_at is bookkeeping: written at most this often per key, outside any audit.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def _brand_snapshot(brand: Brand) -> dict[str, Any]:
@@ -188,3 +199,11 @@ def api_key_revoke(*, api_key: BrandApiKey, actor: Actor) -> BrandApiKey:
         after={"revoked_at": api_key.revoked_at.isoformat()},
     )
     return api_key
+
+
+def api_key_mark_used(*, api_key: BrandApiKey) -> None:
+    """Record that the key authenticated a request: one UPDATE at most once a minute per
+    key, no audit row (usage, not a change of state)."""
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        BrandApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

@@ -19,8 +19,7 @@ from django.db import transaction
 
 from audit.services import Actor
 from brands import services
-from brands.authentication import hash_api_key
-from brands.models import Brand, BrandApiKey, Product
+from brands.models import Brand, BrandApiKey, Product, hash_api_key
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD_ENV = "DEMO_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
