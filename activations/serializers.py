@@ -22,12 +22,22 @@ from license_service.errors import ValidationFailed
 from licensing.keys import MAX_KEY_INPUT_LENGTH
 
 MAX_SLUG_LENGTH = 50
+# In a GET query an identifier is kept to what it may be once normalized: a URL's request
+# line must stay within the server's limit (gunicorn: 4094 bytes) even with every character
+# percent-encoded, or the server answers 414 before the application sees it. Longer raw
+# identifiers (URLs with long queries) go in the body of POST /check.
+MAX_QUERY_INSTANCE_IDENTIFIER_LENGTH = 255
 
 LICENSE_KEY_HELP = "The license key, case-insensitive; surrounding whitespace is ignored."
 INSTANCE_HELP = (
     "Site URL or machine id. URLs are normalized (scheme, www., default port, trailing "
     "slash, query and fragment dropped; path kept); anything else is only trimmed. "
     "1-255 characters once normalized."
+)
+
+
+CHECK_INSTANCE_HELP = (
+    "Adds instance_active to each entitlement; counts as a heartbeat. " + INSTANCE_HELP
 )
 
 
@@ -48,8 +58,8 @@ class InstanceIdentifierField(StrictCharField):
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
-        if len(value) > MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH:  # validators see the output
-            self.fail("max_length", max_length=MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH)
+        if self.max_length is not None and len(value) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         try:
             return clean_instance_identifier(value)
         except ValueError as exc:
@@ -70,8 +80,8 @@ class CheckQuerySerializer(serializers.Serializer):
     )
     instance_identifier = InstanceIdentifierField(
         required=False,
-        help_text="Adds instance_active to each entitlement; counts as a heartbeat. "
-        + INSTANCE_HELP,
+        max_length=MAX_QUERY_INSTANCE_IDENTIFIER_LENGTH,
+        help_text=CHECK_INSTANCE_HELP,
     )
 
 
@@ -79,6 +89,7 @@ class CheckInputSerializer(CheckQuerySerializer):
     """Body of ``POST /check``: the query of ``GET /check/{key}`` and the key."""
 
     license_key = StrictCharField(max_length=MAX_KEY_INPUT_LENGTH, help_text=LICENSE_KEY_HELP)
+    instance_identifier = InstanceIdentifierField(required=False, help_text=CHECK_INSTANCE_HELP)
 
 
 def _text(
@@ -105,7 +116,8 @@ def check_params(
     data: Mapping[str, Any], *, with_key: bool
 ) -> tuple[str | None, str | None, str | None]:
     """``(license_key, product_slug, instance_identifier)`` of a check request (the key only
-    when ``with_key``), cleaned like ``CheckInputSerializer``. Raises ValidationFailed."""
+    when ``with_key``), cleaned like ``CheckInputSerializer`` (the body of POST /check) or,
+    without the key, ``CheckQuerySerializer`` (the query of GET). Raises ValidationFailed."""
     errors: dict[str, list[str]] = {}
     key = None
     if with_key:
@@ -113,7 +125,10 @@ def check_params(
         if key is None and "license_key" not in errors:
             errors["license_key"] = ["This field is required."]
     product_slug = _text(data, "product_slug", MAX_SLUG_LENGTH, errors)
-    instance = _text(data, "instance_identifier", MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH, errors)
+    instance_limit = (
+        MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH if with_key else MAX_QUERY_INSTANCE_IDENTIFIER_LENGTH
+    )
+    instance = _text(data, "instance_identifier", instance_limit, errors)
     if instance is not None:
         try:
             instance = clean_instance_identifier(instance)

@@ -391,3 +391,14 @@ def test_head_check_answers_without_a_body(client, key):
     response = client.head(f"/api/v1/product/check/{key}")
     assert response.status_code == 200
     assert response.content == b""
+
+
+def test_long_identifier_goes_in_the_body_not_the_query(client, key):
+    long_url = "https://example.com/?utm=" + "x" * 300  # normalizes to example.com
+    response = check(client, key, instance_identifier=long_url)
+    assert response.status_code == 400
+    assert "instance_identifier" in response.json()["details"]
+    body = {"license_key": key, "instance_identifier": long_url}
+    response = client.post("/api/v1/product/check", body, format="json")
+    assert response.status_code == 200
+    assert response.json()["entitlements"][0]["instance_active"] is False
