@@ -23,7 +23,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf
 from rest_framework.request import Request
@@ -61,7 +60,7 @@ from license_service.errors import DomainError, Throttled
 from license_service.logging import bind_license_key
 from license_service.middleware import client_ip
 from license_service.ratelimit import rate_limit_hit, rate_limit_peek, rate_window
-from licensing.keys import canonical_license_key
+from licensing.keys import MAX_KEY_INPUT_LENGTH, canonical_license_key
 
 _T = TypeVar("_T")
 
@@ -361,7 +360,11 @@ class CheckApi(LeanApiView):
         summary="Check a license key (US4)",
         description="Prefer POST /check, which keeps the key out of URLs and access logs.",
         parameters=[
-            OpenApiParameter("license_key", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "license_key",
+                {"type": "string", "minLength": 1, "maxLength": MAX_KEY_INPUT_LENGTH},
+                OpenApiParameter.PATH,
+            ),
             CheckQuerySerializer,
         ],
         responses={200: CheckOutputSerializer, **error_responses(*CHECK_ERRORS)},

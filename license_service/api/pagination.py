@@ -26,6 +26,7 @@ from rest_framework.serializers import BaseSerializer
 
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 _MAX_POSITION_LENGTH = 100
+_MAX_CURSOR_LENGTH = 512
 
 
 class DefaultCursorPagination(CursorPagination):
@@ -79,6 +80,9 @@ class DefaultCursorPagination(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+            elif parameter["name"] == self.cursor_query_param:
+                # Ours are a few dozen characters; the bound keeps URLs within request limits.
+                parameter["schema"]["maxLength"] = _MAX_CURSOR_LENGTH
         return parameters
 
     def _position_is_sane(self, position: str) -> bool:
