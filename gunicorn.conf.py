@@ -52,6 +52,10 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
 backlog = _int("GUNICORN_BACKLOG", 2048)
+# gunicorn's largest request line (its default is 4094 bytes). Every query parameter of the
+# API is bounded in the OpenAPI document so that even fully percent-encoded a URL fits;
+# past this gunicorn answers 414 itself, before Django (and its JSON errors) run.
+limit_request_line = _int("GUNICORN_LIMIT_REQUEST_LINE", 8190)
 wsgi_app = "license_service.wsgi:application"
 
 # The application logs every request as JSON (without the URL, which may carry a license

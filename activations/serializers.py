@@ -23,9 +23,9 @@ from licensing.keys import MAX_KEY_INPUT_LENGTH
 
 MAX_SLUG_LENGTH = 50
 # In a GET query an identifier is kept to what it may be once normalized: a URL's request
-# line must stay within the server's limit (gunicorn: 4094 bytes) even with every character
-# percent-encoded, or the server answers 414 before the application sees it. Longer raw
-# identifiers (URLs with long queries) go in the body of POST /check.
+# line must stay within the server's limit (gunicorn.conf.py: 8190 bytes) even with every
+# character percent-encoded, or the server answers 414 before the application sees it.
+# Longer raw identifiers (URLs with long queries) go in the body of POST /check.
 MAX_QUERY_INSTANCE_IDENTIFIER_LENGTH = 255
 
 LICENSE_KEY_HELP = "The license key, case-insensitive; surrounding whitespace is ignored."

@@ -26,7 +26,7 @@ from rest_framework.serializers import BaseSerializer
 
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 _MAX_POSITION_LENGTH = 100
-_MAX_CURSOR_LENGTH = 512
+_MAX_CURSOR_LENGTH = 256
 
 
 class DefaultCursorPagination(CursorPagination):
