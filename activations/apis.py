@@ -14,7 +14,7 @@ answer in one round trip to the cache.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ from rest_framework.views import APIView
 from activations import services
 from activations.errors import LicenseNotFound
 from activations.selectors import (
+    CacheResult,
+    CheckData,
     check_answer,
     check_body,
     check_cache_lookup,
@@ -59,8 +61,9 @@ from license_service.api.schema import error_responses
 from license_service.errors import DomainError, Throttled
 from license_service.logging import bind_license_key
 from license_service.middleware import client_ip
-from license_service.ratelimit import rate_limit_hit, rate_limit_peek, rate_window
+from license_service.ratelimit import Window, rate_limit_hit, rate_limit_peek, rate_window
 from licensing.keys import MAX_KEY_INPUT_LENGTH, canonical_license_key
+from licensing.nearcache import NearCache, near_cache
 
 _T = TypeVar("_T")
 
@@ -109,7 +112,11 @@ def _peek_unknown(ip: str) -> None:
 
 def _unknown_key(ip: str, error: LicenseNotFound | None = None) -> LicenseNotFound:
     """Count an answer that names no license; Throttled once the IP is past its limit."""
-    rate_limit_hit(UNKNOWN_KEY_SCOPE, ip, settings.LICENSE_SERVICE["THROTTLE_UNKNOWN_KEY_IP"])
+    rate = settings.LICENSE_SERVICE["THROTTLE_UNKNOWN_KEY_IP"]
+    near = near_cache()
+    if near is not None:  # its count of this IP's unknown keys is one behind now
+        near.counts.forget(rate_window(UNKNOWN_KEY_SCOPE, ip, rate).key)
+    rate_limit_hit(UNKNOWN_KEY_SCOPE, ip, rate)
     return error or LicenseNotFound()
 
 
@@ -298,16 +305,13 @@ def _check(
         rate_window(KEY_SCOPE, key, knobs["THROTTLE_PRODUCT_KEY"], now=now),
     )
     unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"], now=now)
-    # One round trip: both counters, this IP's unknown-key counter, the cached answer.
-    lookup = check_cache_lookup(key, count=count, peek=(unknown.key,))
-    cached = None
-    if lookup is not None:
-        if lookup.throttled is not None:
-            raise Throttled(lookup.throttled.retry_after)
-        if unknown.reached(lookup.peeked[0]):
-            raise Throttled(unknown.retry_after)
-        cached = lookup.cached
-    data, cache_result = check_data(key, read=cached)
+    near = near_cache()
+    # No round trip: the answer is in this process and the limits admit it locally.
+    data = near.get(key, count, unknown) if near is not None else None
+    if data is not None:
+        cache_result: CacheResult = "near_hit"
+    else:
+        data, cache_result = _check_from_cache(key, count, unknown, near)
     metrics.record_check_cache(cache_result)
     if data is None:
         raise _unknown_key(ip)
@@ -326,6 +330,31 @@ def _check(
             instance_identifier=instance_identifier,
         )
     return HttpResponse(json_body(answer), content_type="application/json")
+
+
+def _check_from_cache(
+    key: str, count: Sequence[Window], unknown: Window, near: NearCache | None
+) -> tuple[CheckData | None, CacheResult]:
+    """One round trip: both counters (with the events the near cache admitted locally),
+    this IP's unknown-key counter, the cached answer; the database on a miss."""
+    token = near.token() if near is not None else None
+    amounts = near.counts.take(count) if near is not None else ()
+    lookup = check_cache_lookup(key, count=count, amounts=amounts, peek=(unknown.key,))
+    cached = None
+    if lookup is not None:
+        if lookup.throttled is not None:
+            if near is not None:
+                near.counts.learned([lookup.throttled], [lookup.throttled.limit + 1])
+            raise Throttled(lookup.throttled.retry_after)
+        if near is not None:
+            near.counts.learned([*count, unknown], [*lookup.counts, lookup.peeked[0] or 0])
+        if unknown.reached(lookup.peeked[0]):
+            raise Throttled(unknown.retry_after)
+        cached = lookup.cached
+    data, cache_result = check_data(key, read=cached)
+    if cache_result == "hit" and near is not None:
+        near.put(key, data, token)
+    return data, cache_result
 
 
 def _check_recorded(

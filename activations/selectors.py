@@ -23,13 +23,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, router
 from django.utils import timezone
 
 from activations.errors import LicenseNotFound
@@ -59,7 +60,7 @@ MAX_CACHED_INSTANCES = 1000
 # Seconds an answer read from the replica is cached: a few times a replication lag.
 REPLICA_CACHE_TTL = 5
 
-CacheResult = Literal["hit", "miss", "negative_hit", "error"]
+CacheResult = Literal["near_hit", "hit", "miss", "negative_hit", "error"]
 CheckData = dict[str, Any]
 
 
@@ -136,9 +137,28 @@ def _aware(value: Any) -> datetime | None:
 
 
 def check_data_load(key: str) -> CheckData | None:
-    """The raw check facts of a canonical key from the database (two queries), or None."""
-    alias = router.db_for_read(LicenseKey)
-    connection = connections[alias]
+    """The raw check facts of a canonical key from the database (two queries), or None.
+
+    A read only, so it skips Django's connection health check (a ``SELECT 1`` round trip
+    before a request's first query) and retries once on a new connection instead when the
+    kept one turns out dead: the same outcome as the health check, one round trip less on
+    every miss."""
+    connection: Any = connections[router.db_for_read(LicenseKey)]  # stubs lack health_check_*
+    if (
+        connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    ):
+        connection.health_check_done = True
+        try:
+            return _check_data_query(connection, key)
+        except (OperationalError, InterfaceError):
+            connection.close()  # the next query connects again
+    return _check_data_query(connection, key)
+
+
+def _check_data_query(connection: Any, key: str) -> CheckData | None:
     licenses_sql, instances_sql = _load_sql(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(licenses_sql, [key])
@@ -208,15 +228,21 @@ class CheckLookup:
     throttled: Window | None
     peeked: list[Any]
     cached: CheckCacheRead | None
+    counts: list[int] = field(default_factory=list)
 
 
 def check_cache_lookup(
-    key: str, *, count: Sequence[Window] = (), peek: Sequence[str] = ()
+    key: str,
+    *,
+    count: Sequence[Window] = (),
+    amounts: Sequence[int] = (),
+    peek: Sequence[str] = (),
 ) -> CheckLookup | None:
     """One round trip to the cache (one Lua script on Redis): count the request in the
-    caller's rate-limit windows, read the ``peek`` keys, the key's entry, its generation
-    and the epoch (writing either if missing, and a new epoch if an invalidation of this
-    process was lost). None when the cache is down: limits fail open, the database answers.
+    caller's rate-limit windows (``amounts`` events each, one by default), read the
+    ``peek`` keys, the key's entry, its generation and the epoch (writing either if
+    missing, and a new epoch if an invalidation of this process was lost). None when the
+    cache is down: limits fail open, the database answers.
     """
     stamp, pending = new_stamp(), epoch_bump_pending()
     found = cache_count_and_read(
@@ -227,6 +253,7 @@ def check_cache_lookup(
             Stamp(EPOCH_KEY, stamp, None, force=bool(pending)),
         ],
         "check cache read",
+        amounts=amounts,
     )
     if found is None:
         return None
@@ -236,7 +263,7 @@ def check_cache_lookup(
         epoch_bumped(pending)
     *peeked, entry, generation, epoch = found.values
     cached = CheckCacheRead(entry=entry, generation=generation, epoch=epoch)
-    return CheckLookup(throttled=None, peeked=peeked, cached=cached)
+    return CheckLookup(throttled=None, peeked=peeked, cached=cached, counts=found.counts)
 
 
 def check_data(key: str, *, read: CheckCacheRead | None) -> tuple[CheckData | None, CacheResult]:
@@ -261,6 +288,7 @@ def _remember(key: str, data: CheckData | None, read: CheckCacheRead) -> None:
         ttl = min(ttl, REPLICA_CACHE_TTL)
     if data is not None:
         _render(data, timezone.now())
+        data["cached_until"] = time.time() + ttl  # a near cache keeps it no longer
     entry = check_entry(data, generation=read.generation, epoch=read.epoch)
     check_cache_store(key, entry, timeout=ttl)
 

@@ -65,7 +65,7 @@ DEACTIVATION_OUTCOMES = frozenset(
     {"released", "activation_not_found", "license_not_found", "validation_error", "throttled"}
 )
 CHECK_OUTCOMES = frozenset({"found", "license_not_found", "validation_error", "throttled"})
-CACHE_RESULTS = frozenset({"hit", "miss", "negative_hit", "error"})
+CACHE_RESULTS = frozenset({"near_hit", "hit", "miss", "negative_hit", "error"})
 
 LICENSE_ACTIVATIONS = Counter(
     "license_activation_total",
@@ -84,8 +84,9 @@ LICENSE_CHECKS = Counter(
 )
 LICENSE_CHECK_CACHE = Counter(
     "license_check_cache_total",
-    "Check-cache lookups: hit, miss, negative_hit (unknown key answered from the negative "
-    "cache) or error (cache unreachable, answered from the database).",
+    "Check-cache lookups: near_hit (answered from the process's near cache), hit (from "
+    "Redis), miss, negative_hit (unknown key answered from the negative cache) or error "
+    "(cache unreachable, answered from the database).",
     ["result"],
 )
 
@@ -94,10 +95,9 @@ for _outcome in ACTIVATION_OUTCOMES | {"other"}:
     LICENSE_ACTIVATIONS.labels(_outcome)
 for _outcome in DEACTIVATION_OUTCOMES | {"other"}:
     LICENSE_DEACTIVATIONS.labels(_outcome)
-for _outcome in CHECK_OUTCOMES | {"other"}:
-    LICENSE_CHECKS.labels(_outcome)
-for _result in CACHE_RESULTS:
-    LICENSE_CHECK_CACHE.labels(_result)
+# The check's series, looked up once (``labels()`` costs more than the increment).
+_CHECKS = {outcome: LICENSE_CHECKS.labels(outcome) for outcome in CHECK_OUTCOMES | {"other"}}
+_CHECK_CACHE = {result: LICENSE_CHECK_CACHE.labels(result) for result in CACHE_RESULTS}
 
 
 def record_activation(outcome: str) -> None:
@@ -112,12 +112,12 @@ def record_deactivation(outcome: str) -> None:
 
 def record_check(outcome: str) -> None:
     """``found`` | ``license_not_found`` | another error code."""
-    LICENSE_CHECKS.labels(outcome if outcome in CHECK_OUTCOMES else "other").inc()
+    _CHECKS.get(outcome, _CHECKS["other"]).inc()
 
 
 def record_check_cache(result: str) -> None:
-    """``hit`` | ``miss`` | ``negative_hit`` | ``error``."""
-    LICENSE_CHECK_CACHE.labels(result if result in CACHE_RESULTS else "miss").inc()
+    """``near_hit`` | ``hit`` | ``miss`` | ``negative_hit`` | ``error``."""
+    _CHECK_CACHE.get(result, _CHECK_CACHE["miss"]).inc()
 
 
 _RE_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")  # re_path(): (?P<name>...)

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -147,20 +147,21 @@ def cache_get(key: str, what: str) -> Any:
         return None
 
 
-def _increment(window: Window) -> int | None:
-    """The counter after this event, or None when the cache cannot count (fail open)."""
+def _increment(window: Window, amount: int = 1) -> int | None:
+    """The counter after these ``amount`` events, or None when the cache cannot count
+    (fail open)."""
     if cache_unavailable():
         return None
     count: Any = None
     try:
         try:
-            count = cache.incr(window.key)
+            count = cache.incr(window.key, amount)
         except ValueError:  # first event of the window
-            added = cache.add(window.key, 1, timeout=window.timeout)
+            added = cache.add(window.key, amount, timeout=window.timeout)
             if added is True:
-                count = 1
+                count = amount
             elif added is False:  # another request opened the window between our calls
-                count = cache.incr(window.key)
+                count = cache.incr(window.key, amount)
     except ValueError:  # the window closed between add and incr: a new one starts
         return None
     except Exception:
@@ -190,25 +191,35 @@ class Stamp:
 @dataclass(frozen=True, slots=True)
 class CacheRead:
     """What ``cache_count_and_read`` found: the first window past its limit (nothing was
-    read then, and the windows after it were not counted), else the values of the reads
-    and then of the stamps, decoded as ``cache.get`` would."""
+    read then, and the windows after it were not counted), else each window's counter
+    after this call and the values of the reads and then of the stamps, decoded as
+    ``cache.get`` would."""
 
     throttled: Window | None
     values: list[Any]
+    counts: list[int] = field(default_factory=list)
 
 
 # KEYS: the windows, the reads, the stamps. ARGV: how many windows and reads; then
-# (timeout, limit) per window; then (value, timeout or 0, force 0|1) per stamp. Replies
-# {0, values...}, or {n} when window n (1-based) is past its limit.
+# (timeout, limit, amount) per window (amount 0: read the counter, count nothing); then
+# (value, timeout or 0, force 0|1) per stamp. Replies {0, counts..., values...}, or {n}
+# when window n (1-based) is past its limit.
 _COUNT_AND_READ = """
 local windows, reads = tonumber(ARGV[1]), tonumber(ARGV[2])
-local out = {0}
+local counts, out = {}, {}
 local a = 3
 for i = 1, windows do
-  local count = redis.call('INCR', KEYS[i])
-  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[a]) end
+  local amount = tonumber(ARGV[a + 2])
+  local count
+  if amount == 0 then
+    count = tonumber(redis.call('GET', KEYS[i])) or 0
+  else
+    count = redis.call('INCRBY', KEYS[i], amount)
+    if count == amount then redis.call('EXPIRE', KEYS[i], ARGV[a]) end
+  end
   if count > tonumber(ARGV[a + 1]) then return {i} end
-  a = a + 2
+  counts[i] = count
+  a = a + 3
 end
 for i = windows + 1, windows + reads do
   out[#out + 1] = redis.call('GET', KEYS[i])
@@ -227,7 +238,10 @@ for i = windows + reads + 1, #KEYS do
   out[#out + 1] = value
   a = a + 3
 end
-return out
+local reply = {0}
+for i = 1, windows do reply[#reply + 1] = counts[i] end
+for i = 1, #out do reply[#reply + 1] = out[i] end
+return reply
 """
 _COUNT_AND_READ_BYTES = _COUNT_AND_READ.encode()
 # Redis names scripts by their SHA-1.
@@ -241,10 +255,16 @@ def redis_cache(backend: BaseCache) -> RedisCache | None:
 
 
 def cache_count_and_read(
-    windows: Sequence[Window], reads: Sequence[str], stamps: Sequence[Stamp], what: str
+    windows: Sequence[Window],
+    reads: Sequence[str],
+    stamps: Sequence[Stamp],
+    what: str,
+    *,
+    amounts: Sequence[int] = (),
 ) -> CacheRead | None:
-    """Count one event in each window, in order, stopping at the first past its limit;
-    then read ``reads`` and ``stamps``. One round trip on Redis, all of it atomic.
+    """Count events in each window, in order (``amounts[i]`` of them in window i, one by
+    default; 0 only reads its counter), stopping at the first past its limit; then read
+    ``reads`` and ``stamps``. One round trip on Redis, all of it atomic.
 
     None when the cache cannot be reached (fail open: nothing counted, nothing read).
     """
@@ -254,15 +274,19 @@ def cache_count_and_read(
     try:
         redis_backend = redis_cache(backend)
         if redis_backend is not None:
-            return _redis_count_and_read(redis_backend, windows, reads, stamps)
-        return _portable_count_and_read(backend, windows, reads, stamps)
+            return _redis_count_and_read(redis_backend, windows, reads, stamps, amounts)
+        return _portable_count_and_read(backend, windows, reads, stamps, amounts)
     except Exception:
         cache_failed(what)
         return None
 
 
 def _redis_count_and_read(
-    backend: RedisCache, windows: Sequence[Window], reads: Sequence[str], stamps: Sequence[Stamp]
+    backend: RedisCache,
+    windows: Sequence[Window],
+    reads: Sequence[str],
+    stamps: Sequence[Stamp],
+    amounts: Sequence[int],
 ) -> CacheRead:
     make_key = backend.make_key
     keys = [make_key(window.key) for window in windows]
@@ -271,8 +295,9 @@ def _redis_count_and_read(
     command = [_EVALSHA, _COUNT_AND_READ_SHA_BYTES, b"%d" % len(keys)]
     command += [key.encode() for key in keys]
     command += (b"%d" % len(windows), b"%d" % len(reads))
-    for window in windows:
-        command += (b"%d" % window.timeout, b"%d" % window.limit)
+    for i, window in enumerate(windows):
+        amount = amounts[i] if amounts else 1
+        command += (b"%d" % window.timeout, b"%d" % window.limit, b"%d" % amount)
     for stamp in stamps:
         force = b"1" if stamp.force else b"0"
         command += (b"%d" % stamp.value, b"%d" % (stamp.timeout or 0), force)
@@ -285,8 +310,11 @@ def _redis_count_and_read(
     if reply[0]:
         return CacheRead(throttled=windows[reply[0] - 1], values=[])
     decode = client.decode
+    split = len(windows) + 1
     return CacheRead(
-        throttled=None, values=[None if value is None else decode(value) for value in reply[1:]]
+        throttled=None,
+        values=[None if value is None else decode(value) for value in reply[split:]],
+        counts=reply[1:split],
     )
 
 
@@ -352,16 +380,23 @@ def _thread_connection(redis: Redis) -> Any:
 
 
 def _portable_count_and_read(
-    backend: BaseCache, windows: Sequence[Window], reads: Sequence[str], stamps: Sequence[Stamp]
+    backend: BaseCache,
+    windows: Sequence[Window],
+    reads: Sequence[str],
+    stamps: Sequence[Stamp],
+    amounts: Sequence[int],
 ) -> CacheRead | None:
     """The same with portable cache calls: each counter atomic, the whole not (the cache of
     one process, where that is enough)."""
-    for window in windows:
-        count = _increment(window)
+    counts = []
+    for i, window in enumerate(windows):
+        amount = amounts[i] if amounts else 1
+        count = _increment(window, amount) if amount else backend.get(window.key, 0)
         if count is None and cache_unavailable():
             return None
         if window.exceeded(count):
             return CacheRead(throttled=window, values=[])
+        counts.append(count if isinstance(count, int) else 0)
     found = backend.get_many([*reads, *(stamp.key for stamp in stamps)])
     values = [found.get(key) for key in reads]
     for stamp in stamps:
@@ -375,4 +410,117 @@ def _portable_count_and_read(
             else:  # written by another request meanwhile
                 value = backend.get(stamp.key, stamp.value)
         values.append(value)
-    return CacheRead(throttled=None, values=values)
+    return CacheRead(throttled=None, values=values, counts=counts)
+
+
+# --- counting without a round trip ---------------------------------------------------------
+
+# A window is counted locally only while its last known count is below limit / LOCAL_SHARE,
+LOCAL_SHARE = 2
+# and only up to limit / LOCAL_BATCH events (at least one) between two flushes.
+LOCAL_BATCH = 16
+# Flushes never stop at a limit: every pending event is counted.
+_NO_LIMIT = 2**62
+
+
+class LocalCounts:
+    """Rate-limit events a process admits without a round trip, counted later.
+
+    Each window's counter is known as last read from the cache (a lower bound: counters
+    only grow within a window). A request may be admitted here while, for each of its
+    windows, that count plus this process's uncounted events stays below half the limit,
+    and at most ``limit / LOCAL_BATCH`` events wait per window; its ``peek`` window (the
+    unknown-key budget) must be known and not spent. The events wait in ``pending`` until
+    the next ``flush_plan``/``flushed`` pair (every sync of the near cache) or the next
+    exact call on the same window, which counts them with its own (``take``).
+
+    What that costs in accuracy: past half its limit every event of a window is counted
+    atomically, as without this class, but events other processes admitted and have not
+    flushed yet are not in the count: with P processes a window can let through at most
+    (P - 1) x limit / LOCAL_BATCH events more than its limit. The brute-force limit is not
+    counted here (unknown keys are always counted atomically); its counter is only read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[int, Window, float]] = {}  # count, window, ends at
+        self._pending: dict[str, int] = {}
+        self._peeked: dict[str, Window] = {}  # peek windows read locally since the last flush
+
+    def admit(self, windows: Sequence[Window], peek: Window) -> bool:
+        """Admit one event in each window without a round trip, or say it needs one."""
+        with self._lock:
+            known = self._known
+            pending = self._pending
+            for window in windows:
+                seen = known.get(window.key)
+                waiting = pending.get(window.key, 0)
+                if (
+                    seen is None
+                    or (seen[0] + waiting + 1) * LOCAL_SHARE > window.limit
+                    or waiting >= max(1, window.limit // LOCAL_BATCH)
+                ):
+                    return False
+            seen = known.get(peek.key)
+            if seen is None or peek.reached(seen[0]):
+                return False
+            for window in windows:
+                pending[window.key] = pending.get(window.key, 0) + 1
+            self._peeked[peek.key] = peek
+            return True
+
+    def take(self, windows: Sequence[Window]) -> list[int]:
+        """The events an exact call counts per window: its own and those still waiting."""
+        with self._lock:
+            return [1 + self._pending.pop(window.key, 0) for window in windows]
+
+    def learned(self, windows: Sequence[Window], counts: Sequence[Any]) -> None:
+        """Counters as the cache returned them (after this process's events in them)."""
+        now = time.time()
+        with self._lock:
+            for window, count in zip(windows, counts, strict=False):
+                if isinstance(count, int):
+                    self._known[window.key] = (count, window, now + window.retry_after)
+
+    def flush_plan(self) -> tuple[list[Window], list[int]]:
+        """What a flush counts and reads: every window with waiting events, without a
+        limit (they were admitted), and every peek window read locally (amount 0). The
+        waiting events leave ``pending``: a failed flush loses them (fail open)."""
+        with self._lock:
+            windows: list[Window] = []
+            amounts: list[int] = []
+            for key, amount in self._pending.items():
+                seen = self._known.get(key)
+                if seen is not None:
+                    windows.append(Window(key, _NO_LIMIT, seen[1].timeout, seen[1].retry_after))
+                    amounts.append(amount)
+            for peek in self._peeked.values():
+                windows.append(Window(peek.key, _NO_LIMIT, peek.timeout, peek.retry_after))
+                amounts.append(0)
+            self._pending.clear()
+            self._peeked.clear()
+            return windows, amounts
+
+    def flushed(self, windows: Sequence[Window], counts: Sequence[Any]) -> None:
+        """Record a flush's counts and forget the windows that have ended."""
+        now = time.time()
+        with self._lock:
+            for window, count in zip(windows, counts, strict=False):
+                seen = self._known.get(window.key)
+                if seen is not None and isinstance(count, int):
+                    self._known[window.key] = (count, seen[1], seen[2])
+            for key in [key for key, seen in self._known.items() if seen[2] < now]:
+                del self._known[key]
+
+    def forget(self, key: str) -> None:
+        """Forget one window's count (it was counted elsewhere): exact calls until the
+        next one is read."""
+        with self._lock:
+            self._known.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every count (the cache was flushed or cannot be trusted)."""
+        with self._lock:
+            self._known.clear()
+            self._pending.clear()
+            self._peeked.clear()

@@ -11,12 +11,13 @@ from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    # First: the product API is the hot path, and Django tries the patterns in order.
+    path("api/v1/product/", include("activations.urls")),
     path("api/v1/", include("brands.urls")),
     path("api/v1/brand/", include("licensing.urls")),
     # The brand-side seat release lives with the seat logic (activations -> licensing).
     path("api/v1/brand/", include("activations.brand_urls")),
-    path("api/v1/product/", include("activations.urls")),
+    path("admin/", admin.site.urls),
     # Operations (SPEC §7).
     path("healthz", HealthzApi.as_view(), name="healthz"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import secrets
 import zlib
+from functools import lru_cache
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RANDOM_SYMBOLS = 23
@@ -59,6 +60,11 @@ def canonical_license_key(raw: object) -> str | None:
     (wrong shape or failed checksum). No I/O."""
     if not isinstance(raw, str) or len(raw) > MAX_KEY_INPUT_LENGTH:
         return None
+    return _canonical(raw)
+
+
+@lru_cache(maxsize=4096)  # the hot keys of the check path, checksummed once
+def _canonical(raw: str) -> str | None:
     candidate = raw.strip().upper()
     match = _KEY_RE.match(candidate)
     if match is None:

@@ -14,6 +14,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from audit.services import Actor
 from brands.models import SCOPE_ECOSYSTEM_READ, Brand, Product
 from brands.services import api_key_create
+from licensing.nearcache import near_cache_reset
 from tests.factories import BrandFactory, ProductFactory, StaffUserFactory
 
 # Production's django-redis options (license_service.settings.base), pointed at a port where
@@ -41,9 +42,11 @@ requires_postgres = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
+    near_cache_reset()  # no answer nor rate-limit count from another test
     cache.clear()
     yield
     cache.clear()
+    near_cache_reset()
 
 
 @pytest.fixture

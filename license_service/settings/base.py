@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from license_service.logging import configure_structlog, logging_config
 
@@ -233,6 +234,14 @@ LICENSE_SERVICE = {
     # change anyway; the TTL bounds what a lost invalidation could cost).
     "CHECK_CACHE_TTL": env.int("CHECK_CACHE_TTL", default=300),
     "CHECK_NEGATIVE_CACHE_TTL": env.int("CHECK_NEGATIVE_CACHE_TTL", default=30),
+    # The near cache (licensing.nearcache): hot check answers kept in each process, kept
+    # current by Redis's invalidation pushes (with Redis only). SYNC: seconds between two
+    # barriers on its channel (and flushes of locally counted rate-limit events); it must
+    # stay below CACHE_SOCKET_TIMEOUT.
+    "CHECK_NEAR_CACHE": env.bool("CHECK_NEAR_CACHE", default=True),
+    "CHECK_NEAR_CACHE_SYNC": env.float("CHECK_NEAR_CACHE_SYNC", default=0.05),
+    "CHECK_NEAR_CACHE_TTL": env.int("CHECK_NEAR_CACHE_TTL", default=60),
+    "CHECK_NEAR_CACHE_SIZE": env.int("CHECK_NEAR_CACHE_SIZE", default=100_000),
     # last_seen_at is refreshed at most once per this many seconds per activation.
     "HEARTBEAT_INTERVAL": env.int("HEARTBEAT_INTERVAL", default=3600),
     "IDEMPOTENCY_TTL": timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24)),
@@ -243,6 +252,11 @@ LICENSE_SERVICE = {
     "THROTTLE_BRAND": env("THROTTLE_BRAND", default="6000/m"),
     "THROTTLE_AUTH_IP": env("THROTTLE_AUTH_IP", default="30/m"),
 }
+if not 0 < LICENSE_SERVICE["CHECK_NEAR_CACHE_SYNC"] < CACHE_SOCKET_TIMEOUT:
+    raise ImproperlyConfigured(
+        "CHECK_NEAR_CACHE_SYNC must be above 0 and below CACHE_SOCKET_TIMEOUT: a process must "
+        "stop serving from its near cache before a write can give up on invalidating it."
+    )
 # Trust X-Forwarded-For only behind a proxy you run (number of proxies in front).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 

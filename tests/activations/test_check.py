@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from unittest import mock
 from urllib.parse import quote
 
 import pytest
 from django.core.cache import cache
+from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
+from activations import selectors
 from activations.models import Activation
 from licensing.cache import check_cache_forget, check_cache_key
 from licensing.models import License
 from tests.activations.conftest import activate, deactivate
+from tests.conftest import requires_postgres
 from tests.factories import ActivationFactory, LicenseFactory, LicenseKeyFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -402,3 +407,72 @@ def test_long_identifier_goes_in_the_body_not_the_query(client, key):
     response = client.post("/api/v1/product/check", body, format="json")
     assert response.status_code == 200
     assert response.json()["entitlements"][0]["instance_active"] is False
+
+
+# --- the miss path's optimistic connection reuse ---------------------------------------------
+
+
+@pytest.fixture
+def kept_connection() -> Iterator[Any]:
+    """The default connection as a request finds it: open, health check enabled, not done."""
+    kept: Any = connection  # django-stubs lack health_check_*
+    kept.ensure_connection()
+    saved = kept.health_check_enabled, kept.health_check_done
+    kept.health_check_enabled, kept.health_check_done = True, False
+    yield kept
+    kept.health_check_enabled, kept.health_check_done = saved
+
+
+@pytest.mark.django_db(transaction=True)
+def test_miss_skips_the_health_check_and_retries_a_dead_connection_once(
+    key: str, kept_connection: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = selectors._check_data_query
+    calls: list[int] = []
+
+    def dead_then_alive(conn: Any, canonical: str) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(conn, canonical)
+
+    monkeypatch.setattr(selectors, "_check_data_query", dead_then_alive)
+    data = selectors.check_data_load(key)
+    assert data is not None
+    assert data["license_key"] == key
+    assert len(calls) == 2
+    assert kept_connection.health_check_done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_miss_does_not_retry_a_database_that_stays_down(
+    key: str, kept_connection: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def down(conn: Any, canonical: str) -> Any:
+        calls.append(1)
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(selectors, "_check_data_query", down)
+    with pytest.raises(OperationalError):
+        selectors.check_data_load(key)
+    assert len(calls) == 2
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_miss_on_a_connection_the_server_dropped_is_answered(
+    key: str, kept_connection: Any
+) -> None:
+    pid = kept_connection.connection.info.backend_pid
+    admin = connections.create_connection("default")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        admin.close()
+    data = selectors.check_data_load(key)
+    assert data is not None
+    assert data["license_key"] == key
+    assert kept_connection.connection.info.backend_pid != pid

@@ -1,0 +1,297 @@
+"""The near cache: check answers kept in each process, in front of the Redis check cache.
+
+A check served from Redis costs a round trip, and on the hot path that round trip is most
+of the request's cost. The near cache keeps the check facts of hot keys in the process and
+serves them with no I/O at all, without serving a stale answer:
+
+- Redis tells us what changed. A dedicated RESP3 connection per process asks for
+  ``CLIENT TRACKING ON BCAST`` on the generation keys and the epoch key
+  (``licensing.cache``), so every invalidation a write makes (a new generation), every
+  epoch bump and every flush of the database is pushed to every process. Before serving
+  anything, the pushes waiting on that socket are applied (a poll, no round trip). Redis
+  writes a push before the reply of any command it runs after the change, so an answer
+  read from Redis after a write has been invalidated here before anyone could read it.
+- We check the channel is alive. At most every ``CHECK_NEAR_CACHE_SYNC`` seconds a request
+  sends a ``PING`` on that connection and reads up to its ``PONG`` (every change made
+  before is then known), and nothing is served if the last such barrier is older. That
+  interval is shorter than the cache's socket timeout, which a write waits out when its
+  invalidation cannot reach Redis: if Redis hangs, this process stops serving before the
+  write could have answered its client. A dropped connection, a flush or an epoch bump
+  empties the near cache.
+- A fill never resurrects an invalidated answer: an answer read from Redis is kept only
+  if no invalidation was applied since before the read.
+- The rate limits stay shared: a near hit counts its events locally
+  (``license_service.ratelimit.LocalCounts``), and the sync flushes them to Redis (same
+  round trip budget: one per interval, not one per request).
+
+Only answers found in Redis are kept (a miss fills Redis first; the next check fills the
+near cache), never unknown keys (their limit is counted atomically on every answer). An
+entry lives at most ``CHECK_NEAR_CACHE_TTL`` seconds and never longer than the Redis entry
+it was read from; at most ``CHECK_NEAR_CACHE_SIZE`` entries are kept (oldest out first).
+
+The socket handling follows redis-py's own client-side cache
+(``redis.connection.CacheProxyConnection``: ``can_read`` then
+``read_response(push_request=True)`` with an invalidation push handler).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django_redis.cache import RedisCache
+from redis._parsers import _RESP3Parser
+
+from license_service.ratelimit import (
+    CACHE_RETRY_SECONDS,
+    LocalCounts,
+    Window,
+    cache_count_and_read,
+    cache_unavailable,
+    redis_cache,
+)
+from licensing.cache import EPOCH_KEY, GENERATION_PREFIX
+
+logger = logging.getLogger(__name__)
+
+_INVALIDATE = b"invalidate"
+
+
+class NearCache:
+    """The near cache of one process (``near_cache()``); every method is thread-safe."""
+
+    def __init__(self, backend: RedisCache, *, sync: float, ttl: float, size: int) -> None:
+        self.counts = LocalCounts()
+        self._backend = backend
+        self._sync_interval = sync
+        self._ttl = ttl
+        self._size = size
+        self._lock = threading.Lock()  # the socket and the entries
+        self._entries: dict[str, tuple[Any, float]] = {}  # key -> (facts, expires at, wall)
+        self._conn: Any = None
+        self._poller: Any = None
+        self._synced_at = float("-inf")  # monotonic time the last good barrier was sent
+        self._down_until = 0.0
+        self._seq = 0  # invalidations applied so far
+        self._generation_prefix = backend.make_key(GENERATION_PREFIX).encode()
+        self._epoch_key = backend.make_key(EPOCH_KEY).encode()
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, key: str, windows: Sequence[Window], peek: Window) -> Any:
+        """The facts of ``key`` if they can be served from here, with the request admitted
+        by the local rate-limit counts; None: ask Redis (which counts the request)."""
+        with self._lock:
+            ready, synced = self._ready()
+            found = self._entries.get(key) if ready else None
+            if found is not None and time.time() >= found[1]:
+                del self._entries[key]
+                found = None
+        if synced:
+            self._flush_counts()  # outside the lock: no one waits for this round trip
+        if found is None or not self.counts.admit(windows, peek):
+            return None
+        return found[0]
+
+    def token(self) -> int | None:
+        """Taken before reading Redis; ``put`` keeps what was read only if no invalidation
+        was applied since. None: nothing will be kept."""
+        with self._lock:
+            ready, synced = self._ready()
+            token = self._seq if ready else None
+        if synced:
+            self._flush_counts()
+        return token
+
+    def put(self, key: str, data: Any, token: int | None) -> None:
+        """Keep facts read from Redis after ``token()`` returned ``token``."""
+        if token is None:
+            return
+        with self._lock:
+            ready, synced = self._ready()
+            if ready and self._seq == token:
+                expires = time.time() + self._ttl
+                cached_until = data.get("cached_until")
+                if cached_until is not None:
+                    expires = min(expires, cached_until)
+                if len(self._entries) >= self._size:
+                    del self._entries[next(iter(self._entries))]
+                self._entries[key] = (data, expires)
+        if synced:
+            self._flush_counts()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # --- the invalidation channel (called with the lock held) ----------------------------
+
+    def _ready(self) -> tuple[bool, bool]:
+        """Whether entries may be served now: the channel is up, its pushes are applied,
+        and its last barrier is recent (one is made here when it is due: the caller then
+        flushes the locally counted events, the second item)."""
+        if cache_unavailable():
+            self._drop("the cache is down")
+            return False, False
+        now = time.monotonic()
+        try:
+            if now - self._synced_at > self._sync_interval:
+                return self._barrier(now), True
+            self._apply_pushes()
+        except Exception:
+            self._drop("the invalidation channel failed")
+            return False, False
+        return True, False
+
+    def _barrier(self, now: float) -> bool:
+        """PING on the channel and read up to its PONG: every change Redis made before
+        has been applied here. Other threads wait (a round trip, every sync interval)."""
+        if self._conn is None:
+            if now < self._down_until:
+                return False
+            self._connect()
+        conn = self._conn
+        conn.send_command("PING", check_health=False)
+        while conn.read_response(push_request=True) is None:  # pushes come as None
+            pass
+        self._synced_at = now
+        return True
+
+    def _connect(self) -> None:
+        pool = self._backend.client.get_client(write=True).connection_pool
+        # Same address, database, credentials and timeouts as the cache's own connections;
+        # RESP3 (pushes) whatever parser those use.
+        kwargs = {**pool.connection_kwargs, "protocol": 3, "parser_class": _RESP3Parser}
+        conn = pool.connection_class(**kwargs)
+        conn.connect()
+        conn._parser.set_invalidation_push_handler(self._invalidated)
+        conn.send_command(
+            "CLIENT",
+            "TRACKING",
+            "ON",
+            "BCAST",
+            "PREFIX",
+            self._generation_prefix,
+            "PREFIX",
+            self._epoch_key,
+            check_health=False,
+        )
+        conn.read_response()
+        self._poller = select.poll()
+        self._poller.register(conn._sock, select.POLLIN)
+        self._conn = conn
+        self._forget_all()  # changes made while we were not listening are unknown
+
+    def _apply_pushes(self) -> None:
+        """Apply every push waiting in the parser's buffer or on the socket (one ``poll``
+        system call when there is none; redis-py's ``can_read`` costs several)."""
+        conn, poller = self._conn, self._poller
+        while True:
+            buffer = conn._parser._buffer
+            if not (buffer is not None and buffer.unread_bytes()) and not poller.poll(0):
+                return
+            conn.read_response(push_request=True)
+
+    def _invalidated(self, message: list[Any]) -> None:
+        """An invalidation push: the keys whose value changed, or None after a flush."""
+        self._seq += 1
+        keys = message[1] if len(message) > 1 else None
+        if keys is None:
+            self._forget_all()
+            self.counts.clear()  # the counters were flushed too
+            return
+        prefix, size = self._generation_prefix, len(self._generation_prefix)
+        for raw in keys:
+            name = raw if isinstance(raw, bytes) else str(raw).encode()
+            if name.startswith(prefix):
+                self._entries.pop(name[size:].decode(), None)
+            elif name == self._epoch_key:
+                self._forget_all()
+
+    def _flush_counts(self) -> None:
+        """Count the locally admitted events in Redis and read the counters back."""
+        windows, amounts = self.counts.flush_plan()
+        if not windows:
+            return
+        found = cache_count_and_read(windows, [], [], "near cache flush", amounts=amounts)
+        if found is not None:
+            self.counts.flushed(windows, found.counts)
+
+    def _forget_all(self) -> None:
+        self._seq += 1
+        self._entries.clear()
+
+    def _drop(self, why: str) -> None:
+        """Stop serving until the channel is made again (a few seconds later)."""
+        if self._conn is None and not self._entries:
+            return
+        logger.warning("near cache off for %ss: %s", CACHE_RETRY_SECONDS, why, exc_info=True)
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # it is broken already
+                self._conn.disconnect()
+        self._conn = None
+        self._synced_at = float("-inf")
+        self._down_until = time.monotonic() + CACHE_RETRY_SECONDS
+        self._forget_all()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.disconnect()
+                self._conn = None
+            self._synced_at = float("-inf")
+            self._forget_all()
+            self.counts.clear()
+
+
+# --- the process's instance ----------------------------------------------------------------
+
+_instance: NearCache | None = None
+_instance_lock = threading.Lock()
+
+
+def near_cache() -> NearCache | None:
+    """This process's near cache; None when it is off (``CHECK_NEAR_CACHE``) or the cache is
+    not Redis (the embedded mode's cache is in-process already)."""
+    global _instance
+    if _instance is not None:
+        return _instance
+    knobs = settings.LICENSE_SERVICE
+    if not knobs["CHECK_NEAR_CACHE"]:
+        return None
+    backend = redis_cache(caches["default"])
+    if backend is None:
+        return None
+    with _instance_lock:
+        if _instance is None:
+            _instance = NearCache(
+                backend,
+                sync=knobs["CHECK_NEAR_CACHE_SYNC"],
+                ttl=knobs["CHECK_NEAR_CACHE_TTL"],
+                size=knobs["CHECK_NEAR_CACHE_SIZE"],
+            )
+    return _instance
+
+
+def near_cache_reset() -> None:
+    """Drop this process's near cache (tests; settings changed). The next call makes one."""
+    global _instance
+    with _instance_lock:
+        if _instance is not None:
+            _instance.close()
+        _instance = None
+
+
+def _forked() -> None:
+    global _instance
+    _instance = None  # the parent's socket and entries are not the child's
+
+
+os.register_at_fork(after_in_child=_forked)

@@ -1,0 +1,343 @@
+"""The near cache (licensing.nearcache): hot check answers served from the process with no
+round trip, and never once a write has changed them. Needs Redis (REDIS_URL): it is the
+invalidation channel; without it the near cache is off (checked first)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+from django_redis import get_redis_connection
+
+from audit.services import Actor
+from license_service import metrics, ratelimit
+from license_service.ratelimit import LocalCounts, rate_window
+from licensing import nearcache
+from licensing.cache import check_cache_forget
+from licensing.models import License
+from licensing.nearcache import near_cache
+from licensing.services import license_resume, license_suspend
+from tests.conftest import DEAD_REDIS
+
+pytestmark = pytest.mark.django_db
+
+requires_redis = pytest.mark.skipif(
+    ratelimit.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
+)
+
+
+def check(client: Any, key: str, **params: str) -> Any:
+    return client.get(f"/api/v1/product/check/{key}", params)
+
+
+def cache_results() -> dict[str, float]:
+    return {
+        result: metrics.LICENSE_CHECK_CACHE.labels(result)._value.get()
+        for result in metrics.CACHE_RESULTS
+    }
+
+
+def served_by(client: Any, key: str, **params: str) -> tuple[str, Any]:
+    """(which tier answered, the response)."""
+    before = cache_results()
+    response = check(client, key, **params)
+    after = cache_results()
+    changed = [result for result in after if after[result] != before[result]]
+    assert len(changed) == 1, changed
+    return changed[0], response
+
+
+def warm(client: Any, key: str) -> None:
+    """Check until the answer comes from the near cache (a miss fills Redis, a hit from
+    Redis fills the near cache)."""
+    for _ in range(5):
+        if served_by(client, key)[0] == "near_hit":
+            return
+    raise AssertionError("never served from the near cache")
+
+
+@pytest.fixture
+def slow_sync(settings: Any) -> None:
+    """No barrier falls due during a test (so round trips can be counted exactly)."""
+    settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_NEAR_CACHE_SYNC": 30.0}
+    nearcache.near_cache_reset()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the hot path's round trips to Redis."""
+    calls: list[int] = []
+    real = ratelimit.redis_pipeline
+
+    def counted(redis: Any, commands: Any) -> Any:
+        calls.append(len(commands))
+        return real(redis, commands)
+
+    monkeypatch.setattr(ratelimit, "redis_pipeline", counted)
+    return calls
+
+
+def test_near_cache_is_off_without_redis() -> None:
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ):
+        nearcache.near_cache_reset()
+        assert near_cache() is None
+
+
+def test_near_cache_is_off_when_disabled(settings: Any) -> None:
+    settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_NEAR_CACHE": False}
+    nearcache.near_cache_reset()
+    assert near_cache() is None
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_near_hit_costs_no_round_trip_and_no_query(
+    client: Any, key: str, round_trips: list[int], django_assert_num_queries: Any
+) -> None:
+    warm(client, key)
+    round_trips.clear()
+    with django_assert_num_queries(0):
+        for _ in range(10):
+            tier, response = served_by(client, key)
+            assert tier == "near_hit"
+            assert response.status_code == 200
+    assert round_trips == []
+    assert response.json()["entitlements"][0]["status"] == "valid"
+
+
+@requires_redis
+def test_near_hit_answers_exactly_like_redis(client: Any, key: str) -> None:
+    first = check(client, key)
+    warm(client, key)
+    tier, again = served_by(client, key)
+    assert tier == "near_hit"
+    assert again.content == first.content
+    assert again["Content-Type"] == "application/json"
+
+
+@requires_redis
+def test_a_write_is_seen_by_the_very_next_check(
+    client: Any, key: str, license_: License, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Suspend and resume, each checked right after its commit: 100 rounds, never stale.
+    The invalidation reaches the near cache through Redis's push, not through this
+    process's own write path."""
+
+    def committed(service: Any) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            service(license_=License.objects.get(pk=license_.pk), actor=Actor.system())
+
+    warm(client, key)
+    for _ in range(50):
+        committed(license_suspend)
+        assert check(client, key).json()["entitlements"][0]["status"] == "suspended"
+        warm(client, key)
+        committed(license_resume)
+        assert check(client, key).json()["entitlements"][0]["status"] == "valid"
+        warm(client, key)
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_an_invalidation_from_another_process_empties_the_entry(client: Any, key: str) -> None:
+    warm(client, key)
+    # Another process's write: a new generation written on another connection.
+    other = get_redis_connection("default")
+    other.set(caches["default"].make_key(f"check:gen:v2:{key}"), b"1")
+    assert served_by(client, key)[0] != "near_hit"
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_a_flush_or_a_new_epoch_empties_the_near_cache(client: Any, key: str) -> None:
+    warm(client, key)
+    get_redis_connection("default").flushdb()
+    assert served_by(client, key)[0] == "miss"
+    warm(client, key)
+    get_redis_connection("default").set(caches["default"].make_key("check:epoch:v2"), b"7")
+    assert served_by(client, key)[0] == "miss"  # the epoch changed: Redis's entry is dead too
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_a_dropped_channel_stops_the_near_cache(client: Any, key: str) -> None:
+    warm(client, key)
+    redis = get_redis_connection("default")
+    tracking = [c for c in redis.client_list() if "t" in c["flags"]]
+    assert tracking, "the near cache listens for invalidations"
+    for conn in tracking:
+        redis.client_kill_filter(_id=conn["id"])
+    tier, response = served_by(client, key)
+    assert tier == "hit"  # from Redis, counted there
+    assert response.status_code == 200
+    assert len(near_cache() or []) == 0
+
+
+@requires_redis
+def test_a_cache_outage_stops_the_near_cache(client: Any, key: str) -> None:
+    warm(client, key)
+    ratelimit.cache_failed("test")
+    assert served_by(client, key)[0] == "error"  # the database answered
+    ratelimit.cache_breaker_reset()
+
+
+@requires_redis
+def test_a_barrier_that_fails_stops_the_near_cache(
+    client: Any, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warm(client, key)
+    cache = near_cache()
+    assert cache is not None
+    monkeypatch.setattr(cache, "_synced_at", float("-inf"))  # a barrier is due
+
+    def hung(*args: Any, **kwargs: Any) -> None:
+        raise TimeoutError("Redis does not answer")
+
+    monkeypatch.setattr(cache._conn, "send_command", hung)
+    assert served_by(client, key)[0] == "hit"
+    assert len(cache) == 0
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_an_answer_read_before_an_invalidation_is_not_kept(client: Any, key: str) -> None:
+    check(client, key)  # the miss fills Redis
+    cache = near_cache()
+    assert cache is not None
+    token = cache.token()
+    check_cache_forget(key)  # a write lands while the answer is on its way
+    cache.put(key, {"license_key": key}, token)
+    assert len(cache) == 0
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_entry_lives_no_longer_than_the_redis_entry(client: Any, key: str) -> None:
+    check(client, key)
+    cache = near_cache()
+    assert cache is not None
+    token = cache.token()
+    cache.put(key, {"license_key": key, "cached_until": 0.0}, token)
+    assert served_by(client, key)[0] == "hit"
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_key_limit_stays_exact_in_one_process(client: Any, key: str, settings: Any) -> None:
+    settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "THROTTLE_PRODUCT_KEY": "40/m"}
+    before = cache_results()["near_hit"]
+    statuses = [check(client, key).status_code for _ in range(60)]
+    assert statuses.count(200) == 40
+    assert statuses[40:] == [429] * 20
+    assert cache_results()["near_hit"] > before  # some of the 40 were admitted locally
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_spent_unknown_key_budget_throttles_near_hits(client: Any, key: str, settings: Any) -> None:
+    settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "THROTTLE_UNKNOWN_KEY_IP": "3/h"}
+    warm(client, key)
+    for _ in range(3):
+        assert check(client, "RNKM-NOT-A-KEY").status_code == 404
+    assert check(client, key).status_code == 429
+
+
+@requires_redis
+def test_locally_admitted_events_reach_the_shared_counter(
+    client: Any, key: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = sum(cache_results().values())
+    warm(client, key)
+    for _ in range(5):
+        assert served_by(client, key)[0] == "near_hit"
+    cache = near_cache()
+    assert cache is not None
+    monkeypatch.setattr(cache, "_synced_at", float("-inf"))  # the next check syncs
+    check(client, key)
+    knobs = settings.LICENSE_SERVICE
+    window = rate_window("product-key", key, knobs["THROTTLE_PRODUCT_KEY"])
+    checks = sum(cache_results().values()) - before
+    # Every check counted once, admitted locally or not (the last one's own event is
+    # counted by its own round trip or waits for the next flush).
+    assert caches["default"].get(window.key) in (checks, checks - 1)
+
+
+# --- LocalCounts ---------------------------------------------------------------------------
+
+
+def window(key: str, limit: int) -> ratelimit.Window:
+    return ratelimit.Window(key=key, limit=limit, timeout=61, retry_after=60)
+
+
+def test_unknown_windows_are_never_admitted_locally() -> None:
+    counts = LocalCounts()
+    assert not counts.admit([window("a", 100)], window("u", 20))
+
+
+def test_local_admission_stops_at_half_the_limit_and_at_the_batch() -> None:
+    counts = LocalCounts()
+    a, peek = window("a", 100), window("u", 20)
+    counts.learned([a, peek], [40, 0])
+    admitted = sum(counts.admit([a], peek) for _ in range(20))
+    assert admitted == 6  # 100 // 16 waiting at most (and 40 + 6 stays below 50)
+    assert counts.take([a]) == [7]  # the exact call counts them with its own
+    counts.learned([a], [49])
+    assert counts.admit([a], peek)  # the 50th event: half the limit
+    assert not counts.admit([a], peek)
+
+
+def test_spent_peek_window_is_never_admitted_locally() -> None:
+    counts = LocalCounts()
+    a, peek = window("a", 100), window("u", 20)
+    counts.learned([a, peek], [0, 20])
+    assert not counts.admit([a], peek)
+
+
+def test_flush_counts_every_waiting_event_without_a_limit() -> None:
+    counts = LocalCounts()
+    a, b, peek = window("a", 1000), window("b", 1000), window("u", 20)
+    counts.learned([a, b, peek], [1, 1, 0])
+    for _ in range(3):
+        assert counts.admit([a, b], peek)
+    windows, amounts = counts.flush_plan()
+    assert [w.key for w in windows] == ["a", "b", "u"]
+    assert amounts == [3, 3, 0]
+    assert all(w.limit > 10**12 for w in windows)
+    assert counts.flush_plan() == ([], [])
+    counts.flushed(windows, [900, 4, 1])
+    assert not counts.admit([a], peek)  # 900 known: past half
+
+
+def test_settings_refuse_a_sync_interval_at_the_socket_timeout() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "license_service.settings.local",
+            "CHECK_NEAR_CACHE_SYNC": "0.25",
+            "CACHE_SOCKET_TIMEOUT": "0.25",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "CHECK_NEAR_CACHE_SYNC" in result.stderr
+
+
+def test_dead_redis_leaves_the_near_cache_serving_nothing(client: Any, key: str) -> None:
+    with override_settings(CACHES=DEAD_REDIS):
+        nearcache.near_cache_reset()
+        assert check(client, key).status_code == 200
+        assert check(client, key).status_code == 200
+        cache = near_cache()
+        assert cache is None or len(cache) == 0
+    ratelimit.cache_breaker_reset()
+    nearcache.near_cache_reset()
