@@ -176,6 +176,17 @@ class Api:
             body, json_ok = response.text[:200], False
         return Answer(response.status_code, body, json_ok, elapsed, started, dict(response.headers))
 
+    def cache_lookups(self) -> Counter[str]:
+        """The service's check-cache lookups so far, by tier (its /metrics)."""
+        found: Counter[str] = Counter()
+        answer = self.client.get("/metrics")
+        prefix = 'license_check_cache_total{result="'
+        for line in answer.text.splitlines():
+            if line.startswith(prefix):
+                tier, _, value = line[len(prefix) :].partition('"} ')
+                found[tier] = int(float(value))
+        return found
+
     # brand API
     def _brand_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {"X-Brand-API-Key": self.brand_api_key or ""}
@@ -785,6 +796,7 @@ def scenario_stale_reads(ctx: Context) -> Result:
                 failures += 1
 
     try:
+        lookups_before = reader.cache_lookups()
         for hammer in hammers:
             hammer.start()
         with ThreadPoolExecutor(max_workers=len(writers)) as pool:
@@ -794,6 +806,8 @@ def scenario_stale_reads(ctx: Context) -> Result:
             hammer.join(timeout=REQUEST_TIMEOUT + 5)
         elapsed = time.monotonic() - started
         leftovers = sweep(reader, keys)
+        lookups = reader.cache_lookups()
+        lookups.subtract(lookups_before)
     finally:
         stop.set()
         for api in (brand, product, reader, hammer_api):
@@ -814,6 +828,7 @@ def scenario_stale_reads(ctx: Context) -> Result:
     result.require(not stale, f"{len(stale)} stale checks, e.g. {stale[:3]}")
     result.require(not leftovers, f"final sweep: {leftovers[:5]}")
     result.require(not write_failures, f"{len(write_failures)} writes failed: {write_failures[:3]}")
+    result.require(lookups["near_hit"] > 0, f"the near cache answered no check: {dict(lookups)}")
     for t in (tally, hammer_tally):
         result.require(t.fivexx() == 0, f"{t.fivexx()} answers 5xx: {t.server_errors[:3]}")
         result.require(not t.hangs, f"hangs: {t.hangs[:3]}")
@@ -823,6 +838,7 @@ def scenario_stale_reads(ctx: Context) -> Result:
         "stale checks (at once / still stale 0.5 s later)": f"{len(stale)} / {persistent}",
         "stale entries in the final sweep": len(leftovers),
         "background checks on the same keys": hammer_tally.count,
+        "check answers by cache tier (/metrics, every worker)": dict(sorted(lookups.items())),
         "answers (writes and checks)": tally.codes(),
         "rounds per second": f"{rounds / elapsed:.0f}" if elapsed else "-",
     }
