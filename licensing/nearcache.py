@@ -193,9 +193,14 @@ class NearCache:
         """Apply every push waiting in the parser's buffer or on the socket (one ``poll``
         system call when there is none; redis-py's ``can_read`` costs several)."""
         conn, poller = self._conn, self._poller
+        pending = getattr(conn._sock, "pending", None)  # TLS: decrypted, not yet read
         while True:
             buffer = conn._parser._buffer
-            if not (buffer is not None and buffer.unread_bytes()) and not poller.poll(0):
+            if not (
+                (buffer is not None and buffer.unread_bytes())
+                or poller.poll(0)
+                or (pending is not None and pending())
+            ):
                 return
             conn.read_response(push_request=True)
 
