@@ -215,10 +215,11 @@ class DbCounters:
     hit no lookup at all, on a miss at least one index scan of the key table per request.
 
     A backend publishes its counts at most once a second while busy and up to ten seconds
-    after it goes idle, but always when it exits. So a snapshot first ends the service's
-    idle connections to the benchmark database (pg_terminate_backend) and waits for them
-    to go: the counts are then complete. Django reconnects on the next query (connection
-    health checks are on), which falls in the next warm-up, or never on a cache hit.
+    after it goes idle, but always when it exits. So a snapshot waits for the requests
+    still running when wrk stopped to finish, then ends the service's (now idle)
+    connections to the benchmark database (pg_terminate_backend) and waits for them to go:
+    the counts are then complete. Django reconnects on the next query, which falls in the
+    next warm-up, or never on a cache hit.
     """
 
     def __init__(self, url: str):
@@ -229,7 +230,19 @@ class DbCounters:
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
-            statements = 1
+            statements = 0
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # killing a running request would fail it
+                statements += 1
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "AND state <> 'idle'"
+                ).fetchone()
+                if row and row[0] == 0:
+                    break
+                time.sleep(0.02)
+            statements += 1
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() "

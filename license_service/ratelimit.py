@@ -24,6 +24,7 @@ embedded mode) with the same results.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -329,31 +330,64 @@ def redis_pipeline(redis: Redis, commands: Sequence[Sequence[bytes]]) -> list[An
     and the commands sent again, once: a refused connection costs little, a timeout is not
     retried, and the commands sent here may run twice (counters then count one more).
     """
+    return _call(redis, commands, wait=True)
+
+
+def redis_send(redis: Redis, commands: Sequence[Sequence[bytes]]) -> None:
+    """Send ``commands`` on this thread's connection without waiting for their replies:
+    for writes whose outcome changes nothing for the caller (storing a cache entry). The
+    replies are read, and dropped, before this thread's next call on the connection, by
+    when they have long arrived: the caller saves a blocking wait, not the write."""
+    _call(redis, commands, wait=False)
+
+
+def _call(redis: Redis, commands: Sequence[Sequence[bytes]], *, wait: bool) -> list[Any]:
     packed = b"".join(
         b"*%d\r\n" % len(command)
         + b"".join(b"$%d\r\n%b\r\n" % (len(part), part) for part in command)
         for command in commands
     )
-    connection = _thread_connection(redis)
+    held = _thread_connection(redis)
     try:
-        return _send(connection, packed, len(commands))
+        return held.send(packed, len(commands), wait=wait)
     except RedisConnectionError:
-        return _send(connection, packed, len(commands))
+        return held.send(packed, len(commands), wait=wait)
 
 
-def _send(connection: Any, packed: bytes, replies: int) -> list[Any]:
-    """The connection is dropped on any error but the error reply of a lone command (after
-    which nothing is left unread), and made again at the next call."""
-    try:
-        connection.send_packed_command([packed], check_health=False)
-        return [connection.read_response() for _ in range(replies)]
-    except ResponseError:
-        if replies > 1:
-            connection.disconnect()
-        raise
-    except BaseException:
-        connection.disconnect()
-        raise
+class _Held:
+    """A thread's connection, and how many replies sent without waiting it has yet to read."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.forks = _forks
+        self.connection = pool.connection_class(**pool.connection_kwargs)
+        self.unread = 0
+
+    def send(self, packed: bytes, replies: int, *, wait: bool) -> list[Any]:
+        """The connection is dropped on any error but the error reply of a lone command
+        (after which nothing is left unread), and made again at the next call."""
+        connection = self.connection
+        try:
+            while self.unread:
+                self.unread -= 1
+                with contextlib.suppress(ResponseError):  # a cache write nobody waits for
+                    connection.read_response()
+            connection.send_packed_command([packed], check_health=False)
+            if not wait:
+                self.unread = replies
+                return []
+            return [connection.read_response() for _ in range(replies)]
+        except ResponseError:
+            if replies > 1:
+                self._drop()
+            raise
+        except BaseException:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        self.connection.disconnect()
+        self.unread = 0
 
 
 _local = threading.local()
@@ -368,15 +402,15 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def _thread_connection(redis: Redis) -> Any:
+def _thread_connection(redis: Redis) -> _Held:
     """This thread's connection to the cache's Redis, made as its pool makes them (same
     address, database, credentials, TLS and socket timeouts), outside the pool."""
     pool = redis.connection_pool
-    held = getattr(_local, "held", None)
-    if held is None or held[0] is not pool or held[1] != _forks:
-        held = (pool, _forks, pool.connection_class(**pool.connection_kwargs))
+    held: _Held | None = getattr(_local, "held", None)
+    if held is None or held.pool is not pool or held.forks != _forks:
+        held = _Held(pool)
         _local.held = held
-    return held[2]
+    return held
 
 
 def _portable_count_and_read(

@@ -42,6 +42,7 @@ from license_service.ratelimit import (
     cache_unavailable,
     redis_cache,
     redis_pipeline,
+    redis_send,
 )
 
 logger = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def check_cache_store(key: str, entry: tuple[int, int, Any], *, timeout: int) ->
         if redis_backend is not None:
             make_key, client = redis_backend.make_key, redis_backend.client
             value = client.encode(entry, allow_int=False)
-            redis_pipeline(
+            redis_send(  # nobody waits for a cache fill
                 client.get_client(write=True),
                 [
                     [b"SET", make_key(entry_key).encode(), value, b"EX", b"%d" % timeout],

@@ -19,7 +19,7 @@ serves them with no I/O at all, without serving a stale answer:
   write could have answered its client. A dropped connection, a flush or an epoch bump
   empties the near cache.
 - A fill never resurrects an invalidated answer: an answer read from Redis is kept only
-  if no invalidation was applied since before the read.
+  if no invalidation of its key (nor of everything) was applied since before the read.
 - The rate limits stay shared: a near hit counts its events locally
   (``license_service.ratelimit.LocalCounts``), and the sync flushes them to Redis (same
   round trip budget: one per interval, not one per request).
@@ -62,7 +62,9 @@ from licensing.cache import EPOCH_KEY, GENERATION_PREFIX
 
 logger = logging.getLogger(__name__)
 
-_INVALIDATE = b"invalidate"
+# Invalidated keys remembered for the fills in flight; past this many, all fills in flight
+# are refused instead.
+_FORGOT_KEPT = 4096
 
 
 class NearCache:
@@ -81,6 +83,9 @@ class NearCache:
         self._synced_at = float("-inf")  # monotonic time the last good barrier was sent
         self._down_until = 0.0
         self._seq = 0  # invalidations applied so far
+        # A fill whose token is older than this could have missed an invalidation.
+        self._fills_from = 0
+        self._forgot: dict[str, int] = {}  # key -> _seq when last invalidated (recent ones)
         self._generation_prefix = backend.make_key(GENERATION_PREFIX).encode()
         self._epoch_key = backend.make_key(EPOCH_KEY).encode()
 
@@ -117,7 +122,7 @@ class NearCache:
             return
         with self._lock:
             ready, synced = self._ready()
-            if ready and self._seq == token:
+            if ready and self._fills_from <= token and self._forgot.get(key, 0) <= token:
                 expires = time.time() + self._ttl
                 cached_until = data.get("cached_until")
                 if cached_until is not None:
@@ -206,7 +211,6 @@ class NearCache:
 
     def _invalidated(self, message: list[Any]) -> None:
         """An invalidation push: the keys whose value changed, or None after a flush."""
-        self._seq += 1
         keys = message[1] if len(message) > 1 else None
         if keys is None:
             self._forget_all()
@@ -216,9 +220,17 @@ class NearCache:
         for raw in keys:
             name = raw if isinstance(raw, bytes) else str(raw).encode()
             if name.startswith(prefix):
-                self._entries.pop(name[size:].decode(), None)
+                self._forget(name[size:].decode())
             elif name == self._epoch_key:
                 self._forget_all()
+
+    def _forget(self, key: str) -> None:
+        self._seq += 1
+        self._entries.pop(key, None)
+        self._forgot[key] = self._seq
+        if len(self._forgot) > _FORGOT_KEPT:  # bounded: refuse every fill in flight instead
+            self._fills_from = self._seq
+            self._forgot.clear()
 
     def _flush_counts(self) -> None:
         """Count the locally admitted events in Redis and read the counters back."""
@@ -231,6 +243,8 @@ class NearCache:
 
     def _forget_all(self) -> None:
         self._seq += 1
+        self._fills_from = self._seq
+        self._forgot.clear()
         self._entries.clear()
 
     def _drop(self, why: str) -> None:

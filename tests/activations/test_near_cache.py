@@ -219,6 +219,18 @@ def test_an_answer_read_before_an_invalidation_is_not_kept(client: Any, key: str
 
 @requires_redis
 @pytest.mark.usefixtures("slow_sync")
+def test_an_invalidation_of_another_key_does_not_refuse_a_fill(client: Any, key: str) -> None:
+    check(client, key)
+    cache = near_cache()
+    assert cache is not None
+    token = cache.token()
+    check_cache_forget("RNKM-SOME-OTHER-KEY")
+    cache.put(key, {"license_key": key}, token)
+    assert len(cache) == 1
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
 def test_entry_lives_no_longer_than_the_redis_entry(client: Any, key: str) -> None:
     check(client, key)
     cache = near_cache()

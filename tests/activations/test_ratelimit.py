@@ -241,9 +241,8 @@ def test_script_is_loaded_again_when_redis_forgot_it(key, django_assert_num_quer
 def test_connection_closed_by_redis_is_made_again(key, django_assert_num_queries):
     client = APIClient()
     assert check(client, key).status_code == 200
-    connection = ratelimit._thread_connection(raw_redis())
-    connection.send_command("CLIENT", "ID")
-    raw_redis().client_kill_filter(_id=connection.read_response())  # as a restart does
+    own_id = ratelimit.redis_pipeline(raw_redis(), [[b"CLIENT", b"ID"]])[0]
+    raw_redis().client_kill_filter(_id=own_id)  # as a restart does
     with django_assert_num_queries(0):
         assert check(client, key).status_code == 200
     assert not ratelimit.cache_unavailable()
@@ -260,3 +259,31 @@ def test_counters_are_the_ones_cache_incr_sees(limits, key):
     assert check(client, key).status_code == 429
     ip_window = rate_window("product-ip", "203.0.113.7", "100000/m")
     assert cache.get(ip_window.key) == 1
+
+
+@requires_redis
+def test_a_write_sent_without_waiting_is_done_and_its_reply_read_later() -> None:
+    redis = raw_redis()
+    ratelimit.redis_send(redis, [[b"SET", b"ls:test:sent", b"1"], [b"INCR", b"ls:test:sent"]])
+    # The next call on this thread's connection reads the two replies first, then its own.
+    assert ratelimit.redis_pipeline(redis, [[b"GET", b"ls:test:sent"]]) == [b"2"]
+    redis.delete(b"ls:test:sent")
+
+
+@requires_redis
+def test_a_failed_write_sent_without_waiting_does_not_fail_the_next_call() -> None:
+    redis = raw_redis()
+    redis.set(b"ls:test:text", b"not a number")
+    ratelimit.redis_send(redis, [[b"INCR", b"ls:test:text"]])  # an error reply, unread
+    assert ratelimit.redis_pipeline(redis, [[b"GET", b"ls:test:text"]]) == [b"not a number"]
+    redis.delete(b"ls:test:text")
+
+
+@requires_redis
+def test_a_connection_dropped_with_unread_replies_is_made_again() -> None:
+    redis = raw_redis()
+    own_id = ratelimit.redis_pipeline(redis, [[b"CLIENT", b"ID"]])[0]
+    ratelimit.redis_send(redis, [[b"SET", b"ls:test:dropped", b"1"]])
+    redis.client_kill_filter(_id=own_id)
+    assert ratelimit.redis_pipeline(redis, [[b"PING"]]) == [b"PONG"]
+    redis.delete(b"ls:test:dropped")
