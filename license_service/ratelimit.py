@@ -289,19 +289,7 @@ def _redis_count_and_read(
     stamps: Sequence[Stamp],
     amounts: Sequence[int],
 ) -> CacheRead:
-    make_key = backend.make_key
-    keys = [make_key(window.key) for window in windows]
-    keys += [make_key(key) for key in reads]
-    keys += [make_key(stamp.key) for stamp in stamps]
-    command = [_EVALSHA, _COUNT_AND_READ_SHA_BYTES, b"%d" % len(keys)]
-    command += [key.encode() for key in keys]
-    command += (b"%d" % len(windows), b"%d" % len(reads))
-    for i, window in enumerate(windows):
-        amount = amounts[i] if amounts else 1
-        command += (b"%d" % window.timeout, b"%d" % window.limit, b"%d" % amount)
-    for stamp in stamps:
-        force = b"1" if stamp.force else b"0"
-        command += (b"%d" % stamp.value, b"%d" % (stamp.timeout or 0), force)
+    command = count_and_read_command(backend, windows, reads, stamps, amounts)
     client = backend.client
     redis = client.get_client(write=True)
     try:
@@ -316,6 +304,45 @@ def _redis_count_and_read(
         throttled=None,
         values=[None if value is None else decode(value) for value in reply[split:]],
         counts=reply[1:split],
+    )
+
+
+def count_and_read_command(
+    backend: RedisCache,
+    windows: Sequence[Window],
+    reads: Sequence[str] = (),
+    stamps: Sequence[Stamp] = (),
+    amounts: Sequence[int] = (),
+    *,
+    by_sha: bool = True,
+) -> list[bytes]:
+    """The script call of ``cache_count_and_read`` (``EVALSHA``; ``EVAL`` with the script's
+    text when ``by_sha`` is false, for a connection that cannot retry on NOSCRIPT)."""
+    make_key = backend.make_key
+    keys = [make_key(window.key) for window in windows]
+    keys += [make_key(key) for key in reads]
+    keys += [make_key(stamp.key) for stamp in stamps]
+    if by_sha:
+        command = [_EVALSHA, _COUNT_AND_READ_SHA_BYTES, b"%d" % len(keys)]
+    else:
+        command = [b"EVAL", _COUNT_AND_READ_BYTES, b"%d" % len(keys)]
+    command += [key.encode() for key in keys]
+    command += (b"%d" % len(windows), b"%d" % len(reads))
+    for i, window in enumerate(windows):
+        amount = amounts[i] if amounts else 1
+        command += (b"%d" % window.timeout, b"%d" % window.limit, b"%d" % amount)
+    for stamp in stamps:
+        force = b"1" if stamp.force else b"0"
+        command += (b"%d" % stamp.value, b"%d" % (stamp.timeout or 0), force)
+    return command
+
+
+def resp_pack(commands: Sequence[Sequence[bytes]]) -> bytes:
+    """Commands in Redis's wire format, ready to send as one write."""
+    return b"".join(
+        b"*%d\r\n" % len(command)
+        + b"".join(b"$%d\r\n%b\r\n" % (len(part), part) for part in command)
+        for command in commands
     )
 
 
@@ -342,11 +369,7 @@ def redis_send(redis: Redis, commands: Sequence[Sequence[bytes]]) -> None:
 
 
 def _call(redis: Redis, commands: Sequence[Sequence[bytes]], *, wait: bool) -> list[Any]:
-    packed = b"".join(
-        b"*%d\r\n" % len(command)
-        + b"".join(b"$%d\r\n%b\r\n" % (len(part), part) for part in command)
-        for command in commands
-    )
+    packed = resp_pack(commands)
     held = _thread_connection(redis)
     try:
         return held.send(packed, len(commands), wait=wait)

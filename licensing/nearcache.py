@@ -11,18 +11,20 @@ serves them with no I/O at all, without serving a stale answer:
   anything, the pushes waiting on that socket are applied (a poll, no round trip). Redis
   writes a push before the reply of any command it runs after the change, so an answer
   read from Redis after a write has been invalidated here before anyone could read it.
-- We check the channel is alive. At most every ``CHECK_NEAR_CACHE_SYNC`` seconds a request
-  sends a ``PING`` on that connection and reads up to its ``PONG`` (every change made
-  before is then known), and nothing is served if the last such barrier is older. That
-  interval is shorter than the cache's socket timeout, which a write waits out when its
-  invalidation cannot reach Redis: if Redis hangs, this process stops serving before the
-  write could have answered its client. A dropped connection, a flush or an epoch bump
-  empties the near cache.
+- We check the channel is alive. Nothing is served unless a ``PING`` sent on that
+  connection at most ``CHECK_NEAR_CACHE_SYNC`` seconds ago has been answered (every
+  change made before it was then applied). A new one is sent half-way through the
+  interval and nobody waits for it: the request that next finds its ``PONG`` on the
+  socket applies it. Only a request that finds no recent answer (after idling, or while
+  Redis is slow) waits for one. The interval is shorter than the cache's socket timeout,
+  which a write waits out when its invalidation cannot reach Redis: if Redis hangs, this
+  process stops serving before the write could have answered its client. A dropped
+  connection, a flush or an epoch bump empties the near cache.
 - A fill never resurrects an invalidated answer: an answer read from Redis is kept only
   if no invalidation of its key (nor of everything) was applied since before the read.
 - The rate limits stay shared: a near hit counts its events locally
-  (``license_service.ratelimit.LocalCounts``), and the sync flushes them to Redis (same
-  round trip budget: one per interval, not one per request).
+  (``license_service.ratelimit.LocalCounts``), and each ``PING`` goes with a script call
+  that adds them to Redis's counters and reads those back.
 
 Only answers found in Redis are kept (a miss fills Redis first; the next check fills the
 near cache), never unknown keys (their limit is counted atomically on every answer). An
@@ -42,6 +44,7 @@ import os
 import select
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,9 +57,10 @@ from license_service.ratelimit import (
     CACHE_RETRY_SECONDS,
     LocalCounts,
     Window,
-    cache_count_and_read,
     cache_unavailable,
+    count_and_read_command,
     redis_cache,
+    resp_pack,
 )
 from licensing.cache import EPOCH_KEY, GENERATION_PREFIX
 
@@ -80,7 +84,9 @@ class NearCache:
         self._entries: dict[str, tuple[Any, float]] = {}  # key -> (facts, expires at, wall)
         self._conn: Any = None
         self._poller: Any = None
-        self._synced_at = float("-inf")  # monotonic time the last good barrier was sent
+        self._synced_at = float("-inf")  # monotonic time the last answered barrier was sent
+        self._sync_sent_at = float("-inf")  # and the last one, answered or not
+        self._replies: deque[tuple[str, Any]] = deque()  # what the unread replies answer
         self._down_until = 0.0
         self._seq = 0  # invalidations applied so far
         # A fill whose token is older than this could have missed an invalidation.
@@ -95,13 +101,10 @@ class NearCache:
         """The facts of ``key`` if they can be served from here, with the request admitted
         by the local rate-limit counts; None: ask Redis (which counts the request)."""
         with self._lock:
-            ready, synced = self._ready()
-            found = self._entries.get(key) if ready else None
+            found = self._entries.get(key) if self._ready() else None
             if found is not None and time.time() >= found[1]:
                 del self._entries[key]
                 found = None
-        if synced:
-            self._flush_counts()  # outside the lock: no one waits for this round trip
         if found is None or not self.counts.admit(windows, peek):
             return None
         return found[0]
@@ -110,18 +113,14 @@ class NearCache:
         """Taken before reading Redis; ``put`` keeps what was read only if no invalidation
         was applied since. None: nothing will be kept."""
         with self._lock:
-            ready, synced = self._ready()
-            token = self._seq if ready else None
-        if synced:
-            self._flush_counts()
-        return token
+            return self._seq if self._ready() else None
 
     def put(self, key: str, data: Any, token: int | None) -> None:
         """Keep facts read from Redis after ``token()`` returned ``token``."""
         if token is None:
             return
         with self._lock:
-            ready, synced = self._ready()
+            ready = self._ready()
             if ready and self._fills_from <= token and self._forgot.get(key, 0) <= token:
                 expires = time.time() + self._ttl
                 cached_until = data.get("cached_until")
@@ -130,44 +129,69 @@ class NearCache:
                 if len(self._entries) >= self._size:
                     del self._entries[next(iter(self._entries))]
                 self._entries[key] = (data, expires)
-        if synced:
-            self._flush_counts()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     # --- the invalidation channel (called with the lock held) ----------------------------
 
-    def _ready(self) -> tuple[bool, bool]:
-        """Whether entries may be served now: the channel is up, its pushes are applied,
-        and its last barrier is recent (one is made here when it is due: the caller then
-        flushes the locally counted events, the second item)."""
+    def _ready(self) -> bool:
+        """Whether entries may be served now: the channel is up, what waits on it is
+        applied, and a barrier sent at most one sync interval ago has come back.
+
+        Half-way through the interval a new barrier is sent (with the flush of the locally
+        counted events) and nobody waits for it: whichever request next finds its reply on
+        the socket applies it. Only when no recent barrier has come back (the process was
+        idle, or Redis is slow) does a request wait, for one sent there and then."""
         if cache_unavailable():
             self._drop("the cache is down")
-            return False, False
+            return False
         now = time.monotonic()
         try:
-            if now - self._synced_at > self._sync_interval:
-                return self._barrier(now), True
+            if self._conn is None:
+                if now < self._down_until:
+                    return False
+                self._connect()
             self._apply_pushes()
+            if now - self._synced_at <= self._sync_interval:
+                if not self._replies and now - self._sync_sent_at >= self._sync_interval / 2:
+                    self._send_sync(now)
+                return True
+            self._send_sync(now)
+            while self._replies:  # wait for it: read up to its PONG
+                self._read_one()
         except Exception:
             self._drop("the invalidation channel failed")
-            return False, False
-        return True, False
+            return False
+        return now - self._synced_at <= self._sync_interval
 
-    def _barrier(self, now: float) -> bool:
-        """PING on the channel and read up to its PONG: every change Redis made before
-        has been applied here. Other threads wait (a round trip, every sync interval)."""
-        if self._conn is None:
-            if now < self._down_until:
-                return False
-            self._connect()
-        conn = self._conn
-        conn.send_command("PING", check_health=False)
-        while conn.read_response(push_request=True) is None:  # pushes come as None
-            pass
-        self._synced_at = now
-        return True
+    def _send_sync(self, now: float) -> None:
+        """Send a barrier (``PING``) and the flush of the locally counted rate-limit events
+        (one script call, counters read back), in one write; their replies are applied
+        when read (``_read_one``)."""
+        commands: list[list[bytes]] = []
+        windows, amounts = self.counts.flush_plan()
+        if windows:
+            commands.append(
+                count_and_read_command(self._backend, windows, amounts=amounts, by_sha=False)
+            )
+            self._replies.append(("flush", windows))
+        commands.append([b"PING"])
+        self._replies.append(("pong", now))
+        self._conn.send_packed_command([resp_pack(commands)], check_health=False)
+        self._sync_sent_at = now
+
+    def _read_one(self) -> None:
+        """Read one message from the channel: a push (applied by ``_invalidated``) or the
+        reply of the oldest command still unanswered."""
+        reply = self._conn.read_response(push_request=True)
+        if reply is None:  # a push
+            return
+        kind, what = self._replies.popleft()
+        if kind == "pong":
+            self._synced_at = max(self._synced_at, what)
+        else:
+            self.counts.flushed(what, reply[1:])
 
     def _connect(self) -> None:
         pool = self._backend.client.get_client(write=True).connection_pool
@@ -195,8 +219,8 @@ class NearCache:
         self._forget_all()  # changes made while we were not listening are unknown
 
     def _apply_pushes(self) -> None:
-        """Apply every push waiting in the parser's buffer or on the socket (one ``poll``
-        system call when there is none; redis-py's ``can_read`` costs several)."""
+        """Apply everything waiting in the parser's buffer or on the socket (one ``poll``
+        system call when there is nothing; redis-py's ``can_read`` costs several)."""
         conn, poller = self._conn, self._poller
         pending = getattr(conn._sock, "pending", None)  # TLS: decrypted, not yet read
         while True:
@@ -207,7 +231,7 @@ class NearCache:
                 or (pending is not None and pending())
             ):
                 return
-            conn.read_response(push_request=True)
+            self._read_one()
 
     def _invalidated(self, message: list[Any]) -> None:
         """An invalidation push: the keys whose value changed, or None after a flush."""
@@ -232,15 +256,6 @@ class NearCache:
             self._fills_from = self._seq
             self._forgot.clear()
 
-    def _flush_counts(self) -> None:
-        """Count the locally admitted events in Redis and read the counters back."""
-        windows, amounts = self.counts.flush_plan()
-        if not windows:
-            return
-        found = cache_count_and_read(windows, [], [], "near cache flush", amounts=amounts)
-        if found is not None:
-            self.counts.flushed(windows, found.counts)
-
     def _forget_all(self) -> None:
         self._seq += 1
         self._fills_from = self._seq
@@ -256,7 +271,8 @@ class NearCache:
             with contextlib.suppress(Exception):  # it is broken already
                 self._conn.disconnect()
         self._conn = None
-        self._synced_at = float("-inf")
+        self._replies.clear()
+        self._synced_at = self._sync_sent_at = float("-inf")
         self._down_until = time.monotonic() + CACHE_RETRY_SECONDS
         self._forget_all()
 
@@ -265,7 +281,8 @@ class NearCache:
             if self._conn is not None:
                 self._conn.disconnect()
                 self._conn = None
-            self._synced_at = float("-inf")
+            self._replies.clear()
+            self._synced_at = self._sync_sent_at = float("-inf")
             self._forget_all()
             self.counts.clear()
 

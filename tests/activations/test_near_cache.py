@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -181,6 +182,24 @@ def test_a_dropped_channel_stops_the_near_cache(client: Any, key: str) -> None:
 
 
 @requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_a_barrier_is_not_waited_for_and_is_applied_when_its_reply_is_read(
+    client: Any, key: str
+) -> None:
+    warm(client, key)
+    cache = near_cache()
+    assert cache is not None
+    synced = cache._synced_at
+    cache._sync_sent_at = float("-inf")  # half the sync interval has passed
+    assert served_by(client, key)[0] == "near_hit"  # the barrier went out with this check
+    assert [kind for kind, _ in cache._replies][-1] == "pong"  # nobody waited for it
+    time.sleep(0.05)  # its reply arrives
+    assert served_by(client, key)[0] == "near_hit"
+    assert not cache._replies
+    assert cache._synced_at > synced
+
+
+@requires_redis
 def test_a_cache_outage_stops_the_near_cache(client: Any, key: str) -> None:
     warm(client, key)
     ratelimit.cache_failed("test")
@@ -200,7 +219,7 @@ def test_a_barrier_that_fails_stops_the_near_cache(
     def hung(*args: Any, **kwargs: Any) -> None:
         raise TimeoutError("Redis does not answer")
 
-    monkeypatch.setattr(cache._conn, "send_command", hung)
+    monkeypatch.setattr(cache._conn, "send_packed_command", hung)
     assert served_by(client, key)[0] == "hit"
     assert len(cache) == 0
 
