@@ -235,8 +235,8 @@ LICENSE_SERVICE = {
     "CHECK_CACHE_TTL": env.int("CHECK_CACHE_TTL", default=300),
     "CHECK_NEGATIVE_CACHE_TTL": env.int("CHECK_NEGATIVE_CACHE_TTL", default=30),
     # The near cache (licensing.nearcache): hot check answers kept in each process, kept
-    # current by Redis's invalidation pushes (with Redis only). SYNC: seconds between two
-    # barriers on its channel (and flushes of locally counted rate-limit events); it must
+    # current by Redis's invalidation pushes (with Redis only). SYNC: it serves only while a
+    # barrier sent on its channel at most this many seconds ago has been answered; it must
     # stay below CACHE_SOCKET_TIMEOUT.
     "CHECK_NEAR_CACHE": env.bool("CHECK_NEAR_CACHE", default=True),
     "CHECK_NEAR_CACHE_SYNC": env.float("CHECK_NEAR_CACHE_SYNC", default=0.05),
