@@ -114,8 +114,8 @@ def _unknown_key(ip: str, error: LicenseNotFound | None = None) -> LicenseNotFou
     """Count an answer that names no license; Throttled once the IP is past its limit."""
     rate = settings.LICENSE_SERVICE["THROTTLE_UNKNOWN_KEY_IP"]
     near = near_cache()
-    if near is not None:  # its count of this IP's unknown keys is one behind now
-        near.counts.forget(rate_window(UNKNOWN_KEY_SCOPE, ip, rate).key)
+    if near is not None:  # its count of this IP's unknown keys is behind now
+        near.counts.distrust(rate_window(UNKNOWN_KEY_SCOPE, ip, rate))
     rate_limit_hit(UNKNOWN_KEY_SCOPE, ip, rate)
     return error or LicenseNotFound()
 

@@ -470,13 +470,17 @@ METHOD = """
 - **(a) bare**: a plain Django view returning a constant JSON body the size and shape of a
   check answer, through the same middleware stack: what the framework costs, nothing else.
 - **(b) cache hit**: {hot} keys, each asked for once before the phase (so all are cached),
-  then walked in turn. SQL xacts/req and key-index scans/req come from PostgreSQL's own
-  statistics (pg_stat_database, pg_stat_user_tables), read after the warm-up and after the
-  measurement: 0 means no request touched the database (SQL xacts also count PostgreSQL's
-  autovacuum in that database: hence a stray 0.01). (A backend publishes its counts
-  only now and then, but always when it exits: before reading them, the harness ends the
-  service's idle connections to the benchmark database; Django reconnects on its next
-  query, in the next warm-up, or never during a phase that needs no SQL.) The check-cache
+  then walked in turn. Each worker process also keeps hot answers in its own near cache,
+  filled by its first checks of each key: the warm-up is repeated (up to 5 times) until at
+  least 99% of a warm-up's checks were answered there; the check-cache column shows where
+  the measured checks were answered. SQL xacts/req and key-index scans/req come from
+  PostgreSQL's own statistics (pg_stat_database, pg_stat_user_tables), read after the
+  warm-up and after the measurement: 0 means no request touched the database (SQL xacts
+  also count PostgreSQL's autovacuum in that database: hence a stray 0.01). (A backend
+  publishes its counts only now and then, but always when it exits: before reading them,
+  the harness waits for running requests, then ends the service's idle connections to the
+  benchmark database; Django reconnects on its next query, in the next warm-up, or never
+  during a phase that needs no SQL.) The check-cache
   column of the last table comes from the service's own /metrics counters.
 - **(c) cache miss**: each wrk thread walks its own slice of a shuffled list of distinct
   keys ({small}: every key; {large}: a random sample of up to {pool:,} keys spread over the

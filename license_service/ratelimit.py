@@ -484,18 +484,20 @@ class LocalCounts:
     """Rate-limit events a process admits without a round trip, counted later.
 
     Each window's counter is known as last read from the cache (a lower bound: counters
-    only grow within a window). A request may be admitted here while, for each of its
-    windows, that count plus this process's uncounted events stays below half the limit,
-    and at most ``limit / LOCAL_BATCH`` events wait per window; its ``peek`` window (the
-    unknown-key budget) must be known and not spent. The events wait in ``pending`` until
-    the next ``flush_plan``/``flushed`` pair (every sync of the near cache) or the next
-    exact call on the same window, which counts them with its own (``take``).
+    only grow within a window; a window not read yet counts from 0). A request may be
+    admitted here while, for each of its windows, that count plus this process's uncounted
+    events stays below half the limit, and at most ``limit / LOCAL_BATCH`` events wait per
+    window; its ``peek`` window (the unknown-key budget) must not be known to be spent.
+    The events wait in ``pending`` until the next ``flush_plan``/``flushed`` pair (every
+    sync of the near cache) or the next exact call on the same window, which counts them
+    with its own (``take``).
 
-    What that costs in accuracy: past half its limit every event of a window is counted
-    atomically, as without this class, but events other processes admitted and have not
-    flushed yet are not in the count: with P processes a window can let through at most
-    (P - 1) x limit / LOCAL_BATCH events more than its limit. The brute-force limit is not
-    counted here (unknown keys are always counted atomically); its counter is only read.
+    What that costs in accuracy: one process alone stays exact (its exact calls count its
+    waiting events). With several, events another process admitted and has not flushed
+    yet are not in the count a process reads: a window can let through at most
+    limit / LOCAL_BATCH events per other process more than its limit, per sync interval
+    of the near cache. The brute-force limit is not counted here (unknown keys are always
+    counted atomically); its counter is only read.
     """
 
     def __init__(self) -> None:
@@ -513,14 +515,18 @@ class LocalCounts:
                 seen = known.get(window.key)
                 waiting = pending.get(window.key, 0)
                 if (
-                    seen is None
-                    or (seen[0] + waiting + 1) * LOCAL_SHARE > window.limit
-                    or waiting >= max(1, window.limit // LOCAL_BATCH)
-                ):
+                    (seen[0] if seen else 0) + waiting + 1
+                ) * LOCAL_SHARE > window.limit or waiting >= max(1, window.limit // LOCAL_BATCH):
                     return False
             seen = known.get(peek.key)
-            if seen is None or peek.reached(seen[0]):
+            if seen is not None and peek.reached(seen[0]):
                 return False
+            # A window not seen yet (a new one, or new here) counts from 0 until the next
+            # flush reads it: the batch bound above holds whatever it really is.
+            now = time.time()
+            for window in (*windows, peek):
+                if window.key not in known:
+                    known[window.key] = (0, window, now + window.retry_after)
             for window in windows:
                 pending[window.key] = pending.get(window.key, 0) + 1
             self._peeked[peek.key] = peek
@@ -569,11 +575,11 @@ class LocalCounts:
             for key in [key for key, seen in self._known.items() if seen[2] < now]:
                 del self._known[key]
 
-    def forget(self, key: str) -> None:
-        """Forget one window's count (it was counted elsewhere): exact calls until the
-        next one is read."""
+    def distrust(self, window: Window) -> None:
+        """This window was counted elsewhere (by an exact call whose count we do not see):
+        exact calls only, until one reads its count."""
         with self._lock:
-            self._known.pop(key, None)
+            self._known[window.key] = (window.limit, window, time.time() + window.retry_after)
 
     def clear(self) -> None:
         """Forget every count (the cache was flushed or cannot be trusted)."""

@@ -307,9 +307,25 @@ def window(key: str, limit: int) -> ratelimit.Window:
     return ratelimit.Window(key=key, limit=limit, timeout=61, retry_after=60)
 
 
-def test_unknown_windows_are_never_admitted_locally() -> None:
+def test_a_window_not_read_yet_counts_from_zero_until_the_next_flush() -> None:
     counts = LocalCounts()
-    assert not counts.admit([window("a", 100)], window("u", 20))
+    a, peek = window("a", 100), window("u", 20)
+    assert sum(counts.admit([a], peek) for _ in range(10)) == 6  # the batch bound
+    windows, amounts = counts.flush_plan()
+    assert [w.key for w in windows] == ["a", "u"]
+    assert amounts == [6, 0]
+    counts.flushed(windows, [80, 0])  # other processes had counted 74 meanwhile
+    assert not counts.admit([a], peek)
+
+
+def test_a_window_counted_elsewhere_takes_exact_calls_until_read() -> None:
+    counts = LocalCounts()
+    a, peek = window("a", 100), window("u", 20)
+    counts.learned([a, peek], [1, 0])
+    counts.distrust(peek)
+    assert not counts.admit([a], peek)
+    counts.learned([peek], [3])
+    assert counts.admit([a], peek)
 
 
 def test_local_admission_stops_at_half_the_limit_and_at_the_batch() -> None:
