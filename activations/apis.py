@@ -307,11 +307,11 @@ def _check(
     unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"], now=now)
     near = near_cache()
     # No round trip: the answer is in this process and the limits admit it locally.
-    data = near.get(key, count, unknown) if near is not None else None
+    data, token = near.get(key, count, unknown) if near is not None else (None, None)
     if data is not None:
         cache_result: CacheResult = "near_hit"
     else:
-        data, cache_result = _check_from_cache(key, count, unknown, near)
+        data, cache_result = _check_from_cache(key, count, unknown, near, token)
     metrics.record_check_cache(cache_result)
     if data is None:
         raise _unknown_key(ip)
@@ -333,11 +333,11 @@ def _check(
 
 
 def _check_from_cache(
-    key: str, count: Sequence[Window], unknown: Window, near: NearCache | None
+    key: str, count: Sequence[Window], unknown: Window, near: NearCache | None, token: int | None
 ) -> tuple[CheckData | None, CacheResult]:
     """One round trip: both counters (with the events the near cache admitted locally),
-    this IP's unknown-key counter, the cached answer; the database on a miss."""
-    token = near.token() if near is not None else None
+    this IP's unknown-key counter, the cached answer; the database on a miss. What Redis
+    answers goes to the near cache if nothing invalidated it since ``token``."""
     amounts = near.counts.take(count) if near is not None else ()
     lookup = check_cache_lookup(key, count=count, amounts=amounts, peek=(unknown.key,))
     cached = None
@@ -352,7 +352,7 @@ def _check_from_cache(
             raise Throttled(unknown.retry_after)
         cached = lookup.cached
     data, cache_result = check_data(key, read=cached)
-    if cache_result == "hit" and near is not None:
+    if data is not None and cache_result in ("hit", "miss") and near is not None:
         near.put(key, data, token)
     return data, cache_result
 

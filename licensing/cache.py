@@ -9,6 +9,9 @@ tags are still current (``check_entry_fresh``), so:
   its transaction. After commit, ``check_cache_forget`` gives the key a new generation
   (and drops its entry). A check that read the database before the commit and stores its
   answer after the invalidation ran stores it under the old generation: never served.
+- The same invalidation writes the key's *invalidation key*, which nothing else writes:
+  every process's near cache (``licensing.nearcache``) is told of it by Redis, and of
+  nothing a reader does.
 - If that invalidation cannot reach the cache, the process remembers it, and its next
   successful cache contact gives the whole cache a new epoch: every entry written before
   is dead, whichever key it belongs to (a Redis that comes back with its data after a
@@ -50,6 +53,9 @@ logger = logging.getLogger(__name__)
 CHECK_PREFIX = "check:v2:"
 GENERATION_PREFIX = "check:gen:v2:"
 EPOCH_KEY = "check:epoch:v2"
+# Written only by invalidations (never by readers): what near caches listen to
+# (licensing.nearcache), so that cache fills push nothing.
+INVALIDATION_PREFIX = "check:inv:v2:"
 
 # A generation outlives the entries tagged with it by this much (seconds).
 GENERATION_MARGIN = 60
@@ -61,6 +67,10 @@ def check_cache_key(key: str) -> str:
 
 def check_generation_key(key: str) -> str:
     return GENERATION_PREFIX + key
+
+
+def check_invalidation_key(key: str) -> str:
+    return INVALIDATION_PREFIX + key
 
 
 def generation_timeout() -> int:
@@ -141,6 +151,14 @@ def check_cache_forget(key: str) -> None:
             commands = [
                 [b"SET", make_key(generation_key).encode(), value, b"EX", b"%d" % timeout],
                 [b"DEL", make_key(entry_key).encode()],
+                # Pushed to every near cache; it expires with the generation.
+                [
+                    b"SET",
+                    make_key(check_invalidation_key(key)).encode(),
+                    value,
+                    b"EX",
+                    b"%d" % timeout,
+                ],
             ]
             if pending:
                 commands.append([b"SET", make_key(EPOCH_KEY).encode(), value])

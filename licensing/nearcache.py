@@ -5,9 +5,10 @@ of the request's cost. The near cache keeps the check facts of hot keys in the p
 serves them with no I/O at all, without serving a stale answer:
 
 - Redis tells us what changed. A dedicated RESP3 connection per process asks for
-  ``CLIENT TRACKING ON BCAST`` on the generation keys and the epoch key
-  (``licensing.cache``), so every invalidation a write makes (a new generation), every
-  epoch bump and every flush of the database is pushed to every process. Before serving
+  ``CLIENT TRACKING ON BCAST`` on the invalidation keys and the epoch key
+  (``licensing.cache``), so every invalidation a write makes, every epoch bump and every
+  flush of the database is pushed to every process. Readers never write those keys (a
+  cache fill pushes nothing). Before serving
   anything, the pushes waiting on that socket are applied (a poll, no round trip). Redis
   writes a push before the reply of any command it runs after the change, so an answer
   read from Redis after a write has been invalidated here before anyone could read it.
@@ -26,8 +27,9 @@ serves them with no I/O at all, without serving a stale answer:
   (``license_service.ratelimit.LocalCounts``), and each ``PING`` goes with a script call
   that adds them to Redis's counters and reads those back.
 
-Only answers found in Redis are kept (a miss fills Redis first; the next check fills the
-near cache), never unknown keys (their limit is counted atomically on every answer). An
+Answers are kept as Redis answered them, or as the database did on a miss (tagged like
+the entry stored in Redis), never for unknown keys (their limit is counted atomically on
+every answer). An
 entry lives at most ``CHECK_NEAR_CACHE_TTL`` seconds and never longer than the Redis entry
 it was read from; at most ``CHECK_NEAR_CACHE_SIZE`` entries are kept (oldest out first).
 
@@ -62,7 +64,7 @@ from license_service.ratelimit import (
     redis_cache,
     resp_pack,
 )
-from licensing.cache import EPOCH_KEY, GENERATION_PREFIX
+from licensing.cache import EPOCH_KEY, INVALIDATION_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -92,31 +94,30 @@ class NearCache:
         # A fill whose token is older than this could have missed an invalidation.
         self._fills_from = 0
         self._forgot: dict[str, int] = {}  # key -> _seq when last invalidated (recent ones)
-        self._generation_prefix = backend.make_key(GENERATION_PREFIX).encode()
+        self._invalidation_prefix = backend.make_key(INVALIDATION_PREFIX).encode()
         self._epoch_key = backend.make_key(EPOCH_KEY).encode()
 
     # --- reads ---------------------------------------------------------------------------
 
-    def get(self, key: str, windows: Sequence[Window], peek: Window) -> Any:
+    def get(self, key: str, windows: Sequence[Window], peek: Window) -> tuple[Any, int | None]:
         """The facts of ``key`` if they can be served from here, with the request admitted
-        by the local rate-limit counts; None: ask Redis (which counts the request)."""
+        by the local rate-limit counts, else None and a token: ask Redis (which counts the
+        request), then ``put`` what it answered with that token (None: nothing will be
+        kept)."""
         with self._lock:
-            found = self._entries.get(key) if self._ready() else None
+            if not self._ready():
+                return None, None
+            found = self._entries.get(key)
             if found is not None and time.time() >= found[1]:
                 del self._entries[key]
                 found = None
+            token = self._seq
         if found is None or not self.counts.admit(windows, peek):
-            return None
-        return found[0]
-
-    def token(self) -> int | None:
-        """Taken before reading Redis; ``put`` keeps what was read only if no invalidation
-        was applied since. None: nothing will be kept."""
-        with self._lock:
-            return self._seq if self._ready() else None
+            return None, token
+        return found[0], None
 
     def put(self, key: str, data: Any, token: int | None) -> None:
-        """Keep facts read from Redis after ``token()`` returned ``token``."""
+        """Keep facts read from Redis after ``get`` returned ``token``."""
         if token is None:
             return
         with self._lock:
@@ -207,7 +208,7 @@ class NearCache:
             "ON",
             "BCAST",
             "PREFIX",
-            self._generation_prefix,
+            self._invalidation_prefix,
             "PREFIX",
             self._epoch_key,
             check_health=False,
@@ -240,7 +241,7 @@ class NearCache:
             self._forget_all()
             self.counts.clear()  # the counters were flushed too
             return
-        prefix, size = self._generation_prefix, len(self._generation_prefix)
+        prefix, size = self._invalidation_prefix, len(self._invalidation_prefix)
         for raw in keys:
             name = raw if isinstance(raw, bytes) else str(raw).encode()
             if name.startswith(prefix):

@@ -19,7 +19,7 @@ from audit.services import Actor
 from license_service import metrics, ratelimit
 from license_service.ratelimit import LocalCounts, rate_window
 from licensing import nearcache
-from licensing.cache import check_cache_forget
+from licensing.cache import check_cache_forget, check_cache_key
 from licensing.models import License
 from licensing.nearcache import near_cache
 from licensing.services import license_resume, license_suspend
@@ -54,12 +54,20 @@ def served_by(client: Any, key: str, **params: str) -> tuple[str, Any]:
 
 
 def warm(client: Any, key: str) -> None:
-    """Check until the answer comes from the near cache (a miss fills Redis, a hit from
-    Redis fills the near cache)."""
+    """Check until the answer comes from the near cache (the first fills Redis and, unless
+    something was invalidated meanwhile, the near cache)."""
     for _ in range(5):
         if served_by(client, key)[0] == "near_hit":
             return
     raise AssertionError("never served from the near cache")
+
+
+def fresh_near_cache() -> nearcache.NearCache:
+    """This process's near cache, made anew (empty, its channel up)."""
+    nearcache.near_cache_reset()
+    cache = near_cache()
+    assert cache is not None
+    return cache
 
 
 @pytest.fixture
@@ -114,6 +122,18 @@ def test_near_hit_costs_no_round_trip_and_no_query(
 
 
 @requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_a_miss_fills_the_near_cache(client: Any, key: str, round_trips: list[int]) -> None:
+    check(client, key)  # the cache's epoch and the key's generation exist from now on
+    caches["default"].delete(check_cache_key(key))  # as when Redis evicted the entry
+    fresh_near_cache()
+    assert served_by(client, key)[0] == "miss"
+    round_trips.clear()
+    assert served_by(client, key)[0] == "near_hit"
+    assert round_trips == []
+
+
+@requires_redis
 def test_near_hit_answers_exactly_like_redis(client: Any, key: str) -> None:
     first = check(client, key)
     warm(client, key)
@@ -151,7 +171,7 @@ def test_an_invalidation_from_another_process_empties_the_entry(client: Any, key
     warm(client, key)
     # Another process's write: a new generation written on another connection.
     other = get_redis_connection("default")
-    other.set(caches["default"].make_key(f"check:gen:v2:{key}"), b"1")
+    other.set(caches["default"].make_key(f"check:inv:v2:{key}"), b"1")
     assert served_by(client, key)[0] != "near_hit"
 
 
@@ -228,9 +248,8 @@ def test_a_barrier_that_fails_stops_the_near_cache(
 @pytest.mark.usefixtures("slow_sync")
 def test_an_answer_read_before_an_invalidation_is_not_kept(client: Any, key: str) -> None:
     check(client, key)  # the miss fills Redis
-    cache = near_cache()
-    assert cache is not None
-    token = cache.token()
+    cache = fresh_near_cache()
+    token = cache.get(key, [], ratelimit.rate_window("x", "y", "1000/m"))[1]
     check_cache_forget(key)  # a write lands while the answer is on its way
     cache.put(key, {"license_key": key}, token)
     assert len(cache) == 0
@@ -240,9 +259,8 @@ def test_an_answer_read_before_an_invalidation_is_not_kept(client: Any, key: str
 @pytest.mark.usefixtures("slow_sync")
 def test_an_invalidation_of_another_key_does_not_refuse_a_fill(client: Any, key: str) -> None:
     check(client, key)
-    cache = near_cache()
-    assert cache is not None
-    token = cache.token()
+    cache = fresh_near_cache()
+    token = cache.get(key, [], ratelimit.rate_window("x", "y", "1000/m"))[1]
     check_cache_forget("RNKM-SOME-OTHER-KEY")
     cache.put(key, {"license_key": key}, token)
     assert len(cache) == 1
@@ -252,11 +270,11 @@ def test_an_invalidation_of_another_key_does_not_refuse_a_fill(client: Any, key:
 @pytest.mark.usefixtures("slow_sync")
 def test_entry_lives_no_longer_than_the_redis_entry(client: Any, key: str) -> None:
     check(client, key)
-    cache = near_cache()
-    assert cache is not None
-    token = cache.token()
+    cache = fresh_near_cache()
+    token = cache.get(key, [], ratelimit.rate_window("x", "y", "1000/m"))[1]
     cache.put(key, {"license_key": key, "cached_until": 0.0}, token)
-    assert served_by(client, key)[0] == "hit"
+    assert len(cache) == 1
+    assert served_by(client, key)[0] == "hit"  # expired here: Redis answers
 
 
 @requires_redis
