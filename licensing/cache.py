@@ -41,6 +41,7 @@ from django.core.cache import caches
 from django.db import transaction
 
 from license_service.ratelimit import (
+    cache_breaker_reset,
     cache_failed,
     cache_unavailable,
     redis_cache,
@@ -134,11 +135,14 @@ def _invalidation_lost() -> None:
 
 def check_cache_forget(key: str) -> None:
     """A new generation for ``key`` (its cached answer is dead) and its entry dropped; and
-    a new epoch if an earlier invalidation was lost. Never raises."""
-    if cache_unavailable():
-        _invalidation_lost()
-        logger.warning("check cache invalidation skipped: the cache is down")
-        return
+    a new epoch if an earlier invalidation was lost. Never raises.
+
+    Tried even while this process's circuit breaker skips the cache for reads: another
+    process may already be reading it again (its breaker closed first), and an
+    invalidation skipped here would let it serve the old answer until this process's
+    breaker closes. A write costs at most one socket timeout while Redis hangs; when the
+    invalidation goes through, the breaker closes."""
+    was_down = cache_unavailable()
     pending = epoch_bump_pending()
     generation_key, entry_key = check_generation_key(key), check_cache_key(key)
     stamp, timeout = new_stamp(), generation_timeout()
@@ -175,6 +179,8 @@ def check_cache_forget(key: str) -> None:
         return
     if pending:
         epoch_bumped(pending)
+    if was_down:
+        cache_breaker_reset()  # Redis answered
 
 
 def check_cache_forget_on_commit(key: str) -> None:

@@ -228,6 +228,17 @@ def test_a_cache_outage_stops_the_near_cache(client: Any, key: str) -> None:
 
 
 @requires_redis
+def test_an_invalidation_is_tried_while_the_breaker_is_open(client: Any, key: str) -> None:
+    """Another process may be reading the cache again already: a write must not skip its
+    invalidation because this process's breaker is still open."""
+    warm(client, key)
+    ratelimit.cache_failed("test")
+    check_cache_forget(key)
+    assert not ratelimit.cache_unavailable()  # Redis answered: the breaker closed
+    assert served_by(client, key)[0] == "miss"  # the entry was dropped, here and in Redis
+
+
+@requires_redis
 def test_a_barrier_that_fails_stops_the_near_cache(
     client: Any, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
