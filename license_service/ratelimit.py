@@ -502,34 +502,44 @@ class LocalCounts:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known: dict[str, tuple[int, Window, float]] = {}  # count, window, ends at
+        # Per window key: the count last read, the window, when it ends (wall clock). Kept
+        # in separate dicts of plain values, so that updating a count allocates nothing the
+        # cyclic garbage collector must track: long-lived tracked objects made per request
+        # trigger its full passes, the p99's worst enemy in a worker process.
+        self._count: dict[str, int] = {}
+        self._window: dict[str, Window] = {}
+        self._ends: dict[str, float] = {}
         self._pending: dict[str, int] = {}
-        self._peeked: dict[str, Window] = {}  # peek windows read locally since the last flush
+        self._peeked: set[str] = set()  # peek windows read locally since the last flush
+
+    def _know(self, window: Window, count: int) -> None:
+        key = window.key
+        if key not in self._window:
+            self._window[key] = window
+            self._ends[key] = time.time() + window.retry_after
+        self._count[key] = count
 
     def admit(self, windows: Sequence[Window], peek: Window) -> bool:
         """Admit one event in each window without a round trip, or say it needs one."""
         with self._lock:
-            known = self._known
+            count = self._count
             pending = self._pending
             for window in windows:
-                seen = known.get(window.key)
                 waiting = pending.get(window.key, 0)
-                if (
-                    (seen[0] if seen else 0) + waiting + 1
-                ) * LOCAL_SHARE > window.limit or waiting >= max(1, window.limit // LOCAL_BATCH):
+                if (count.get(window.key, 0) + waiting + 1) * LOCAL_SHARE > window.limit or (
+                    waiting >= max(1, window.limit // LOCAL_BATCH)
+                ):
                     return False
-            seen = known.get(peek.key)
-            if seen is not None and peek.reached(seen[0]):
+            if peek.reached(count.get(peek.key)):
                 return False
             # A window not seen yet (a new one, or new here) counts from 0 until the next
             # flush reads it: the batch bound above holds whatever it really is.
-            now = time.time()
             for window in (*windows, peek):
-                if window.key not in known:
-                    known[window.key] = (0, window, now + window.retry_after)
+                if window.key not in count:
+                    self._know(window, 0)
             for window in windows:
                 pending[window.key] = pending.get(window.key, 0) + 1
-            self._peeked[peek.key] = peek
+            self._peeked.add(peek.key)
             return True
 
     def take(self, windows: Sequence[Window]) -> list[int]:
@@ -539,11 +549,10 @@ class LocalCounts:
 
     def learned(self, windows: Sequence[Window], counts: Sequence[Any]) -> None:
         """Counters as the cache returned them (after this process's events in them)."""
-        now = time.time()
         with self._lock:
             for window, count in zip(windows, counts, strict=False):
                 if isinstance(count, int):
-                    self._known[window.key] = (count, window, now + window.retry_after)
+                    self._know(window, count)
 
     def flush_plan(self) -> tuple[list[Window], list[int]]:
         """What a flush counts and reads: every window with waiting events, without a
@@ -552,14 +561,17 @@ class LocalCounts:
         with self._lock:
             windows: list[Window] = []
             amounts: list[int] = []
+            known = self._window
             for key, amount in self._pending.items():
-                seen = self._known.get(key)
-                if seen is not None:
-                    windows.append(Window(key, _NO_LIMIT, seen[1].timeout, seen[1].retry_after))
+                window = known.get(key)
+                if window is not None:
+                    windows.append(Window(key, _NO_LIMIT, window.timeout, window.retry_after))
                     amounts.append(amount)
-            for peek in self._peeked.values():
-                windows.append(Window(peek.key, _NO_LIMIT, peek.timeout, peek.retry_after))
-                amounts.append(0)
+            for key in self._peeked:
+                window = known.get(key)
+                if window is not None:
+                    windows.append(Window(key, _NO_LIMIT, window.timeout, window.retry_after))
+                    amounts.append(0)
             self._pending.clear()
             self._peeked.clear()
             return windows, amounts
@@ -569,21 +581,22 @@ class LocalCounts:
         now = time.time()
         with self._lock:
             for window, count in zip(windows, counts, strict=False):
-                seen = self._known.get(window.key)
-                if seen is not None and isinstance(count, int):
-                    self._known[window.key] = (count, seen[1], seen[2])
-            for key in [key for key, seen in self._known.items() if seen[2] < now]:
-                del self._known[key]
+                if window.key in self._count and isinstance(count, int):
+                    self._count[window.key] = count
+            for key in [key for key, ends in self._ends.items() if ends < now]:
+                del self._count[key], self._window[key], self._ends[key]
 
     def distrust(self, window: Window) -> None:
         """This window was counted elsewhere (by an exact call whose count we do not see):
         exact calls only, until one reads its count."""
         with self._lock:
-            self._known[window.key] = (window.limit, window, time.time() + window.retry_after)
+            self._know(window, window.limit)
 
     def clear(self) -> None:
         """Forget every count (the cache was flushed or cannot be trusted)."""
         with self._lock:
-            self._known.clear()
+            self._count.clear()
+            self._window.clear()
+            self._ends.clear()
             self._pending.clear()
             self._peeked.clear()
