@@ -675,7 +675,8 @@ class Writer:
         why = mismatch(answer, lic, instance if use_instance else None)
         if why is None:
             return
-        self.stale.append(f"{self.name} round {self.rounds}: {why}")
+        at = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        self.stale.append(f"{self.name} round {self.rounds} at {at}: {why}")
         time.sleep(0.5)
         again = self.tally.add(self.reader.check(lic.key, product=lic.product), "check")
         if mismatch(again, lic) is not None:

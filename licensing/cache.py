@@ -166,7 +166,13 @@ def check_cache_forget(key: str) -> None:
             ]
             if pending:
                 commands.append([b"SET", make_key(EPOCH_KEY).encode(), value])
-            redis_pipeline(redis_backend.client.get_client(write=True), commands)
+            redis = redis_backend.client.get_client(write=True)
+            redis_pipeline(redis, commands)
+            # One more round trip before the write answers its client: Redis writes the
+            # invalidation pushes to the near caches (licensing.nearcache) by the end of
+            # the event-loop pass that ran the commands, not necessarily before our
+            # reply; a command sent after that reply runs in a later pass.
+            redis_pipeline(redis, [[b"PING"]])
         else:
             backend.set(generation_key, stamp, timeout=timeout)
             backend.delete(entry_key)

@@ -9,9 +9,11 @@ serves them with no I/O at all, without serving a stale answer:
   (``licensing.cache``), so every invalidation a write makes, every epoch bump and every
   flush of the database is pushed to every process. Readers never write those keys (a
   cache fill pushes nothing). Before serving
-  anything, the pushes waiting on that socket are applied (a poll, no round trip). Redis
-  writes a push before the reply of any command it runs after the change, so an answer
-  read from Redis after a write has been invalidated here before anyone could read it.
+  anything, the pushes waiting on that socket are applied (a poll, no round trip). A
+  write makes one more round trip after its invalidation before it answers its client
+  (``licensing.cache.check_cache_forget``): Redis has written the pushes of a command by
+  the end of the event-loop pass that ran it, so by then they are in every near cache's
+  socket on this host, before anyone could ask for the new answer.
 - We check the channel is alive. Nothing is served unless a ``PING`` sent on that
   connection at most ``CHECK_NEAR_CACHE_SYNC`` seconds ago has been answered (every
   change made before it was then applied). A new one is sent half-way through the

@@ -18,6 +18,7 @@ from django_redis import get_redis_connection
 from audit.services import Actor
 from license_service import metrics, ratelimit
 from license_service.ratelimit import LocalCounts, rate_window
+from licensing import cache as check_cache_module
 from licensing import nearcache
 from licensing.cache import check_cache_forget, check_cache_key
 from licensing.models import License
@@ -225,6 +226,24 @@ def test_a_cache_outage_stops_the_near_cache(client: Any, key: str) -> None:
     ratelimit.cache_failed("test")
     assert served_by(client, key)[0] == "error"  # the database answered
     ratelimit.cache_breaker_reset()
+
+
+@requires_redis
+def test_an_invalidation_waits_one_more_pass_of_redis(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis writes the pushes by the end of the pass that ran the invalidation, maybe
+    after its reply: a second round trip makes sure they left before the write answers."""
+    sent: list[list[bytes]] = []
+    real = check_cache_module.redis_pipeline
+
+    def recorded(redis: Any, commands: Any) -> Any:
+        sent.append([command[0] for command in commands])
+        return real(redis, commands)
+
+    monkeypatch.setattr(check_cache_module, "redis_pipeline", recorded)
+    check_cache_forget(key)
+    assert sent == [[b"SET", b"DEL", b"SET"], [b"PING"]]
 
 
 @requires_redis
