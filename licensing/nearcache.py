@@ -88,6 +88,8 @@ class NearCache:
         self._entries: dict[str, tuple[Any, float]] = {}  # key -> (facts, expires at, wall)
         self._conn: Any = None
         self._poller: Any = None
+        self._fd: int | None = None  # the channel's socket, and which channel it is
+        self._channel = 0
         self._synced_at = float("-inf")  # monotonic time the last answered barrier was sent
         self._sync_sent_at = float("-inf")  # and the last one, answered or not
         self._replies: deque[tuple[str, Any]] = deque()  # what the unread replies answer
@@ -106,8 +108,17 @@ class NearCache:
         by the local rate-limit counts, else None and a token: ask Redis (which counts the
         request), then ``put`` what it answered with that token (None: nothing will be
         kept)."""
+        # The poll is a system call, which lets other threads run: made before taking the
+        # lock, so they do not queue on it meanwhile. A push arriving after it is
+        # concurrent with this check: either answer is right.
+        channel, fd = self._channel, self._fd
+        quiet = False
+        if fd is not None:  # a poll object of its own: one cannot be polled by two threads
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            quiet = not poller.poll(0)
         with self._lock:
-            if not self._ready():
+            if not self._ready(quiet=quiet and channel == self._channel):
                 return None, None
             found = self._entries.get(key)
             if found is not None and time.time() >= found[1]:
@@ -138,9 +149,10 @@ class NearCache:
 
     # --- the invalidation channel (called with the lock held) ----------------------------
 
-    def _ready(self) -> bool:
+    def _ready(self, *, quiet: bool = False) -> bool:
         """Whether entries may be served now: the channel is up, what waits on it is
-        applied, and a barrier sent at most one sync interval ago has come back.
+        applied, and a barrier sent at most one sync interval ago has come back. ``quiet``:
+        the caller has just polled the socket and found nothing on it.
 
         Half-way through the interval a new barrier is sent (with the flush of the locally
         counted events) and nobody waits for it: whichever request next finds its reply on
@@ -155,7 +167,7 @@ class NearCache:
                 if now < self._down_until:
                     return False
                 self._connect()
-            self._apply_pushes()
+            self._apply_pushes(quiet)
             if now - self._synced_at <= self._sync_interval:
                 if not self._replies and now - self._sync_sent_at >= self._sync_interval / 2:
                     self._send_sync(now)
@@ -218,10 +230,12 @@ class NearCache:
         conn.read_response()
         self._poller = select.poll()
         self._poller.register(conn._sock, select.POLLIN)
+        self._fd = conn._sock.fileno()
+        self._channel += 1
         self._conn = conn
         self._forget_all()  # changes made while we were not listening are unknown
 
-    def _apply_pushes(self) -> None:
+    def _apply_pushes(self, quiet: bool = False) -> None:
         """Apply everything waiting in the parser's buffer or on the socket (one ``poll``
         system call when there is nothing; redis-py's ``can_read`` costs several)."""
         conn, poller = self._conn, self._poller
@@ -230,11 +244,12 @@ class NearCache:
             buffer = conn._parser._buffer
             if not (
                 (buffer is not None and buffer.unread_bytes())
-                or poller.poll(0)
+                or (not quiet and poller.poll(0))
                 or (pending is not None and pending())
             ):
                 return
             self._read_one()
+            quiet = False
 
     def _invalidated(self, message: list[Any]) -> None:
         """An invalidation push: the keys whose value changed, or None after a flush."""
@@ -274,6 +289,8 @@ class NearCache:
             with contextlib.suppress(Exception):  # it is broken already
                 self._conn.disconnect()
         self._conn = None
+        self._fd = None
+        self._channel += 1
         self._replies.clear()
         self._synced_at = self._sync_sent_at = float("-inf")
         self._down_until = time.monotonic() + CACHE_RETRY_SECONDS
@@ -284,6 +301,8 @@ class NearCache:
             if self._conn is not None:
                 self._conn.disconnect()
                 self._conn = None
+            self._fd = None
+            self._channel += 1
             self._replies.clear()
             self._synced_at = self._sync_sent_at = float("-inf")
             self._forget_all()
