@@ -229,35 +229,16 @@ class DbCounters:
     def snapshot(self) -> dict[str, int]:
         import psycopg
 
+        others = (
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
         with psycopg.connect(self.url, autocommit=True) as conn:
-            statements = 0
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:  # killing a running request would fail it
-                statements += 1
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-                    "AND state <> 'idle'"
-                ).fetchone()
-                if row and row[0] == 0:
-                    break
-                time.sleep(0.02)
+            # Killing a running request would fail it: wait for them first.
+            statements = _wait_for_none(conn, f"SELECT count(*) {others} AND state <> 'idle'")
             statements += 1
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND backend_type = 'client backend'"
-            )
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                statements += 1
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-                ).fetchone()
-                if row and row[0] == 0:
-                    break
-                time.sleep(0.02)
+            conn.execute(f"SELECT pg_terminate_backend(pid) {others}")  # noqa: S608
+            statements += _wait_for_none(conn, f"SELECT count(*) {others}")
             statements += 1
             row = conn.execute(
                 """
@@ -276,6 +257,20 @@ class DbCounters:
         counters["xacts"] -= self.own_xacts
         self.own_xacts += statements
         return counters
+
+
+def _wait_for_none(conn: Any, count_query: str, seconds: float = 5) -> int:
+    """Run ``count_query`` every 20 ms until it counts 0 (or ``seconds`` pass); returns how
+    many statements that took."""
+    deadline = time.monotonic() + seconds
+    statements = 0
+    while time.monotonic() < deadline:
+        statements += 1
+        row = conn.execute(count_query).fetchone()
+        if row and row[0] == 0:
+            break
+        time.sleep(0.02)
+    return statements
 
 
 def metric_counts(url: str, name: str) -> dict[str, float] | None:

@@ -87,7 +87,6 @@ class NearCache:
         self._lock = threading.Lock()  # the socket and the entries
         self._entries: dict[str, tuple[Any, float]] = {}  # key -> (facts, expires at, wall)
         self._conn: Any = None
-        self._poller: Any = None
         self._fd: int | None = None  # the channel's socket, and which channel it is
         self._channel = 0
         self._synced_at = float("-inf")  # monotonic time the last answered barrier was sent
@@ -112,11 +111,7 @@ class NearCache:
         # lock, so they do not queue on it meanwhile. A push arriving after it is
         # concurrent with this check: either answer is right.
         channel, fd = self._channel, self._fd
-        quiet = False
-        if fd is not None:  # a poll object of its own: one cannot be polled by two threads
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            quiet = not poller.poll(0)
+        quiet = fd is not None and not _readable(fd)
         with self._lock:
             if not self._ready(quiet=quiet and channel == self._channel):
                 return None, None
@@ -228,8 +223,6 @@ class NearCache:
             check_health=False,
         )
         conn.read_response()
-        self._poller = select.poll()
-        self._poller.register(conn._sock, select.POLLIN)
         self._fd = conn._sock.fileno()
         self._channel += 1
         self._conn = conn
@@ -238,13 +231,14 @@ class NearCache:
     def _apply_pushes(self, quiet: bool = False) -> None:
         """Apply everything waiting in the parser's buffer or on the socket (one ``poll``
         system call when there is nothing; redis-py's ``can_read`` costs several)."""
-        conn, poller = self._conn, self._poller
+        conn = self._conn
+        fd = conn._sock.fileno()
         pending = getattr(conn._sock, "pending", None)  # TLS: decrypted, not yet read
         while True:
             buffer = conn._parser._buffer
             if not (
                 (buffer is not None and buffer.unread_bytes())
-                or (not quiet and poller.poll(0))
+                or (not quiet and _readable(fd))
                 or (pending is not None and pending())
             ):
                 return
@@ -285,28 +279,33 @@ class NearCache:
         if self._conn is None and not self._entries:
             return
         logger.warning("near cache off for %ss: %s", CACHE_RETRY_SECONDS, why, exc_info=True)
+        self._disconnect()
+        self._down_until = time.monotonic() + CACHE_RETRY_SECONDS
+
+    def _disconnect(self) -> None:
+        """Close the channel and forget everything it vouched for."""
         if self._conn is not None:
-            with contextlib.suppress(Exception):  # it is broken already
+            with contextlib.suppress(Exception):  # it may be broken already
                 self._conn.disconnect()
         self._conn = None
         self._fd = None
         self._channel += 1
         self._replies.clear()
         self._synced_at = self._sync_sent_at = float("-inf")
-        self._down_until = time.monotonic() + CACHE_RETRY_SECONDS
         self._forget_all()
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.disconnect()
-                self._conn = None
-            self._fd = None
-            self._channel += 1
-            self._replies.clear()
-            self._synced_at = self._sync_sent_at = float("-inf")
-            self._forget_all()
+            self._disconnect()
             self.counts.clear()
+
+
+def _readable(fd: int) -> bool:
+    """Whether the socket has data (or an error) waiting: one ``poll`` system call, on a
+    poll object of this call's own (one object cannot be polled by two threads)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 # --- the process's instance ----------------------------------------------------------------
