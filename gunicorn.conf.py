@@ -30,6 +30,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 from license_service.logging import formatter_config
 
 
@@ -61,6 +63,23 @@ wsgi_app = "license_service.wsgi:application"
 # The application logs every request as JSON (without the URL, which may carry a license
 # key); gunicorn's own access log would print the raw URL, so it stays off.
 accesslog = None
+
+
+class NoAccessLogLogger(Logger):
+    """gunicorn's logger with its access log off for good. gunicorn treats any logging
+    config (``logconfig_dict`` below) as a request for its access log and builds every
+    request's log atoms (headers, times, a strftime) before the logger drops them: about 2%
+    of a worker's time on the check path, measured with py-spy."""
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return False
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
+
+
+logger_class = NoAccessLogLogger
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # gunicorn's own lines (boot, worker exits) as the same JSON lines as the application's.

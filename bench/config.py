@@ -46,6 +46,7 @@ class Config:
     flush_interval: float  # seconds between Redis flushes during the miss phase
     server_cpus: str
     client_cpus: str
+    workers: int  # gunicorn workers; 0: the production config's own number
     port: int
     gunicorn_args: list[str] = field(default_factory=list)
     out_dir: Path = BENCH_DIR
@@ -74,6 +75,7 @@ class Config:
             flush_interval=_env_float("BENCH_FLUSH_INTERVAL", 0.25),
             server_cpus=os.environ.get("BENCH_SERVER_CPUS", "0"),
             client_cpus=os.environ.get("BENCH_CLIENT_CPUS", "1"),
+            workers=_env_int("BENCH_WORKERS", 0),
             port=_env_int("BENCH_PORT", 8765),
             gunicorn_args=shlex.split(os.environ.get("BENCH_GUNICORN_ARGS", "")),
             out_dir=Path(
@@ -101,6 +103,7 @@ class Config:
             "miss_flush_interval_s": self.flush_interval,
             "server_cpus": self.server_cpus,
             "client_cpus": self.client_cpus,
+            "workers": self.workers,
             "extra_gunicorn_args": self.gunicorn_args,
         }
 
@@ -113,7 +116,9 @@ def _without_password(url: str) -> str:
 
 def service_environment(cfg: Config) -> dict[str, str]:
     """What the service (gunicorn, and the harness's own in-process Django) runs with."""
+    workers = {"GUNICORN_WORKERS": str(cfg.workers)} if cfg.workers else {}
     return {
+        **workers,
         "DJANGO_SETTINGS_MODULE": "license_service.settings.bench",
         "DATABASE_URL": cfg.database_url,
         "REDIS_URL": cfg.redis_url,

@@ -268,6 +268,9 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
     seeded = ", ".join(
         f"{size_label(int(k))} licenses in {v:.1f} s" for k, v in results["seed_seconds"].items()
     )
+    settled = ", ".join(
+        f"{v:.1f} s at {size_label(int(k))}" for k, v in results.get("settle_seconds", {}).items()
+    )
     rows = [
         ("CPU", f"{meta['cpu']}, {meta['cpus_online']} CPUs online, {meta['memory']}"),
         ("kernel", meta["kernel"]),
@@ -295,6 +298,11 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
             f"{cfg['warmup_s']:g} s warm-up + {cfg['duration_s']:g} s measured",
         ),
         ("seeding (COPY)", seeded),
+        (
+            "then, before measuring",
+            "VACUUM (FREEZE, ANALYZE) and CHECKPOINT, as a long-running database would be "
+            f"(no autovacuum or first-read hint-bit writes during the rounds): {settled or '?'}",
+        ),
     ]
     for name, value in rows:
         add(f"| {name} | {value} |")
@@ -502,6 +510,13 @@ METHOD = """
   harness to the other; PostgreSQL and Redis are shared services and are not pinned, so
   they take CPU from both. Other work on the machine during the run shows up as spread
   in the req/s range column.
+- gunicorn's workers (the gunicorn row above) share the one pinned core. With two, wrk's
+  connections land all on one worker in some runs and spread over both in others, and a
+  run's throughput moves by up to about 15% with that, whatever the phase: part of the
+  spread in the req/s range column (bench/README.md, `BENCH_WORKERS`).
+- The database is seeded by COPY, then `VACUUM (FREEZE, ANALYZE)` and `CHECKPOINT`ed
+  before any measurement, as a long-running database would be: otherwise autovacuum and
+  the first reads' hint-bit writes on the freshly loaded rows run during the rounds.
 """
 
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 import license_service.openapi  # noqa: F401 (registers the security-scheme extensions)
+from activations.apis import CheckApi
 from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
 
 urlpatterns = [
-    # First: the product API is the hot path, and Django tries the patterns in order.
+    # First, and not under an include: the GET check is the hot path, Django tries the
+    # patterns in order, and an include adds a second level of matching (about 4 µs) to
+    # every request it serves. Any key, shaped or not: a value that is no key is answered
+    # as an unknown key.
+    re_path(
+        r"^api/v1/product/check/(?P<license_key>[^/]+)/?$",
+        CheckApi.as_view(),
+        name="product-check",
+    ),
+    # The rest of the product API.
     path("api/v1/product/", include("activations.urls")),
     path("api/v1/", include("brands.urls")),
     path("api/v1/brand/", include("licensing.urls")),

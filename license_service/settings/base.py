@@ -227,20 +227,23 @@ SPECTACULAR_SETTINGS = {
 
 # --- License service knobs (all from the environment) -----------------------------------
 
+_CHECK_CACHE_TTL = env.int("CHECK_CACHE_TTL", default=300)
+
 LICENSE_SERVICE = {
     # Brand JWT minted from an API key.
     "BRAND_JWT_LIFETIME": timedelta(seconds=env.int("BRAND_JWT_SECONDS", default=15 * 60)),
     # How long a check answer may be served from the cache (it is invalidated on every
     # change anyway; the TTL bounds what a lost invalidation could cost).
-    "CHECK_CACHE_TTL": env.int("CHECK_CACHE_TTL", default=300),
+    "CHECK_CACHE_TTL": _CHECK_CACHE_TTL,
     "CHECK_NEGATIVE_CACHE_TTL": env.int("CHECK_NEGATIVE_CACHE_TTL", default=30),
     # The near cache (licensing.nearcache): hot check answers kept in each process, kept
     # current by Redis's invalidation pushes (with Redis only). SYNC: it serves only while a
     # barrier sent on its channel at most this many seconds ago has been answered; it must
-    # stay below CACHE_SOCKET_TIMEOUT.
+    # stay below CACHE_SOCKET_TIMEOUT. TTL: by default as long as the Redis entry (an entry
+    # never outlives it anyway); shorter only re-reads hot answers more often.
     "CHECK_NEAR_CACHE": env.bool("CHECK_NEAR_CACHE", default=True),
     "CHECK_NEAR_CACHE_SYNC": env.float("CHECK_NEAR_CACHE_SYNC", default=0.05),
-    "CHECK_NEAR_CACHE_TTL": env.int("CHECK_NEAR_CACHE_TTL", default=60),
+    "CHECK_NEAR_CACHE_TTL": env.int("CHECK_NEAR_CACHE_TTL", default=_CHECK_CACHE_TTL),
     "CHECK_NEAR_CACHE_SIZE": env.int("CHECK_NEAR_CACHE_SIZE", default=100_000),
     # last_seen_at is refreshed at most once per this many seconds per activation.
     "HEARTBEAT_INTERVAL": env.int("HEARTBEAT_INTERVAL", default=3600),

@@ -143,3 +143,13 @@ def test_gunicorn_prepares_the_prometheus_directory(monkeypatch, tmp_path):
     config["on_starting"](None)
     assert not stale.exists()
     assert tmp_path.is_dir()
+
+
+def test_gunicorn_builds_no_access_log_lines(monkeypatch, tmp_path):
+    """The application writes the access log; gunicorn's would cost every request its
+    atoms even with no handler, so its logger class turns it off."""
+    config = load_gunicorn_config(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert config["accesslog"] is None
+    logger = config["logger_class"].__new__(config["logger_class"])
+    assert logger.access_log_enabled is False
+    assert logger.access(None, None, {}, None) is None  # touches none of its arguments

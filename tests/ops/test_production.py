@@ -76,3 +76,27 @@ def test_secure_headers_and_cookies():
         "DENY",
         "True",
     ]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "300 300"),
+        ({"CHECK_CACHE_TTL": "120"}, "120 120"),
+        ({"CHECK_CACHE_TTL": "120", "CHECK_NEAR_CACHE_TTL": "30"}, "120 30"),
+    ],
+)
+def test_near_cache_entries_live_as_long_as_redis_entries_by_default(env, expected):
+    code = (
+        "from django.conf import settings as s; "
+        "k = s.LICENSE_SERVICE; print(k['CHECK_CACHE_TTL'], k['CHECK_NEAR_CACHE_TTL'])"
+    )
+    overrides: dict[str, str | None] = {
+        "SECRET_KEY": GOOD_SECRET,
+        "CHECK_CACHE_TTL": None,
+        "CHECK_NEAR_CACHE_TTL": None,
+        **env,
+    }
+    result = run_with(overrides, "shell", "--verbosity", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
