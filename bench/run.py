@@ -56,6 +56,9 @@ HIT = Phase("hit", "b", "check, cache hit", "check.lua")
 MISS = Phase("miss", "c", "check, cache miss", "check.lua")
 PAIRS = Phase("pairs", "d", "activate + deactivate pairs", "activate.lua")
 PHASES = {p.name: p for p in (BARE, HIT, MISS, PAIRS)}
+# Times each hot key is asked for before a hit phase (fresh connections: with two workers
+# a key misses one worker's near cache after n passes with probability 2**-n).
+PRIME_PASSES = 4
 
 
 def log(message: str) -> None:
@@ -216,10 +219,11 @@ class DbCounters:
 
     A backend publishes its counts at most once a second while busy and up to ten seconds
     after it goes idle, but always when it exits. So a snapshot waits for the requests
-    still running when wrk stopped to finish, then ends the service's (now idle)
-    connections to the benchmark database (pg_terminate_backend) and waits for them to go:
-    the counts are then complete. Django reconnects on the next query, which falls in the
-    next warm-up, or never on a cache hit.
+    still running when wrk stopped to finish (ending a connection between two statements
+    of a request answered it 503 in earlier runs, after wrk had gone), then ends the
+    service's (now idle) connections to the benchmark database (pg_terminate_backend) and
+    waits for them to go: the counts are then complete. Django reconnects on the next
+    query, which falls in the next warm-up, or never on a cache hit.
     """
 
     def __init__(self, url: str):
@@ -234,8 +238,14 @@ class DbCounters:
             "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
         with psycopg.connect(self.url, autocommit=True) as conn:
-            # Killing a running request would fail it: wait for them first.
-            statements = _wait_for_none(conn, f"SELECT count(*) {others} AND state <> 'idle'")
+            # Killing a running request would fail it: wait for them first. A request
+            # between two statements shows 'idle' too, so a connection counts as done
+            # once idle for 300 ms (longer than any gap inside one request).
+            statements = _wait_for_none(
+                conn,
+                f"SELECT count(*) {others} AND (state <> 'idle' "  # noqa: S608
+                "OR state_change > clock_timestamp() - interval '300 milliseconds')",
+            )
             statements += 1
             conn.execute(f"SELECT pg_terminate_backend(pid) {others}")  # noqa: S608
             statements += _wait_for_none(conn, f"SELECT count(*) {others}")
@@ -363,12 +373,15 @@ class Bench:
         raise SystemExit(f"bench: wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
 
     def prime_hot_keys(self) -> None:
-        """Ask for every hot key once, so that the hit phase finds them all cached (a
-        warm-up alone may not reach the end of the list; a miss or pairs phase may have
-        dropped them)."""
+        """Ask for every hot key, so that the hit phase finds them all cached (a warm-up
+        alone may not reach the end of the list; a miss or pairs phase may have dropped
+        them). Each key PRIME_PASSES times, each time on a fresh connection, which
+        whichever worker is quicker accepts: the warm-ups that follow may all land on one
+        worker (their 16 connections often do), and the other would then fill its near
+        cache from Redis during the measurement (about 250 Redis hits in a phase, seen)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        keys = self.key_files["hit"].read_text().split()
+        keys = self.key_files["hit"].read_text().split() * PRIME_PASSES
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(
                 pool.map(lambda k: http(f"{self.url}/api/v1/product/check/{k}")[0], keys)

@@ -11,10 +11,9 @@ can reference their keys without a round trip), sequences moved past them, then
 ``ANALYZE``. The schema is the migrations' own: no index is dropped to load faster.
 
 ``settle`` then brings the tables to the state a long-running database is in (timed apart
-from the load): ``VACUUM (FREEZE, ANALYZE)`` and a ``CHECKPOINT``. Without it the freshly
-loaded rows are vacuumed by autovacuum, and have their hint bits set (dirtying every page
-once) by the first reads, during the measurements that follow a load: the 1M stage's
-first rounds paid for both.
+from the load): ``VACUUM (FREEZE, ANALYZE)`` and a ``CHECKPOINT``. Without it autovacuum
+(which the inserts trigger) and the first reads (which set the new rows' hint bits,
+dirtying every page once) would do that work during the measurements that follow a load.
 
 Needs ``django.setup()`` with the benchmark settings (bench/run.py and bench/profile.py
 do that); ``python -m bench.seed`` is not an entry point.
