@@ -188,25 +188,25 @@ def targets(results: dict[str, Any], s: dict[str, Any]) -> list[tuple[str, str, 
     return [
         (
             "check hit throughput ≥ 0.85 × bare (aim 0.90)",
-            fmt(s["hit_vs_bare"]),
+            fmt(s["hit_vs_bare"], ".3f"),  # enough digits to agree with the verdict
             "≥ 0.85",
             verdict(s["hit_vs_bare"], lambda v: v >= 0.85),
         ),
         (
             "check hit p99 ≤ 1.5 × bare p99, same offered rate",
-            fmt(s["paced_hit_p99_vs_bare"]),
+            fmt(s["paced_hit_p99_vs_bare"], ".3f"),
             "≤ 1.5",
             verdict(s["paced_hit_p99_vs_bare"], lambda v: v <= 1.5),
         ),
         (
             "check miss throughput ≥ 0.4 × bare",
-            fmt(s["miss_vs_bare"]),
+            fmt(s["miss_vs_bare"], ".3f"),
             "≥ 0.4",
             verdict(s["miss_vs_bare"], lambda v: v >= 0.4),
         ),
         (
             f"miss p99 at {size_label(large)} ≤ 1.2 × at {size_label(small)}, same offered rate",
-            fmt(s["miss_p99_large_vs_small"]),
+            fmt(s["miss_p99_large_vs_small"], ".3f"),
             "≤ 1.2",
             verdict(s["miss_p99_large_vs_small"], lambda v: v <= 1.2),
         ),
