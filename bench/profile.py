@@ -51,7 +51,6 @@ def bench_keys(cfg: Config, needed: int) -> list[str]:
     seed.migrate()
     dataset = seed.create_catalog()
     seed.grow(dataset, max(needed, cfg.small))
-    seed.settle(dataset)
     return dataset.keys[:needed]
 
 

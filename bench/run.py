@@ -485,6 +485,12 @@ class Bench:
         return run
 
 
+def grow(dataset: seed.Dataset, total: int) -> None:
+    secs = seed.grow(dataset, total)
+    settled = dataset.settled.get(total, 0.0)
+    log(f"  {secs:.1f} s; VACUUM (FREEZE, ANALYZE), CHECKPOINT: {settled:.1f} s")
+
+
 def close_django_connection() -> None:
     """Forget this process's own connection: DbCounters ends every idle connection to the
     benchmark database, this one included."""
@@ -636,8 +642,7 @@ def main() -> None:
     seed.migrate()
     dataset = seed.create_catalog()
     log(f"seeding {cfg.small:,} licenses (COPY)")
-    secs = seed.grow(dataset, cfg.small)
-    log(f"  {secs:.1f} s; VACUUM (FREEZE, ANALYZE), CHECKPOINT: {seed.settle(dataset):.1f} s")
+    grow(dataset, cfg.small)
 
     TMP_DIR.mkdir(parents=True, exist_ok=True)
     server = Server(cfg, env, pin)
@@ -690,9 +695,7 @@ def main() -> None:
             with affinity(None):
                 close_django_connection()
                 log(f"growing to {cfg.large:,} licenses (COPY)")
-                secs = seed.grow(dataset, cfg.large)
-                settled = seed.settle(dataset)
-                log(f"  {secs:.1f} s; VACUUM (FREEZE, ANALYZE), CHECKPOINT: {settled:.1f} s")
+                grow(dataset, cfg.large)
             bench.key_files["miss"] = seed.write_keys(
                 TMP_DIR / "keys-miss-large.txt",
                 seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),

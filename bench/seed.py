@@ -7,13 +7,14 @@ are lifetime, the rest expire in a year; all are valid. Keys come from
 ``licensing.keys.generate_license_key``, so they carry valid checksums.
 
 Rows are streamed with ``COPY ... FROM STDIN`` in blocks, ids assigned here (so licenses
-can reference their keys without a round trip), sequences moved past them, then
-``ANALYZE``. The schema is the migrations' own: no index is dropped to load faster.
+can reference their keys without a round trip), sequences moved past them. The schema is
+the migrations' own: no index is dropped to load faster.
 
-``settle`` then brings the tables to the state a long-running database is in (timed apart
-from the load): ``VACUUM (FREEZE, ANALYZE)`` and a ``CHECKPOINT``. Without it autovacuum
-(which the inserts trigger) and the first reads (which set the new rows' hint bits,
-dirtying every page once) would do that work during the measurements that follow a load.
+Each load then brings the tables to the state a long-running database is in (timed apart
+from the load, ``Dataset.settled``): ``VACUUM (FREEZE, ANALYZE)`` and a ``CHECKPOINT``.
+Without it autovacuum (which the inserts trigger) and the first reads (which set the new
+rows' hint bits, dirtying every page once) would do that work during the measurements
+that follow a load.
 
 Needs ``django.setup()`` with the benchmark settings (bench/run.py and bench/profile.py
 do that); ``python -m bench.seed`` is not an entry point.
@@ -111,7 +112,8 @@ def _blocks(rows: Iterator[str], size: int) -> Iterator[str]:
 
 
 def grow(dataset: Dataset, total: int) -> float:
-    """Add license keys (one license each) until ``total`` exist. Returns seconds taken."""
+    """Add license keys (one license each) until ``total`` exist, then settle the tables.
+    Returns the seconds the load took (the settling's are in ``dataset.settled``)."""
     from django.db import connection
 
     start = time.perf_counter()
@@ -170,29 +172,22 @@ def grow(dataset: Dataset, total: int) -> float:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
             )
-        cursor.execute("ANALYZE licensing_licensekey, licensing_license")
     dataset.keys.extend(new_keys)
     seconds = time.perf_counter() - start
     dataset.seconds[total] = seconds
+    dataset.settled[total] = _settle(raw)
     return seconds
 
 
-def settle(dataset: Dataset) -> float:
+def _settle(raw: psycopg.Connection) -> float:
     """Vacuum, freeze and analyze the seeded tables, then checkpoint (see the module's
     docstring). Returns seconds taken. A role that may not ``CHECKPOINT`` skips it."""
-    from django.db import connection
-
     start = time.perf_counter()
-    connection.ensure_connection()
-    raw = connection.connection
-    assert raw is not None
     with raw.cursor() as cursor:
         cursor.execute("VACUUM (FREEZE, ANALYZE) licensing_licensekey, licensing_license")
         with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             cursor.execute("CHECKPOINT")
-    seconds = time.perf_counter() - start
-    dataset.settled[len(dataset.keys)] = seconds
-    return seconds
+    return time.perf_counter() - start
 
 
 def write_keys(path: Path, lines: list[str]) -> Path:

@@ -511,12 +511,16 @@ class LocalCounts:
         self._ends: dict[str, float] = {}
         self._pending: dict[str, int] = {}
         self._peeked: set[str] = set()  # peek windows read locally since the last flush
+        # The earliest of _ends: a flush looks for ended windows only once one has ended.
+        self._next_end = math.inf
 
     def _know(self, window: Window, count: int) -> None:
         key = window.key
         if key not in self._window:
+            ends = time.time() + window.retry_after
             self._window[key] = window
-            self._ends[key] = time.time() + window.retry_after
+            self._ends[key] = ends
+            self._next_end = min(self._next_end, ends)
         self._count[key] = count
 
     def admit(self, windows: Sequence[Window], peek: Window) -> bool:
@@ -561,17 +565,12 @@ class LocalCounts:
         with self._lock:
             windows: list[Window] = []
             amounts: list[int] = []
-            known = self._window
-            for key, amount in self._pending.items():
-                window = known.get(key)
+            planned = [*self._pending.items(), *((key, 0) for key in self._peeked)]
+            for key, amount in planned:
+                window = self._window.get(key)
                 if window is not None:
                     windows.append(Window(key, _NO_LIMIT, window.timeout, window.retry_after))
                     amounts.append(amount)
-            for key in self._peeked:
-                window = known.get(key)
-                if window is not None:
-                    windows.append(Window(key, _NO_LIMIT, window.timeout, window.retry_after))
-                    amounts.append(0)
             self._pending.clear()
             self._peeked.clear()
             return windows, amounts
@@ -583,8 +582,11 @@ class LocalCounts:
             for window, count in zip(windows, counts, strict=False):
                 if window.key in self._count and isinstance(count, int):
                     self._count[window.key] = count
+            if now < self._next_end:  # nothing has ended: no need to look
+                return
             for key in [key for key, ends in self._ends.items() if ends < now]:
                 del self._count[key], self._window[key], self._ends[key]
+            self._next_end = min(self._ends.values(), default=math.inf)
 
     def distrust(self, window: Window) -> None:
         """This window was counted elsewhere (by an exact call whose count we do not see):
@@ -598,5 +600,6 @@ class LocalCounts:
             self._count.clear()
             self._window.clear()
             self._ends.clear()
+            self._next_end = math.inf
             self._pending.clear()
             self._peeked.clear()

@@ -88,6 +88,7 @@ class NearCache:
         self._entries: dict[str, tuple[Any, float]] = {}  # key -> (facts, expires at, wall)
         self._conn: Any = None
         self._fd: int | None = None  # the channel's socket, and which channel it is
+        self._tls_pending: Any = None  # TLS: its socket's count of decrypted, unread bytes
         self._channel = 0
         self._synced_at = float("-inf")  # monotonic time the last answered barrier was sent
         self._sync_sent_at = float("-inf")  # and the last one, answered or not
@@ -224,6 +225,7 @@ class NearCache:
         )
         conn.read_response()
         self._fd = conn._sock.fileno()
+        self._tls_pending = getattr(conn._sock, "pending", None)
         self._channel += 1
         self._conn = conn
         self._forget_all()  # changes made while we were not listening are unknown
@@ -231,9 +233,8 @@ class NearCache:
     def _apply_pushes(self, quiet: bool = False) -> None:
         """Apply everything waiting in the parser's buffer or on the socket (one ``poll``
         system call when there is nothing; redis-py's ``can_read`` costs several)."""
-        conn = self._conn
-        fd = conn._sock.fileno()
-        pending = getattr(conn._sock, "pending", None)  # TLS: decrypted, not yet read
+        conn, fd, pending = self._conn, self._fd, self._tls_pending
+        assert fd is not None  # noqa: S101 (called with the channel open)
         while True:
             buffer = conn._parser._buffer
             if not (
@@ -288,7 +289,7 @@ class NearCache:
             with contextlib.suppress(Exception):  # it may be broken already
                 self._conn.disconnect()
         self._conn = None
-        self._fd = None
+        self._fd = self._tls_pending = None
         self._channel += 1
         self._replies.clear()
         self._synced_at = self._sync_sent_at = float("-inf")

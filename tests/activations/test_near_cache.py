@@ -410,6 +410,28 @@ def test_flush_counts_every_waiting_event_without_a_limit() -> None:
     assert not counts.admit([a], peek)  # 900 known: past half
 
 
+def test_a_flush_forgets_the_windows_that_have_ended_and_only_those(monkeypatch) -> None:
+    clock = [1_000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    counts = LocalCounts()
+    short = ratelimit.Window(key="short", limit=100, timeout=11, retry_after=10)
+    long = ratelimit.Window(key="long", limit=100, timeout=101, retry_after=100)
+    peek = ratelimit.Window(key="u", limit=20, timeout=1001, retry_after=1000)
+    counts.learned([short, long, peek], [90, 90, 0])
+    assert not counts.admit([short], peek)
+    assert not counts.admit([long], peek)
+    clock[0] += 20  # "short" has ended
+    counts.flushed([], [])
+    assert counts.admit([short], peek)  # forgotten: counts from 0 again
+    assert not counts.admit([long], peek)
+    clock[0] += 50  # nothing else has ended yet
+    counts.flushed([], [])
+    assert not counts.admit([long], peek)
+    clock[0] += 50
+    counts.flushed([], [])
+    assert counts.admit([long], peek)
+
+
 def test_settings_refuse_a_sync_interval_at_the_socket_timeout() -> None:
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
