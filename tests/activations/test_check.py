@@ -476,3 +476,20 @@ def test_miss_on_a_connection_the_server_dropped_is_answered(
     assert data is not None
     assert data["license_key"] == key
     assert kept_connection.connection.info.backend_pid != pid
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_miss_runs_a_statement_the_server_prepared_once_per_connection(
+    key: str, kept_connection: Any
+) -> None:
+    # psycopg prepares a query after its 5th run on a connection; from then on the server
+    # neither parses nor plans it again (planning was most of a miss's database time).
+    for _ in range(7):
+        assert selectors.check_data_load(key) is not None
+    with kept_connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        prepared = dict(cursor.fetchall())
+    runs = [count for statement, count in prepared.items() if "licensing_licensekey" in statement]
+    assert len(runs) == 1  # one statement, run again as prepared (the last runs)
+    assert runs[0] >= 1

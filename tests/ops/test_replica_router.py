@@ -176,6 +176,17 @@ def test_without_a_replica_there_is_one_alias_and_no_routing():
 
 
 @pytest.mark.django_db(databases=[])
+def test_both_aliases_bind_parameters_on_the_server_and_prepare_repeated_queries():
+    config = settings_with(DATABASE_URL=PRIMARY_URL, DATABASE_REPLICA_URL=REPLICA_URL)
+    for alias in ("default", "replica"):
+        options = config["databases"][alias]["OPTIONS"]
+        assert options["server_side_binding"] is True
+        assert options["prepare_threshold"] == 5
+    config = settings_with(DATABASE_URL=PRIMARY_URL, DATABASE_SERVER_SIDE_BINDING="false")
+    assert config["databases"]["default"]["OPTIONS"]["server_side_binding"] is False
+
+
+@pytest.mark.django_db(databases=[])
 def test_pgbouncer_mode_avoids_session_state_on_both_aliases():
     config = settings_with(
         DATABASE_URL=PRIMARY_URL, DATABASE_REPLICA_URL=REPLICA_URL, DATABASE_PGBOUNCER="true"
