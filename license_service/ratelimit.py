@@ -91,12 +91,19 @@ def parse_rate(value: str) -> Rate:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The counter of one (scope, identity) in the current fixed window."""
+    """The counter of one (scope, identity) in one fixed window: ``starts <= t < ends``
+    (wall clock, whole seconds)."""
 
     key: str
     limit: int
-    timeout: int
-    retry_after: int
+    timeout: int  # seconds a new counter lives in the cache: the period, plus one
+    starts: int
+    ends: int
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds until the window ends (at least 1): a throttled call's wait."""
+        return max(1, math.ceil(self.ends - time.time()))
 
     def exceeded(self, count: Any) -> bool:
         """Whether a counter value read from the cache is already past the limit."""
@@ -107,17 +114,33 @@ class Window:
         return isinstance(count, int) and count >= self.limit
 
 
+# The windows made lately, per (scope, identity, rate): a window is the same object for its
+# whole period, so the check path (three windows per request) rarely builds one. Bounded:
+# emptied when full (a burst of new identities costs a rebuild, nothing else).
+_recent_windows: dict[tuple[str, str, str], Window] = {}
+_RECENT_WINDOWS_KEPT = 16_384
+
+
 def rate_window(scope: str, identity: str, rate: str, *, now: float | None = None) -> Window:
-    parsed = parse_rate(rate)
+    """The window of ``identity`` in ``scope`` at ``now`` (default: the current time)."""
     now = time.time() if now is None else now
+    recent = (scope, identity, rate)
+    window = _recent_windows.get(recent)
+    if window is not None and window.starts <= now < window.ends:
+        return window
+    parsed = parse_rate(rate)
     index = int(now // parsed.period)
-    resets_in = math.ceil((index + 1) * parsed.period - now)
-    return Window(
+    window = Window(
         key=f"rl:{scope}:{index}:{identity}",
         limit=parsed.limit,
         timeout=parsed.period + 1,
-        retry_after=max(1, resets_in),
+        starts=index * parsed.period,
+        ends=(index + 1) * parsed.period,
     )
+    if len(_recent_windows) >= _RECENT_WINDOWS_KEPT:
+        _recent_windows.clear()
+    _recent_windows[recent] = window
+    return window
 
 
 def rate_limit_hit(scope: str, identity: str, rate: str) -> None:
@@ -315,22 +338,28 @@ def count_and_read_command(
     amounts: Sequence[int] = (),
     *,
     by_sha: bool = True,
+    unlimited: bool = False,
 ) -> list[bytes]:
     """The script call of ``cache_count_and_read`` (``EVALSHA``; ``EVAL`` with the script's
-    text when ``by_sha`` is false, for a connection that cannot retry on NOSCRIPT)."""
-    make_key = backend.make_key
-    keys = [make_key(window.key) for window in windows]
-    keys += [make_key(key) for key in reads]
-    keys += [make_key(stamp.key) for stamp in stamps]
+    text when ``by_sha`` is false, for a connection that cannot retry on NOSCRIPT).
+    ``unlimited``: count every event, whatever the windows' limits."""
+    # The cache's own key names (Django's KEY_FUNCTION, KEY_PREFIX, VERSION), as
+    # ``make_key`` builds them, without its layers: a flush names hundreds of windows.
+    key_func, prefix, version = backend.key_func, backend.key_prefix, backend.version
+    names = [window.key for window in windows]
+    names += reads
+    names += [stamp.key for stamp in stamps]
     if by_sha:
-        command = [_EVALSHA, _COUNT_AND_READ_SHA_BYTES, b"%d" % len(keys)]
+        command = [_EVALSHA, _COUNT_AND_READ_SHA_BYTES, b"%d" % len(names)]
     else:
-        command = [b"EVAL", _COUNT_AND_READ_BYTES, b"%d" % len(keys)]
-    command += [key.encode() for key in keys]
+        command = [b"EVAL", _COUNT_AND_READ_BYTES, b"%d" % len(names)]
+    command += [key_func(name, prefix, version).encode() for name in names]
     command += (b"%d" % len(windows), b"%d" % len(reads))
+    no_limit = b"%d" % _NO_LIMIT
     for i, window in enumerate(windows):
         amount = amounts[i] if amounts else 1
-        command += (b"%d" % window.timeout, b"%d" % window.limit, b"%d" % amount)
+        limit = no_limit if unlimited else b"%d" % window.limit
+        command += (b"%d" % window.timeout, limit, b"%d" % amount)
     for stamp in stamps:
         force = b"1" if stamp.force else b"0"
         command += (b"%d" % stamp.value, b"%d" % (stamp.timeout or 0), force)
@@ -502,47 +531,48 @@ class LocalCounts:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # Per window key: the count last read, the window, when it ends (wall clock). Kept
-        # in separate dicts of plain values, so that updating a count allocates nothing the
-        # cyclic garbage collector must track: long-lived tracked objects made per request
-        # trigger its full passes, the p99's worst enemy in a worker process.
+        # Per window key: the count last read, and the window. Kept in separate dicts of
+        # plain values, so that updating a count allocates nothing the cyclic garbage
+        # collector must track: long-lived tracked objects made per request trigger its
+        # full passes, the p99's worst enemy in a worker process.
         self._count: dict[str, int] = {}
         self._window: dict[str, Window] = {}
-        self._ends: dict[str, float] = {}
         self._pending: dict[str, int] = {}
         self._peeked: set[str] = set()  # peek windows read locally since the last flush
-        # The earliest of _ends: a flush looks for ended windows only once one has ended.
+        # The earliest end of a known window: a flush looks for ended windows only once
+        # one has ended.
         self._next_end = math.inf
 
     def _know(self, window: Window, count: int) -> None:
         key = window.key
         if key not in self._window:
-            ends = time.time() + window.retry_after
             self._window[key] = window
-            self._ends[key] = ends
-            self._next_end = min(self._next_end, ends)
+            self._next_end = min(self._next_end, window.ends)
         self._count[key] = count
 
     def admit(self, windows: Sequence[Window], peek: Window) -> bool:
         """Admit one event in each window without a round trip, or say it needs one."""
         with self._lock:
-            count = self._count
-            pending = self._pending
+            count, pending = self._count, self._pending
+            peeked = count.get(peek.key)
+            if peeked is not None and peeked >= peek.limit:
+                return False
             for window in windows:
-                waiting = pending.get(window.key, 0)
-                if (count.get(window.key, 0) + waiting + 1) * LOCAL_SHARE > window.limit or (
-                    waiting >= max(1, window.limit // LOCAL_BATCH)
+                key, limit = window.key, window.limit
+                waiting = pending.get(key, 0)
+                if (count.get(key, 0) + waiting + 1) * LOCAL_SHARE > limit or (
+                    waiting >= max(1, limit // LOCAL_BATCH)
                 ):
                     return False
-            if peek.reached(count.get(peek.key)):
-                return False
             # A window not seen yet (a new one, or new here) counts from 0 until the next
             # flush reads it: the batch bound above holds whatever it really is.
-            for window in (*windows, peek):
-                if window.key not in count:
-                    self._know(window, 0)
             for window in windows:
-                pending[window.key] = pending.get(window.key, 0) + 1
+                key = window.key
+                if key not in count:
+                    self._know(window, 0)
+                pending[key] = pending.get(key, 0) + 1
+            if peeked is None:
+                self._know(peek, 0)
             self._peeked.add(peek.key)
             return True
 
@@ -559,17 +589,17 @@ class LocalCounts:
                     self._know(window, count)
 
     def flush_plan(self) -> tuple[list[Window], list[int]]:
-        """What a flush counts and reads: every window with waiting events, without a
-        limit (they were admitted), and every peek window read locally (amount 0). The
-        waiting events leave ``pending``: a failed flush loses them (fail open)."""
+        """What a flush counts and reads: every window with waiting events (to be counted
+        without a limit: they were admitted), and every peek window read locally (amount
+        0). The waiting events leave ``pending``: a failed flush loses them (fail open)."""
         with self._lock:
             windows: list[Window] = []
             amounts: list[int] = []
-            planned = [*self._pending.items(), *((key, 0) for key in self._peeked)]
-            for key, amount in planned:
-                window = self._window.get(key)
+            known = self._window
+            for key, amount in (*self._pending.items(), *((key, 0) for key in self._peeked)):
+                window = known.get(key)
                 if window is not None:
-                    windows.append(Window(key, _NO_LIMIT, window.timeout, window.retry_after))
+                    windows.append(window)
                     amounts.append(amount)
             self._pending.clear()
             self._peeked.clear()
@@ -584,9 +614,10 @@ class LocalCounts:
                     self._count[window.key] = count
             if now < self._next_end:  # nothing has ended: no need to look
                 return
-            for key in [key for key, ends in self._ends.items() if ends < now]:
-                del self._count[key], self._window[key], self._ends[key]
-            self._next_end = min(self._ends.values(), default=math.inf)
+            known = self._window
+            for key in [key for key, window in known.items() if window.ends <= now]:
+                del self._count[key], known[key]
+            self._next_end = min((window.ends for window in known.values()), default=math.inf)
 
     def distrust(self, window: Window) -> None:
         """This window was counted elsewhere (by an exact call whose count we do not see):
@@ -599,7 +630,6 @@ class LocalCounts:
         with self._lock:
             self._count.clear()
             self._window.clear()
-            self._ends.clear()
             self._next_end = math.inf
             self._pending.clear()
             self._peeked.clear()

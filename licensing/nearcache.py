@@ -184,7 +184,9 @@ class NearCache:
         windows, amounts = self.counts.flush_plan()
         if windows:
             commands.append(
-                count_and_read_command(self._backend, windows, amounts=amounts, by_sha=False)
+                count_and_read_command(
+                    self._backend, windows, amounts=amounts, by_sha=False, unlimited=True
+                )
             )
             self._replies.append(("flush", windows))
         commands.append([b"PING"])

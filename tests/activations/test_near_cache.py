@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.core.cache import caches
+from django.core.cache.backends.base import default_key_func
 from django.test import override_settings
 from django_redis import get_redis_connection
 
@@ -352,7 +354,7 @@ def test_locally_admitted_events_reach_the_shared_counter(
 
 
 def window(key: str, limit: int) -> ratelimit.Window:
-    return ratelimit.Window(key=key, limit=limit, timeout=61, retry_after=60)
+    return ratelimit.Window(key=key, limit=limit, timeout=61, starts=0, ends=2**40)
 
 
 def test_a_window_not_read_yet_counts_from_zero_until_the_next_flush() -> None:
@@ -404,7 +406,13 @@ def test_flush_counts_every_waiting_event_without_a_limit() -> None:
     windows, amounts = counts.flush_plan()
     assert [w.key for w in windows] == ["a", "b", "u"]
     assert amounts == [3, 3, 0]
-    assert all(w.limit > 10**12 for w in windows)
+    backend = SimpleNamespace(key_func=default_key_func, key_prefix="ls", version=1)
+    command = ratelimit.count_and_read_command(
+        backend, windows, amounts=amounts, by_sha=False, unlimited=True
+    )
+    assert command[3:6] == [b"ls:1:a", b"ls:1:b", b"ls:1:u"]
+    limits = command[9::3][:3]  # (timeout, limit, amount) per window
+    assert all(int(limit) > 10**12 for limit in limits)
     assert counts.flush_plan() == ([], [])
     counts.flushed(windows, [900, 4, 1])
     assert not counts.admit([a], peek)  # 900 known: past half
@@ -414,9 +422,9 @@ def test_a_flush_forgets_the_windows_that_have_ended_and_only_those(monkeypatch)
     clock = [1_000.0]
     monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
     counts = LocalCounts()
-    short = ratelimit.Window(key="short", limit=100, timeout=11, retry_after=10)
-    long = ratelimit.Window(key="long", limit=100, timeout=101, retry_after=100)
-    peek = ratelimit.Window(key="u", limit=20, timeout=1001, retry_after=1000)
+    short = ratelimit.Window(key="short", limit=100, timeout=11, starts=1_000, ends=1_010)
+    long = ratelimit.Window(key="long", limit=100, timeout=101, starts=1_000, ends=1_100)
+    peek = ratelimit.Window(key="u", limit=20, timeout=1001, starts=1_000, ends=2_000)
     counts.learned([short, long, peek], [90, 90, 0])
     assert not counts.admit([short], peek)
     assert not counts.admit([long], peek)

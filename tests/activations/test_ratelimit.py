@@ -53,12 +53,18 @@ def test_malformed_rate_is_a_configuration_error(value):
         parse_rate(value)
 
 
-def test_retry_after_is_the_rest_of_the_window():
+def test_retry_after_is_the_rest_of_the_window(monkeypatch):
     window = rate_window("scope", "who", "10/m", now=120.5)
+    assert (window.starts, window.ends) == (120, 180)
+    monkeypatch.setattr(ratelimit.time, "time", lambda: 120.5)
     assert window.retry_after == 60
-    assert rate_window("scope", "who", "10/m", now=179.2).retry_after == 1
-    assert rate_window("scope", "who", "10/m", now=179.2).key == window.key
-    assert rate_window("scope", "who", "10/m", now=180.0).key != window.key
+    monkeypatch.setattr(ratelimit.time, "time", lambda: 179.2)
+    assert window.retry_after == 1
+    assert rate_window("scope", "who", "10/m", now=179.2) is window  # made once per period
+    later = rate_window("scope", "who", "10/m", now=180.0)
+    assert later.key != window.key
+    assert rate_window("scope", "who", "10/m", now=120.0).key == window.key
+    assert rate_window("scope", "who", "20/m", now=150.0).limit == 20  # a new rate applies
 
 
 def test_limit_lets_exactly_its_count_through():
