@@ -92,6 +92,10 @@ def seq_scans(r: Run) -> float | None:
     return None if not per_request else per_request["key_seq_scan"] + per_request["lic_seq_scan"]
 
 
+def cpu(key: str) -> Callable[[Run], float | None]:
+    return lambda r: (r.get("server_cpu") or {}).get(key)
+
+
 def sizes(results: dict[str, Any]) -> tuple[int, int]:
     cfg = results["config"]
     return int(cfg["licenses_small"]), int(cfg["licenses_large"])
@@ -127,6 +131,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                         "seq": med(group, seq_scans),
                         "non_2xx": non_2xx(group),
                         "socket_errors": socket_errors(group),
+                        "cpu_us": med(group, cpu("us_per_request")),
+                        "busy": med(group, cpu("busy")),
+                        "busiest": med(group, cpu("busiest_share")),
                     }
                 )  # fmt: skip
 
@@ -325,16 +332,18 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
     add("")
     add(
         "| phase | licenses | req/s (median) | req/s range | p50 ms | p99 ms | vs bare "
+        "| worker CPU µs/req | core busy | busiest worker "
         "| SQL xacts/req | key-index scans/req | seq scans/req | non-2xx | socket errors |"
     )
-    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in s["rows"]:
         if row["paced"]:
             continue
         add(
             f"| {TITLES[row['phase']]} | {size_label(row['size'])} | {fmt(row['rps'], '.0f')} "
             f"| {row['rps_min']:.0f}–{row['rps_max']:.0f} | {fmt(row['p50'])} | {fmt(row['p99'])} "
-            f"| {fmt(row['vs_bare'])} | {fmt(row['xacts'])} | {fmt(row['key_idx'])} "
+            f"| {fmt(row['vs_bare'])} | {fmt(row['cpu_us'], '.0f')} | {fmt(row['busy'])} "
+            f"| {fmt(row['busiest'])} | {fmt(row['xacts'])} | {fmt(row['key_idx'])} "
             f"| {fmt(row['seq'])} | {row['non_2xx']} | {row['socket_errors']} |"
         )
     pairs_rows = [r for r in s["rows"] if r["phase"] == "pairs" and not r["paced"]]
@@ -475,6 +484,11 @@ METHOD = """
   is not wrk2: Debian has no wrk2, and when the server falls behind, the wait before sending
   is not counted (coordinated omission). At the offered rates used, well under
   saturation, the server keeps up (compare offered and achieved rates).
+- **worker CPU µs/req, core busy, busiest worker**: the gunicorn workers' CPU time (user +
+  system, from /proc) during the measurement, per request answered; that time per second
+  of measurement (1.00: the pinned core did nothing else for them to wait on); and the
+  busiest worker's share of it (0.50: wrk's connections were served evenly by the two
+  workers; 1.00: all by one).
 - **(a) bare**: a plain Django view returning a constant JSON body the size and shape of a
   check answer, through the same middleware stack: what the framework costs, nothing else.
 - **(b) cache hit**: {hot} keys, each asked for once before the phase (so all are cached),

@@ -182,6 +182,9 @@ class Server:
             time.sleep(0.2)
         raise SystemExit(f"bench: gunicorn did not answer within 60 s; see {self.log_path}")
 
+    def worker_cpu(self) -> dict[int, float]:
+        return worker_cpu_seconds(self.proc.pid) if self.proc is not None else {}
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -283,6 +286,40 @@ def _wait_for_none(conn: Any, count_query: str, seconds: float = 5) -> int:
     return statements
 
 
+def worker_cpu_seconds(master: int) -> dict[int, float]:
+    """CPU time (user + system, seconds) of each child of ``master`` (gunicorn's workers),
+    from /proc: what the served requests cost the pinned core, whatever else ran on it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
+        if int(fields[1]) == master:
+            seconds[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+def server_cpu(
+    before: dict[int, float], after: dict[int, float], requests: int, seconds: float
+) -> dict[str, float] | None:
+    """What the workers spent during a measurement: CPU per request (µs), how busy that kept
+    the core (CPU seconds per second), and the busiest worker's share of it (0.5: even)."""
+    spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    total = sum(spent.values())
+    if not requests or not seconds or total <= 0:
+        return None
+    return {
+        "us_per_request": round(total / requests * 1e6, 1),
+        "busy": round(total / seconds, 3),
+        "busiest_share": round(max(spent.values()) / total, 3),
+    }
+
+
 def metric_counts(url: str, name: str) -> dict[str, float] | None:
     """``name``'s samples from the service's /metrics, by their label values."""
     try:
@@ -336,10 +373,11 @@ class CacheFlusher:
 
 
 class Bench:
-    def __init__(self, cfg: Config, env: dict[str, str], wrk: str, pin: bool):
+    def __init__(self, cfg: Config, env: dict[str, str], wrk: str, pin: bool, server: Server):
         self.cfg = cfg
         self.env = env
         self.wrk = wrk
+        self.server = server
         self.pin = pin
         self.url = f"http://127.0.0.1:{cfg.port}"
         self.runs: list[dict[str, Any]] = []
@@ -426,7 +464,9 @@ class Bench:
             if with_db and phase is HIT:
                 before = self.counters.snapshot()
             cache_before = metric_counts(self.url, CACHE_METRIC) if with_db else None
+            cpu_before = self.server.worker_cpu()
             result = self.wrk_run(phase, self.cfg.duration, rate)
+            cpu_after = self.server.worker_cpu()
             cache_after = metric_counts(self.url, CACHE_METRIC) if with_db else None
         finally:
             if flushing:
@@ -466,6 +506,7 @@ class Bench:
             "extra": result.get("extra", {}),
             "db_per_request": db,
             "check_cache": cache_lookups,
+            "server_cpu": server_cpu(cpu_before, cpu_after, result["requests"], seconds),
         }
         self.runs.append(run)
         bad = {s: n for s, n in run["statuses"].items() if not s.startswith("2")}
@@ -480,6 +521,12 @@ class Bench:
                 else ""
             )
             + (f"  cache {cache_lookups}" if cache_lookups else "")
+            + (
+                f"  cpu {cpu['us_per_request']:.0f} µs/req busy {cpu['busy']:.2f}"
+                f" busiest worker {cpu['busiest_share']:.2f}"
+                if (cpu := run["server_cpu"])
+                else ""
+            )
             + (f"  NON-2xx {bad}" if bad else "")
         )
         return run
@@ -646,7 +693,7 @@ def main() -> None:
 
     TMP_DIR.mkdir(parents=True, exist_ok=True)
     server = Server(cfg, env, pin)
-    bench = Bench(cfg, env, wrk, pin)
+    bench = Bench(cfg, env, wrk, pin, server)
     bench.key_files["hit"] = seed.write_keys(
         TMP_DIR / "keys-hit.txt", seed.hot_keys(dataset, cfg.hot_keys)
     )
