@@ -325,6 +325,9 @@ def server_env(stack: Stack, **overrides: str) -> dict[str, str]:
         "THROTTLE_UNKNOWN_KEY_IP": HIGH_RATE,
         "LOG_LEVEL": "WARNING",
         "GUNICORN_LOG_LEVEL": "warning",
+        # Two processes whatever the machine: the scenarios race writes in one worker
+        # against near caches in another.
+        "GUNICORN_WORKERS": "2",
     }
     env.update(overrides)
     return env

@@ -127,10 +127,11 @@ def gunicorn_command(cfg: Config, *extra: str) -> list[str]:
     return cmd
 
 
-def gunicorn_settings(cfg: Config, env: dict[str, str]) -> dict[str, str]:
-    """gunicorn's fully resolved configuration, as it would start (``--print-config``)."""
+def gunicorn_settings(cfg: Config, env: dict[str, str], pin: bool) -> dict[str, str]:
+    """gunicorn's fully resolved configuration, as it would start (``--print-config``, on
+    the server's CPUs: the worker count follows them)."""
     out = subprocess.run(
-        gunicorn_command(cfg, "--print-config"),
+        pinned(cfg.server_cpus, gunicorn_command(cfg, "--print-config"), pin),
         cwd=REPO,
         env={**os.environ, **env},
         capture_output=True,
@@ -663,7 +664,7 @@ def machine_description(wrk: str, cfg: Config, env: dict[str, str], pin: bool) -
         "gunicorn_config_file": str(GUNICORN_CONF.relative_to(REPO))
         if GUNICORN_CONF.exists()
         else None,
-        "gunicorn": gunicorn_settings(cfg, env),
+        "gunicorn": gunicorn_settings(cfg, env, pin),
         "settings_module": env["DJANGO_SETTINGS_MODULE"],
         "pinning": (
             f"gunicorn on CPU {cfg.server_cpus}, wrk on CPU {cfg.client_cpus} (taskset); "

@@ -124,8 +124,28 @@ def test_gunicorn_uses_threaded_workers_sized_from_the_environment(monkeypatch, 
 def test_gunicorn_defaults_and_port(monkeypatch, tmp_path):
     config = load_gunicorn_config(monkeypatch, PORT="8123", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     assert config["bind"] == ["0.0.0.0:8123"]
-    assert config["workers"] >= 2
+    assert config["workers"] == config["usable_cpus"]()
     assert config["threads"] == 4
+
+
+def test_gunicorn_runs_one_worker_per_usable_cpu(monkeypatch, tmp_path):
+    config = load_gunicorn_config(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    usable_cpus = config["usable_cpus"]
+    no_quota = tmp_path / "absent"
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert usable_cpus(no_quota) == 4  # the affinity mask (taskset, cpusets)
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == 4  # no quota
+    cpu_max.write_text("150000 100000\n")
+    assert usable_cpus(cpu_max) == 2  # a container's --cpus=1.5, rounded up
+    cpu_max.write_text("800000 100000\n")
+    assert usable_cpus(cpu_max) == 4  # a quota above the mask: the mask
+    cpu_max.write_text("garbage\n")
+    assert usable_cpus(cpu_max) == 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    cpu_max.write_text("10000 100000\n")
+    assert usable_cpus(cpu_max) == 1  # pinned to one core, a tenth of it: one worker
 
 
 def test_gunicorn_refuses_a_malformed_number(monkeypatch, tmp_path):
