@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf
@@ -40,6 +41,7 @@ from activations.selectors import (
     check_data,
     iso_datetime,
     json_body,
+    rendered_body,
 )
 from activations.serializers import (
     ActivateOutputSerializer,
@@ -306,16 +308,22 @@ def _check(
     )
     unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"], now=now)
     near = near_cache()
+    plain = product_slug is None and instance_identifier is None
     # No round trip: the answer is in this process and the limits admit it locally.
-    data, token = near.get(key, count, unknown) if near is not None else (None, None)
-    if data is not None:
-        cache_result: CacheResult = "near_hit"
+    kept, token = near.get(key, count, unknown) if near is not None else (None, None)
+    data: CheckData | None
+    if kept is not None:
+        metrics.record_check_cache("near_hit")
+        body = rendered_body(kept.rendered, timezone.now()) if plain else None
+        if body is not None:  # the usual check: its answer as it was rendered
+            return HttpResponse(body, content_type="application/json")
+        data = kept.data()
     else:
         data, cache_result = _check_from_cache(key, count, unknown, near, token)
-    metrics.record_check_cache(cache_result)
+        metrics.record_check_cache(cache_result)
     if data is None:
         raise _unknown_key(ip)
-    if product_slug is None and instance_identifier is None:
+    if plain:
         return HttpResponse(check_body(data), content_type="application/json")
     try:
         answer = check_answer(

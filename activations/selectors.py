@@ -314,11 +314,15 @@ def check_body(data: CheckData) -> bytes:
     one rendered when the entry was stored while it is still true (no entitlement expired
     since), else rendered now."""
     now = timezone.now()
-    rendered = data.get("rendered")
+    body = rendered_body(data.get("rendered"), now)
+    return body if body is not None else json_body(check_answer(data, now=now))
+
+
+def rendered_body(rendered: tuple[bytes, datetime | None] | None, now: datetime) -> bytes | None:
+    """A pre-rendered plain answer (``_render``), if it is still true at ``now``."""
     if rendered is not None and (rendered[1] is None or now < rendered[1]):
-        body: bytes = rendered[0]
-        return body
-    return json_body(check_answer(data, now=now))
+        return rendered[0]
+    return None
 
 
 def json_body(answer: dict[str, Any]) -> bytes:

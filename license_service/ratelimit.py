@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
@@ -89,10 +89,13 @@ def parse_rate(value: str) -> Rate:
     return Rate(limit=int(count), period=_PERIODS[unit])
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
     """The counter of one (scope, identity) in one fixed window: ``starts <= t < ends``
-    (wall clock, whole seconds)."""
+    (wall clock, whole seconds). A tuple of atomic values, which the garbage collector
+    would stop tracking, were it a plain tuple (CPython untracks only those): processes
+    keep thousands of windows alive for their whole period, so ``rate_window`` and
+    ``LocalCounts`` keep them as plain tuples (``tuple(window)``, ``Window._make``);
+    tracked, they would lengthen every full collection."""
 
     key: str
     limit: int
@@ -117,7 +120,7 @@ class Window:
 # The windows made lately, per (scope, identity, rate): a window is the same object for its
 # whole period, so the check path (three windows per request) rarely builds one. Bounded:
 # emptied when full (a burst of new identities costs a rebuild, nothing else).
-_recent_windows: dict[tuple[str, str, str], Window] = {}
+_recent_windows: dict[tuple[str, str, str], tuple[str, int, int, int, int]] = {}
 _RECENT_WINDOWS_KEPT = 16_384
 
 
@@ -125,9 +128,9 @@ def rate_window(scope: str, identity: str, rate: str, *, now: float | None = Non
     """The window of ``identity`` in ``scope`` at ``now`` (default: the current time)."""
     now = time.time() if now is None else now
     recent = (scope, identity, rate)
-    window = _recent_windows.get(recent)
-    if window is not None and window.starts <= now < window.ends:
-        return window
+    kept = _recent_windows.get(recent)
+    if kept is not None and kept[3] <= now < kept[4]:  # starts <= now < ends
+        return Window._make(kept)
     parsed = parse_rate(rate)
     index = int(now // parsed.period)
     window = Window(
@@ -139,7 +142,7 @@ def rate_window(scope: str, identity: str, rate: str, *, now: float | None = Non
     )
     if len(_recent_windows) >= _RECENT_WINDOWS_KEPT:
         _recent_windows.clear()
-    _recent_windows[recent] = window
+    _recent_windows[recent] = tuple(window)  # type: ignore[assignment]
     return window
 
 
@@ -536,7 +539,7 @@ class LocalCounts:
         # collector must track: long-lived tracked objects made per request trigger its
         # full passes, the p99's worst enemy in a worker process.
         self._count: dict[str, int] = {}
-        self._window: dict[str, Window] = {}
+        self._window: dict[str, tuple[str, int, int, int, int]] = {}  # tuple(Window)
         self._pending: dict[str, int] = {}
         self._peeked: set[str] = set()  # peek windows read locally since the last flush
         # The earliest end of a known window: a flush looks for ended windows only once
@@ -546,7 +549,7 @@ class LocalCounts:
     def _know(self, window: Window, count: int) -> None:
         key = window.key
         if key not in self._window:
-            self._window[key] = window
+            self._window[key] = tuple(window)  # type: ignore[assignment]
             self._next_end = min(self._next_end, window.ends)
         self._count[key] = count
 
@@ -599,7 +602,7 @@ class LocalCounts:
             for key, amount in (*self._pending.items(), *((key, 0) for key in self._peeked)):
                 window = known.get(key)
                 if window is not None:
-                    windows.append(window)
+                    windows.append(Window._make(window))
                     amounts.append(amount)
             self._pending.clear()
             self._peeked.clear()
@@ -615,9 +618,10 @@ class LocalCounts:
             if now < self._next_end:  # nothing has ended: no need to look
                 return
             known = self._window
-            for key in [key for key, window in known.items() if window.ends <= now]:
-                del self._count[key], known[key]
-            self._next_end = min((window.ends for window in known.values()), default=math.inf)
+            ends = {key: window[4] for key, window in known.items()}
+            for key in [key for key, end in ends.items() if end <= now]:
+                del self._count[key], known[key], ends[key]
+            self._next_end = min(ends.values(), default=math.inf)
 
     def distrust(self, window: Window) -> None:
         """This window was counted elsewhere (by an exact call whose count we do not see):

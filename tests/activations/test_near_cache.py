@@ -4,6 +4,7 @@ invalidation channel; without it the near cache is off (checked first)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from licensing.cache import check_cache_forget, check_cache_key
 from licensing.models import License
 from licensing.nearcache import near_cache
 from licensing.services import license_resume, license_suspend
+from tests.activations.conftest import activate
 from tests.conftest import DEAD_REDIS
 
 pytestmark = pytest.mark.django_db
@@ -144,6 +146,40 @@ def test_near_hit_answers_exactly_like_redis(client: Any, key: str) -> None:
     assert tier == "near_hit"
     assert again.content == first.content
     assert again["Content-Type"] == "application/json"
+
+
+@requires_redis
+def test_near_hit_with_product_and_instance_answers_like_redis(client: Any, key: str) -> None:
+    params = {"product_slug": "rankmath-pro", "instance_identifier": "example.com"}
+    activate(client, key, "example.com")
+    first = check(client, key, **params)
+    assert first.status_code == 200
+    warm(client, key)  # kept by the plain check; the next answer is made from its facts
+    tier, again = served_by(client, key, **params)
+    assert tier == "near_hit"
+    assert again.json() == first.json()
+    assert again.json()["entitlements"][0]["instance_active"] is True
+
+
+@requires_redis
+def test_kept_answers_and_windows_are_invisible_to_the_garbage_collector(
+    client: Any, key: str
+) -> None:
+    # A full collection walks every object the collector tracks, and stops every thread
+    # meanwhile; a process keeps up to CHECK_NEAR_CACHE_SIZE answers and a rate-limit
+    # window per key and IP for its whole period.
+    cache = fresh_near_cache()
+    warm(client, key)
+    gc.collect()
+    gc.collect()  # a tuple is untracked once its members are
+    assert cache._entries[key]
+    assert not gc.is_tracked(cache._entries[key])
+    windows = list(cache.counts._window.values())
+    assert windows
+    assert not any(gc.is_tracked(window) for window in windows)
+    recent = list(ratelimit._recent_windows.values())
+    assert recent
+    assert not any(gc.is_tracked(window) for window in recent)
 
 
 @requires_redis

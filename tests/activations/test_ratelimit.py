@@ -60,7 +60,7 @@ def test_retry_after_is_the_rest_of_the_window(monkeypatch):
     assert window.retry_after == 60
     monkeypatch.setattr(ratelimit.time, "time", lambda: 179.2)
     assert window.retry_after == 1
-    assert rate_window("scope", "who", "10/m", now=179.2) is window  # made once per period
+    assert rate_window("scope", "who", "10/m", now=179.2) == window  # made once per period
     later = rate_window("scope", "who", "10/m", now=180.0)
     assert later.key != window.key
     assert rate_window("scope", "who", "10/m", now=120.0).key == window.key
