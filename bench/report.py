@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from statistics import fmean as mean
 from typing import Any
 
 PHASE_ORDER = ["bare", "hit", "miss", "pairs"]
@@ -49,17 +49,27 @@ def med(runs: list[Run], get: Callable[[Run], float | None]) -> float | None:
 def per_round_ratio(
     runs: list[Run], num: str, den: str, size: int, paced: bool, get: Callable[[Run], float]
 ) -> float | None:
-    """Median over rounds of num/den measured in the same round (the phases alternate, so
-    slow drifts of the machine cancel out)."""
-    by_round: dict[int, dict[str, Run]] = defaultdict(dict)
-    for r in runs:
-        if r["size"] == size and bool(r["offered_rps"]) == paced:
-            by_round[r["round"]][r["phase"]] = r
-    ratios = [
-        get(rs[num]) / get(rs[den])
-        for rs in by_round.values()
-        if num in rs and den in rs and get(rs[den])
-    ]
+    """Median over rounds of num/den measured in the same round: each num run against the
+    mean of the den runs next to it in that round, the one just before and the one just
+    after (the phases alternate, so the machine's drift weighs on both sides alike)."""
+    ratios = []
+    for i, r in enumerate(runs):
+        if r["phase"] != num or r["size"] != size or bool(r["offered_rps"]) != paced:
+            continue
+
+        def same(o: Run, r: Run = r) -> bool:
+            return (
+                o["phase"] == den
+                and o["size"] == size
+                and o["round"] == r["round"]
+                and bool(o["offered_rps"]) == paced
+            )
+
+        before = next((o for o in reversed(runs[:i]) if same(o)), None)
+        after = next((o for o in runs[i + 1 :] if same(o)), None)
+        values = [get(o) for o in (before, after) if o is not None]
+        if values and mean(values):
+            ratios.append(get(r) / mean(values))
     return median(ratios)
 
 
@@ -324,7 +334,9 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
     add("")
     add(
         "Ratios are medians of per-round ratios: in each round the phases run one after the "
-        "other, so each ratio compares measurements taken a few seconds apart."
+        "other, and the bare view runs both before and after the hit, so the hit is compared "
+        "with the mean of the two bare runs around it (the miss with the bare run just "
+        "before it): measurements seconds apart, the machine's drift on both sides."
     )
     add("")
 

@@ -676,6 +676,19 @@ def machine_description(wrk: str, cfg: Config, env: dict[str, str], pin: bool) -
     }
 
 
+def bracketed(phases: list[Phase]) -> list[Phase]:
+    """The phases of a round with the bare view measured again right after the hit: the
+    hit is compared with the mean of the bare runs on either side of it (and the miss with
+    the one just before it), so that the machine's drift over a round (on a shared VM,
+    several percent within seconds) weighs on both sides alike."""
+    out: list[Phase] = []
+    for phase in phases:
+        out.append(phase)
+        if phase is HIT and BARE in phases:
+            out.append(BARE)
+    return out
+
+
 def main() -> None:
     cfg = Config.from_env()
     wrk = ensure_wrk()
@@ -723,7 +736,7 @@ def main() -> None:
         with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
             rates: dict[str, float] = {}
             for round_ in range(1, cfg.rounds + 1):
-                for phase in phases:
+                for phase in bracketed(phases):
                     bench.measure(phase, size=cfg.small, round_=round_)
                 if not rates:
                     # The offered rate of the paced phases: a fraction of what the first
@@ -734,9 +747,8 @@ def main() -> None:
                     rates["bare"] = rates["hit"] = round(cfg.paced_fraction * both)
                     if "miss" in first:
                         rates["miss"] = round(cfg.paced_fraction * first["miss"])
-                for phase in (BARE, HIT, MISS):
-                    if phase in phases:
-                        bench.measure(phase, size=cfg.small, round_=round_, rate=rates[phase.name])
+                for phase in bracketed([p for p in (BARE, HIT, MISS) if p in phases]):
+                    bench.measure(phase, size=cfg.small, round_=round_, rate=rates[phase.name])
         results["paced_rates"] = rates
 
         if MISS in phases and cfg.large > cfg.small:
