@@ -52,6 +52,8 @@ def per_round_ratio(
     """Median over rounds of num/den measured in the same round: each num run against the
     mean of the den runs next to it in that round, the one just before and the one just
     after (the phases alternate, so the machine's drift weighs on both sides alike)."""
+    if num == den:  # the bare view against itself
+        return 1.0 if any(r["phase"] == num and r["size"] == size for r in runs) else None
     ratios = []
     for i, r in enumerate(runs):
         if r["phase"] != num or r["size"] != size or bool(r["offered_rps"]) != paced:

@@ -39,3 +39,9 @@ def test_paced_and_closed_loop_runs_are_never_compared() -> None:
     runs = [run("bare", 100), run("bare", 50, offered=500.0), run("hit", 45, offered=500.0)]
     assert per_round_ratio(runs, "hit", "bare", 10, True, rps) == 0.9
     assert per_round_ratio(runs, "hit", "bare", 10, False, rps) is None
+
+
+def test_the_bare_view_is_its_own_unit() -> None:
+    runs = [run("bare", 100), run("bare", 80)]
+    assert per_round_ratio(runs, "bare", "bare", 10, False, rps) == 1.0
+    assert per_round_ratio(runs, "bare", "bare", 99, False, rps) is None
