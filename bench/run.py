@@ -18,6 +18,7 @@ measurements only. See bench/README.md for the knobs; BENCH_QUICK=1 is a smoke r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -122,7 +124,7 @@ def gunicorn_command(cfg: Config, *extra: str) -> list[str]:
         # No production config yet: gunicorn's defaults, as plain as it gets.
         cmd += ["--workers", "2"]
     # A control socket of its own: the default path is shared by every gunicorn on the host.
-    cmd += ["--control-socket", str(TMP_DIR / "gunicorn.ctl")]
+    cmd += ["--control-socket", str(TMP_DIR / f"gunicorn-{cfg.port}.ctl")]
     cmd += ["--bind", f"127.0.0.1:{cfg.port}", *cfg.gunicorn_args, *extra, WSGI_APP]
     return cmd
 
@@ -153,12 +155,12 @@ def gunicorn_settings(cfg: Config, env: dict[str, str], pin: bool) -> dict[str, 
 
 
 class Server:
-    def __init__(self, cfg: Config, env: dict[str, str], pin: bool):
+    def __init__(self, cfg: Config, env: dict[str, str], pin: bool, name: str = "server"):
         self.cfg = cfg
         self.env = {**os.environ, **env}
         self.pin = pin
         self.url = f"http://127.0.0.1:{cfg.port}"
-        self.log_path = TMP_DIR / "server.log"
+        self.log_path = TMP_DIR / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -676,6 +678,20 @@ def machine_description(wrk: str, cfg: Config, env: dict[str, str], pin: bool) -
     }
 
 
+def twin_config(cfg: Config) -> Config:
+    """The second server's: the small database's copy (``<name>_small``), the next Redis
+    database, the next port."""
+    db = urllib.parse.urlsplit(cfg.database_url)
+    cache = urllib.parse.urlsplit(cfg.redis_url)
+    redis_db = int(cache.path.strip("/") or 0) + 1
+    return dataclasses.replace(
+        cfg,
+        database_url=db._replace(path=db.path.rstrip("/") + "_small").geturl(),
+        redis_url=cache._replace(path=f"/{redis_db}").geturl(),
+        port=cfg.port + 1,
+    )
+
+
 def bracketed(phases: list[Phase]) -> list[Phase]:
     """The phases of a round with the bare view measured again right after the hit: the
     hit is compared with the mean of the bare runs on either side of it (and the miss with
@@ -704,6 +720,12 @@ def main() -> None:
     dataset = seed.create_catalog()
     log(f"seeding {cfg.small:,} licenses (COPY)")
     grow(dataset, cfg.small)
+    twin_cfg = twin_config(cfg)
+    if cfg.large > cfg.small:
+        # A copy of the small database, served by a second server during the large stage,
+        # so that misses at both sizes are measured in the same rounds.
+        close_django_connection()
+        seed.copy_database(cfg.database_url, twin_cfg.database_url)
 
     TMP_DIR.mkdir(parents=True, exist_ok=True)
     server = Server(cfg, env, pin)
@@ -711,9 +733,10 @@ def main() -> None:
     bench.key_files["hit"] = seed.write_keys(
         TMP_DIR / "keys-hit.txt", seed.hot_keys(dataset, cfg.hot_keys)
     )
-    bench.key_files["miss"] = seed.write_keys(
+    small_misses = seed.write_keys(
         TMP_DIR / "keys-miss-small.txt", seed.miss_keys(dataset, cfg.small, seed=1)
     )
+    bench.key_files["miss"] = small_misses
     bench.key_files["pairs"] = seed.write_keys(
         TMP_DIR / "keys-activate.txt", seed.activation_lines(dataset, cfg.activation_licenses)
     )
@@ -760,11 +783,28 @@ def main() -> None:
                 TMP_DIR / "keys-miss-large.txt",
                 seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),
             )
-            with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
-                for round_ in range(1, cfg.large_rounds + 1):
-                    bench.measure(BARE, size=cfg.large, round_=round_)
-                    bench.measure(MISS, size=cfg.large, round_=round_)
-                    bench.measure(MISS, size=cfg.large, round_=round_, rate=rates["miss"])
+            twin_env = {
+                **env,
+                "DATABASE_URL": twin_cfg.database_url,
+                "REDIS_URL": twin_cfg.redis_url,
+            }
+            twin_server = Server(twin_cfg, twin_env, pin, name="server-twin")
+            twin = Bench(twin_cfg, twin_env, wrk, pin, twin_server)
+            twin.key_files["miss"] = small_misses
+            twin_server.start()
+            try:
+                with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
+                    for round_ in range(1, cfg.large_rounds + 1):
+                        bench.measure(BARE, size=cfg.large, round_=round_)
+                        bench.measure(MISS, size=cfg.large, round_=round_)
+                        # The paced misses at both sizes, one after the other (which first
+                        # alternates), each server alone on the pinned core meanwhile.
+                        paced = [(bench, cfg.large), (twin, cfg.small)]
+                        for side, size in paced if round_ % 2 else paced[::-1]:
+                            side.measure(MISS, size=size, round_=round_, rate=rates["miss"])
+            finally:
+                twin_server.stop()
+            results["twin_runs"] = twin.runs
         if MISS in phases:
             close_django_connection()
             probe_key = seed.miss_keys(dataset, 1, seed=3)[0]

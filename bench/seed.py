@@ -73,6 +73,23 @@ def recreate_database(url: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def copy_database(source_url: str, target_url: str) -> None:
+    """Make the database of ``target_url`` (its name must contain 'bench') a copy of the one
+    of ``source_url``, which nobody may be connected to (PostgreSQL's TEMPLATE copy)."""
+    source = psycopg.conninfo.conninfo_to_dict(source_url).get("dbname") or ""
+    target = psycopg.conninfo.conninfo_to_dict(target_url).get("dbname") or ""
+    recreate_database(target_url)  # checks the name, ends its sessions
+    info = psycopg.conninfo.conninfo_to_dict(target_url)
+    info["dbname"] = "postgres"
+    with psycopg.connect(**info, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(str(target))))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(str(target)), sql.Identifier(str(source))
+            )
+        )
+
+
 def migrate() -> None:
     from django.core.management import call_command
 

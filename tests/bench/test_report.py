@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from bench.report import per_round_ratio, rps
-from bench.run import BARE, HIT, MISS, PAIRS, bracketed
+from bench.config import Config
+from bench.report import p99, per_round_ratio, rps, twin_ratio
+from bench.run import BARE, HIT, MISS, PAIRS, bracketed, twin_config
 
 
 def run(phase: str, value: float, round_: int = 1, offered: float = 0.0) -> dict[str, Any]:
@@ -45,3 +47,28 @@ def test_the_bare_view_is_its_own_unit() -> None:
     runs = [run("bare", 100), run("bare", 80)]
     assert per_round_ratio(runs, "bare", "bare", 10, False, rps) == 1.0
     assert per_round_ratio(runs, "bare", "bare", 99, False, rps) is None
+
+
+def test_the_large_misses_are_paired_with_the_twin_servers_round_by_round() -> None:
+    def paced_miss(size: int, round_: int, p99: float) -> dict[str, Any]:
+        return {**run("miss", 0, round_, offered=400.0), "size": size, "latency_ms": {"p99": p99}}
+
+    results = {
+        "runs": [paced_miss(1000, 1, 6.0), paced_miss(1000, 2, 30.0), paced_miss(10, 1, 1.0)],
+        "twin_runs": [paced_miss(10, 1, 5.0), paced_miss(10, 2, 20.0)],
+    }
+    # Round 1: 6 / 5; round 2: 30 / 20 (the machine was slower then, for both).
+    assert twin_ratio(results, 1000, p99) == (1.2 + 1.5) / 2
+    assert twin_ratio({"runs": results["runs"]}, 1000, p99) is None  # no twin: no pairing
+
+
+def test_the_twin_server_has_its_own_database_cache_and_port() -> None:
+    cfg = Config.from_env()
+    twin = twin_config(
+        dataclasses.replace(
+            cfg, database_url="postgres://u@h:5432/license_bench", redis_url="redis://h:6379/9"
+        )
+    )
+    assert twin.database_url == "postgres://u@h:5432/license_bench_small"
+    assert twin.redis_url == "redis://h:6379/10"
+    assert twin.port == cfg.port + 1
