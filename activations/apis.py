@@ -269,8 +269,13 @@ class LeanApiView(ProductApi):
 
     lean_methods: tuple[str, ...] = ()
 
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        # Django's also sets ``self.head = self.get`` (a bound method of the view, on the
+        # view: a reference cycle per request, garbage only the cyclic collector frees);
+        # ``dispatch`` answers HEAD with ``get`` itself.
+        self.request, self.args, self.kwargs = request, args, kwargs  # type: ignore[assignment]
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.args, self.kwargs, self.request = args, kwargs, request  # type: ignore[assignment]
         method = request.method or ""
         handler = getattr(self, "get" if method == "HEAD" else method.lower(), None)
         if method not in self.lean_methods or handler is None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.auth.middleware import auser, get_user
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
 
 from license_service.context import client_ip_var, request_id_var
 
@@ -45,3 +49,23 @@ class RequestIdMiddleware:
             client_ip_var.reset(ip_token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, without a reference cycle per request: its ``request.user`` (a closure over
+    the request) and ``request.auser`` (a partial of it) held the request that holds them,
+    garbage only the cyclic collector could free (ARCHITECTURE.md, garbage collection).
+    Here they reach the request through a weak reference; both are used while it lives."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not hasattr(request, "session"):
+            super().process_request(request)  # Django's ImproperlyConfigured
+        ref = weakref.ref(request)
+
+        def alive() -> HttpRequest:
+            held = ref()
+            assert held is not None  # noqa: S101 (only called while the request is served)
+            return held
+
+        request.user = SimpleLazyObject(lambda: get_user(alive()))  # type: ignore[assignment]
+        request.auser = lambda: auser(alive())

@@ -48,10 +48,14 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, without a reference cycle per request (as MESSAGE_STORAGE below).
+    "license_service.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Django's default message storage, without a reference cycle per request.
+MESSAGE_STORAGE = "license_service.messages.FallbackStorage"
 
 ROOT_URLCONF = "license_service.urls"
 WSGI_APPLICATION = "license_service.wsgi.application"
