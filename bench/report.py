@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from statistics import fmean as mean
 from typing import Any
@@ -54,25 +54,21 @@ def per_round_ratio(
     after (the phases alternate, so the machine's drift weighs on both sides alike)."""
     if num == den:  # the bare view against itself
         return 1.0 if any(r["phase"] == num and r["size"] == size for r in runs) else None
+    group = [r for r in runs if r["size"] == size and bool(r["offered_rps"]) == paced]
     ratios = []
-    for i, r in enumerate(runs):
-        if r["phase"] != num or r["size"] != size or bool(r["offered_rps"]) != paced:
+    for i, r in enumerate(group):
+        if r["phase"] != num:
             continue
-
-        def same(o: Run, r: Run = r) -> bool:
-            return (
-                o["phase"] == den
-                and o["size"] == size
-                and o["round"] == r["round"]
-                and bool(o["offered_rps"]) == paced
-            )
-
-        before = next((o for o in reversed(runs[:i]) if same(o)), None)
-        after = next((o for o in runs[i + 1 :] if same(o)), None)
+        before = _first(reversed(group[:i]), den, r["round"])
+        after = _first(group[i + 1 :], den, r["round"])
         values = [get(o) for o in (before, after) if o is not None]
         if values and mean(values):
             ratios.append(get(r) / mean(values))
     return median(ratios)
+
+
+def _first(runs: Iterable[Run], phase: str, round_: int) -> Run | None:
+    return next((r for r in runs if r["phase"] == phase and r["round"] == round_), None)
 
 
 def rps(r: Run) -> float:
@@ -113,6 +109,31 @@ def sizes(results: dict[str, Any]) -> tuple[int, int]:
     return int(cfg["licenses_small"]), int(cfg["licenses_large"])
 
 
+def row_of(runs: list[Run], group: list[Run], phase: str, size: int, paced: bool) -> dict:
+    """One table row: the medians of ``group``, the runs of one phase at one size."""
+    return {
+        "phase": phase,
+        "size": size,
+        "paced": paced,
+        "offered": med(group, lambda r: r["offered_rps"]),
+        "n": len(group),
+        "rps": med(group, rps),
+        "rps_min": min(rps(r) for r in group),
+        "rps_max": max(rps(r) for r in group),
+        "p50": med(group, p50),
+        "p99": med(group, p99),
+        "vs_bare": per_round_ratio(runs, phase, "bare", size, paced, rps) if not paced else None,
+        "xacts": med(group, db("xacts")),
+        "key_idx": med(group, db("key_idx_scan")),
+        "seq": med(group, seq_scans),
+        "non_2xx": non_2xx(group),
+        "socket_errors": socket_errors(group),
+        "cpu_us": med(group, cpu("us_per_request")),
+        "busy": med(group, cpu("busy")),
+        "busiest": med(group, cpu("busiest_share")),
+    }
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     runs = results["runs"]
     small, large = sizes(results)
@@ -123,31 +144,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 group = select(runs, phase, size, paced)
                 if not group:
                     continue
-                rows.append(
-                    {
-                        "phase": phase,
-                        "size": size,
-                        "paced": paced,
-                        "offered": med(group, lambda r: r["offered_rps"]),
-                        "n": len(group),
-                        "rps": med(group, rps),
-                        "rps_min": min(rps(r) for r in group),
-                        "rps_max": max(rps(r) for r in group),
-                        "p50": med(group, p50),
-                        "p99": med(group, p99),
-                        "vs_bare": per_round_ratio(runs, phase, "bare", size, paced, rps)
-                        if not paced
-                        else None,
-                        "xacts": med(group, db("xacts")),
-                        "key_idx": med(group, db("key_idx_scan")),
-                        "seq": med(group, seq_scans),
-                        "non_2xx": non_2xx(group),
-                        "socket_errors": socket_errors(group),
-                        "cpu_us": med(group, cpu("us_per_request")),
-                        "busy": med(group, cpu("busy")),
-                        "busiest": med(group, cpu("busiest_share")),
-                    }
-                )  # fmt: skip
+                rows.append(row_of(runs, group, phase, size, paced))
 
     def one(phase: str, size: int, paced: bool, get: Callable[[Run], float]) -> float | None:
         return med(select(runs, phase, size, paced), get)
@@ -157,6 +154,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     closed_small_p99 = one("miss", small, False, p99)
     closed_large_p99 = one("miss", large, False, p99)
     plans = (results.get("explain") or {}).get("plans", [])
+    twins = results.get("twin_runs", [])
     return {
         "rows": rows,
         "hit_vs_bare": per_round_ratio(runs, "hit", "bare", small, False, rps),
@@ -166,11 +164,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             miss_large_p99 / miss_small_p99 if miss_large_p99 and miss_small_p99 else None
         ),
         "miss_p99_large_vs_twin": twin_ratio(results, large, p99),
-        "twin_miss_p99": med(results.get("twin_runs", []), p99),
-        "twin_miss_p50": med(results.get("twin_runs", []), p50),
-        "twin_miss_rps": med(results.get("twin_runs", []), rps),
-        "twin_miss_xacts": med(results.get("twin_runs", []), db("xacts")),
-        "twin_non_2xx": non_2xx(results.get("twin_runs", [])),
+        "twin_row": row_of(twins, twins, "miss", small, True) if twins else None,
         "miss_closed_p99_large_vs_small": (
             closed_large_p99 / closed_small_p99 if closed_large_p99 and closed_small_p99 else None
         ),
@@ -230,6 +224,7 @@ def verdict(value: float | None, ok: Callable[[float], bool]) -> str:
 
 def targets(results: dict[str, Any], s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     small, large = sizes(results)
+    size_ratio, size_how = miss_size_target(s)
     return [
         (
             "check hit throughput ≥ 0.85 × bare (aim 0.90)",
@@ -251,10 +246,10 @@ def targets(results: dict[str, Any], s: dict[str, Any]) -> list[tuple[str, str, 
         ),
         (
             f"miss p99 at {size_label(large)} ≤ 1.2 × at {size_label(small)}, same offered rate"
-            f" ({miss_size_target(s)[1]})",
-            fmt(miss_size_target(s)[0], ".3f"),
+            f" ({size_how})",
+            fmt(size_ratio, ".3f"),
             "≤ 1.2",
-            verdict(miss_size_target(s)[0], lambda v: v <= 1.2),
+            verdict(size_ratio, lambda v: v <= 1.2),
         ),
         (
             f"miss-path plans use index scans only (EXPLAIN at {size_label(large)})",
@@ -421,25 +416,18 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
     )
     add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     behind = []
-    for row in s["rows"]:
-        if not row["paced"]:
-            continue
+    paced_rows = [(TITLES[row["phase"]], row) for row in s["rows"] if row["paced"]]
+    if s["twin_row"] is not None:
+        twin_title = f"{TITLES['miss']}, on the twin server during the {size_label(large)} stage"
+        paced_rows.append((twin_title, s["twin_row"]))
+    for title, row in paced_rows:
         kept = _ratio(row["rps"], row["offered"])
         if kept is not None and kept < KEPT_UP:
-            behind.append(f"{TITLES[row['phase']]} at {size_label(row['size'])}")
+            behind.append(f"{title} at {size_label(row['size'])}")
         add(
-            f"| {TITLES[row['phase']]} | {size_label(row['size'])} | {fmt(row['offered'], '.0f')} "
+            f"| {title} | {size_label(row['size'])} | {fmt(row['offered'], '.0f')} "
             f"| {fmt(row['rps'], '.0f')} | {fmt(kept)} | {fmt(row['p50'])} | {fmt(row['p99'])} "
             f"| {fmt(row['xacts'])} | {row['non_2xx']} |"
-        )
-    if results.get("twin_runs"):
-        twin_offered = med(results["twin_runs"], lambda r: r["offered_rps"])
-        add(
-            f"| (c) check, cache miss, on the twin server during the {size_label(large)} stage "
-            f"| {size_label(small)} | {fmt(twin_offered, '.0f')} "
-            f"| {fmt(s['twin_miss_rps'], '.0f')} "
-            f"| {fmt(_ratio(s['twin_miss_rps'], twin_offered))} | {fmt(s['twin_miss_p50'])} "
-            f"| {fmt(s['twin_miss_p99'])} | {fmt(s['twin_miss_xacts'])} | {s['twin_non_2xx']} |"
         )
     if behind:
         add("")

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import seed
-from bench.config import REPO, TMP_DIR, WRK_DIR, Config, setup_django
+from bench.config import REPO, TMP_DIR, WRK_DIR, Config, service_environment, setup_django
 
 GUNICORN_CONF = REPO / "gunicorn.conf.py"
 CACHE_METRIC = "license_check_cache_total"
@@ -382,7 +382,7 @@ class Bench:
         self.wrk = wrk
         self.server = server
         self.pin = pin
-        self.url = f"http://127.0.0.1:{cfg.port}"
+        self.url = server.url
         self.runs: list[dict[str, Any]] = []
         self.counters = DbCounters(cfg.database_url)
         self.flusher = CacheFlusher(cfg.redis_url, cfg.flush_interval)
@@ -783,11 +783,7 @@ def main() -> None:
                 TMP_DIR / "keys-miss-large.txt",
                 seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),
             )
-            twin_env = {
-                **env,
-                "DATABASE_URL": twin_cfg.database_url,
-                "REDIS_URL": twin_cfg.redis_url,
-            }
+            twin_env = service_environment(twin_cfg)
             twin_server = Server(twin_cfg, twin_env, pin, name="server-twin")
             twin = Bench(twin_cfg, twin_env, wrk, pin, twin_server)
             twin.key_files["miss"] = small_misses

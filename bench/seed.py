@@ -56,8 +56,9 @@ class Dataset:
         return PRODUCT_UNLIMITED if index % UNLIMITED_EVERY == 0 else PRODUCT_PRO
 
 
-def recreate_database(url: str) -> None:
-    """Drop and create the database named in ``url`` (its name must contain 'bench')."""
+def recreate_database(url: str, *, template: str | None = None) -> None:
+    """Drop and create the database named in ``url`` (its name must contain 'bench'), as a
+    copy of the database ``template`` when given (nobody may be connected to that one)."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     name = info.get("dbname") or ""
     if "bench" not in name:
@@ -70,24 +71,17 @@ def recreate_database(url: str) -> None:
             [name],
         )
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        conn.execute(create)
 
 
 def copy_database(source_url: str, target_url: str) -> None:
     """Make the database of ``target_url`` (its name must contain 'bench') a copy of the one
     of ``source_url``, which nobody may be connected to (PostgreSQL's TEMPLATE copy)."""
-    source = psycopg.conninfo.conninfo_to_dict(source_url).get("dbname") or ""
-    target = psycopg.conninfo.conninfo_to_dict(target_url).get("dbname") or ""
-    recreate_database(target_url)  # checks the name, ends its sessions
-    info = psycopg.conninfo.conninfo_to_dict(target_url)
-    info["dbname"] = "postgres"
-    with psycopg.connect(**info, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(str(target))))
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(str(target)), sql.Identifier(str(source))
-            )
-        )
+    source = psycopg.conninfo.conninfo_to_dict(source_url).get("dbname")
+    recreate_database(target_url, template=str(source))
 
 
 def migrate() -> None:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
@@ -117,6 +117,10 @@ class Window(NamedTuple):
         return isinstance(count, int) and count >= self.limit
 
 
+# Where a window kept as a plain tuple holds its bounds (``Window``'s field order).
+_STARTS: Final = 3
+_ENDS: Final = 4
+
 # The windows made lately, per (scope, identity, rate): a window is the same object for its
 # whole period, so the check path (three windows per request) rarely builds one. Bounded:
 # emptied when full (a burst of new identities costs a rebuild, nothing else).
@@ -129,7 +133,7 @@ def rate_window(scope: str, identity: str, rate: str, *, now: float | None = Non
     now = time.time() if now is None else now
     recent = (scope, identity, rate)
     kept = _recent_windows.get(recent)
-    if kept is not None and kept[3] <= now < kept[4]:  # starts <= now < ends
+    if kept is not None and kept[_STARTS] <= now < kept[_ENDS]:
         return Window._make(kept)
     parsed = parse_rate(rate)
     index = int(now // parsed.period)
@@ -618,10 +622,9 @@ class LocalCounts:
             if now < self._next_end:  # nothing has ended: no need to look
                 return
             known = self._window
-            ends = {key: window[4] for key, window in known.items()}
-            for key in [key for key, end in ends.items() if end <= now]:
-                del self._count[key], known[key], ends[key]
-            self._next_end = min(ends.values(), default=math.inf)
+            for key in [key for key, window in known.items() if window[_ENDS] <= now]:
+                del self._count[key], known[key]
+            self._next_end = min((window[_ENDS] for window in known.values()), default=math.inf)
 
     def distrust(self, window: Window) -> None:
         """This window was counted elsewhere (by an exact call whose count we do not see):

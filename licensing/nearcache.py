@@ -56,7 +56,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from django.conf import settings
 from django.core.cache import caches
@@ -91,6 +91,9 @@ class Kept(NamedTuple):
 
     def data(self) -> Any:
         return pickle.loads(self.facts)  # noqa: S301 (pickled by this process)
+
+
+_EXPIRES: Final = 2  # where a plain-tuple entry holds ``Kept.expires``
 
 
 class NearCache:
@@ -137,7 +140,7 @@ class NearCache:
             if not self._ready(quiet=quiet and channel == self._channel):
                 return None, None
             found = self._entries.get(key)
-            if found is not None and time.time() >= found[2]:  # expires
+            if found is not None and time.time() >= found[_EXPIRES]:
                 del self._entries[key]
                 found = None
             token = self._seq

@@ -293,3 +293,11 @@ def test_a_connection_dropped_with_unread_replies_is_made_again() -> None:
     redis.client_kill_filter(_id=own_id)
     assert ratelimit.redis_pipeline(redis, [[b"PING"]]) == [b"PONG"]
     redis.delete(b"ls:test:dropped")
+
+
+def test_plain_tuple_positions_follow_the_field_order():
+    from licensing.nearcache import _EXPIRES, Kept
+
+    assert ratelimit.Window._fields[ratelimit._STARTS] == "starts"
+    assert ratelimit.Window._fields[ratelimit._ENDS] == "ends"
+    assert Kept._fields[_EXPIRES] == "expires"
