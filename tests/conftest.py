@@ -17,6 +17,8 @@ from brands.services import api_key_create
 from licensing.nearcache import near_cache_reset
 from tests.factories import BrandFactory, ProductFactory, StaffUserFactory
 
+pytest_plugins = ["tests.skip_report"]
+
 # Production's django-redis options (license_service.settings.base), pointed at a port where
 # nothing listens.
 DEAD_REDIS = {
