@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from audit.errors import AuditOutsideTransaction
 from audit.models import AuditEvent
 from license_service.context import client_ip_var, request_id_var
 
@@ -47,9 +48,10 @@ def audit_record(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Write one audit row. Must run inside the caller's transaction, so the row exists
-    exactly when the change it describes was committed."""
+    exactly when the change it describes was committed. Raises AuditOutsideTransaction when
+    called outside ``transaction.atomic`` (autocommit would commit the row on its own)."""
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must be called inside the service's transaction")
+        raise AuditOutsideTransaction()
     return AuditEvent.objects.create(
         action=action,
         actor_type=actor.type,
