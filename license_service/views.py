@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import sys
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
 from license_service.api.errors import error_response
-from license_service.api.exceptions import database_unavailable_response, server_error_response
+from license_service.api.exceptions import (
+    database_unavailable_response,
+    domain_error_response,
+    server_error_response,
+)
+from license_service.errors import PayloadTooLarge
 
 
 def _is_admin(request: HttpRequest) -> bool:
@@ -17,6 +23,8 @@ def _is_admin(request: HttpRequest) -> bool:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # a plain Django view read a large body
+        return domain_error_response(PayloadTooLarge())
     return error_response(code="validation_error", message="Bad request.", status=400)
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
+from django.core.exceptions import RequestDataTooBig
+from django.test import RequestFactory
+
+from license_service.views import bad_request
+from tests.brands.envelope import assert_error
+from tests.factories import LicenseFactory
 
 
 @pytest.mark.django_db
@@ -33,3 +42,64 @@ def test_sane_request_id_is_echoed(api_client):
 def test_insane_request_id_is_replaced(api_client):
     response = api_client.get("/nope", HTTP_X_REQUEST_ID="<script>" * 3)
     assert response["X-Request-ID"] != "<script>" * 3
+
+
+# --- a body over DATA_UPLOAD_MAX_MEMORY_SIZE: 413, on every endpoint that reads one ---------
+
+BODY_ENDPOINTS = [
+    ("api_client", "post", "/api/v1/product/activate"),
+    ("api_client", "delete", "/api/v1/product/activate"),
+    ("api_client", "post", "/api/v1/product/deactivate"),
+    ("api_client", "post", "/api/v1/product/check"),
+    ("api_client", "post", "/api/v1/auth/token/"),
+    ("api_client", "post", "/api/v1/auth/token/refresh/"),
+    ("api_client", "post", "/api/v1/auth/brand-token/"),
+    ("brand_client", "post", "/api/v1/brand/licenses"),
+    ("brand_client", "patch", "/api/v1/brand/licenses/{license_id}"),
+    ("staff_client", "post", "/api/v1/brands/"),
+    ("staff_client", "patch", "/api/v1/brands/rankmath/"),
+    ("staff_client", "post", "/api/v1/brands/rankmath/api-keys/"),
+    ("staff_client", "post", "/api/v1/products/"),
+    ("staff_client", "patch", "/api/v1/products/{product_id}/"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("client_name", "method", "url"), BODY_ENDPOINTS)
+def test_body_over_the_upload_limit_is_413_payload_too_large_and_logs_no_error(
+    request, caplog, settings, product, client_name, method, url
+):
+    license_ = LicenseFactory.create(product=product)
+    client = request.getfixturevalue(client_name)
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = json.dumps({"name": "x" * limit, "license_key": "x", "username": "x"})
+    url = url.format(license_id=license_.pk, product_id=product.pk)
+    with caplog.at_level(logging.INFO):
+        response = getattr(client, method)(url, body, content_type="application/json")
+    payload = assert_error(response, 413, "payload_too_large")
+    assert payload["details"] == {"max_bytes": limit}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "unhandled error" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_body_within_the_upload_limit_is_read(api_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"license_key": "x" * 900})
+    response = api_client.post("/api/v1/product/activate", body, content_type="application/json")
+    assert_error(response, 400, "validation_error")
+
+
+@pytest.mark.django_db
+def test_upload_limit_in_the_answer_is_the_configured_one(api_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = json.dumps({"license_key": "x" * 100})
+    response = api_client.post("/api/v1/product/activate", body, content_type="application/json")
+    assert assert_error(response, 413, "payload_too_large")["details"] == {"max_bytes": 100}
+
+
+def test_plain_django_view_answers_a_large_body_with_413():
+    request = RequestFactory().post("/metrics", b"{}", content_type="application/json")
+    response = bad_request(request, RequestDataTooBig("too big"))
+    assert response.status_code == 413
+    assert json.loads(response.content)["error"] == "payload_too_large"
