@@ -103,3 +103,78 @@ def test_plain_django_view_answers_a_large_body_with_413():
     response = bad_request(request, RequestDataTooBig("too big"))
     assert response.status_code == 413
     assert json.loads(response.content)["error"] == "payload_too_large"
+
+
+# --- a NUL byte or unpaired surrogate names its field ----------------------------------------
+
+ACTIVATION = {
+    "license_key": "RNKM-AAAA",
+    "product_slug": "rankmath-pro",
+    "instance_identifier": "a.com",
+}
+PROVISION = {"customer_email": "jane@example.com", "product_slug": "rankmath-pro"}
+# (client, method, url, body, the field given a bad string)
+STRING_FIELDS = [
+    ("api_client", "post", "/api/v1/product/activate", ACTIVATION, "instance_identifier"),
+    ("api_client", "post", "/api/v1/product/activate", ACTIVATION, "license_key"),
+    ("api_client", "delete", "/api/v1/product/activate", ACTIVATION, "product_slug"),
+    ("api_client", "post", "/api/v1/product/deactivate", ACTIVATION, "instance_identifier"),
+    ("api_client", "post", "/api/v1/product/check", {"license_key": "K"}, "license_key"),
+    ("api_client", "post", "/api/v1/product/check", ACTIVATION, "instance_identifier"),
+    ("api_client", "post", "/api/v1/auth/token/", {"username": "a", "password": "b"}, "username"),
+    ("api_client", "post", "/api/v1/auth/token/", {"username": "a", "password": "b"}, "password"),
+    ("api_client", "post", "/api/v1/auth/token/refresh/", {"refresh": "r"}, "refresh"),
+    ("api_client", "post", "/api/v1/auth/brand-token/", {"api_key": "lsk_x"}, "api_key"),
+    ("brand_client", "post", "/api/v1/brand/licenses", PROVISION, "customer_email"),
+    ("brand_client", "post", "/api/v1/brand/licenses", PROVISION, "product_slug"),
+    ("brand_client", "patch", "/api/v1/brand/licenses/{license_id}", {"action": "x"}, "action"),
+    ("staff_client", "post", "/api/v1/brands/", {"name": "A", "slug": "a"}, "name"),
+    ("staff_client", "post", "/api/v1/brands/", {"name": "A", "key_prefix": "AA"}, "key_prefix"),
+    ("staff_client", "patch", "/api/v1/brands/rankmath/", {"name": "A"}, "name"),
+    ("staff_client", "post", "/api/v1/brands/rankmath/api-keys/", {"name": "k"}, "name"),
+    ("staff_client", "post", "/api/v1/products/", {"brand": "rankmath", "slug": "p"}, "name"),
+    ("staff_client", "patch", "/api/v1/products/{product_id}/", {"name": "P"}, "name"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", ["a\x00b", "a\ud800b"], ids=["nul", "surrogate"])
+@pytest.mark.parametrize(("client_name", "method", "url", "body", "field"), STRING_FIELDS)
+def test_nul_byte_or_unpaired_surrogate_in_a_field_is_a_validation_error_naming_it(
+    request, product, client_name, method, url, body, field, bad
+):
+    license_ = LicenseFactory.create(product=product)
+    client = request.getfixturevalue(client_name)
+    url = url.format(license_id=license_.pk, product_id=product.pk)
+    raw = json.dumps({**body, field: bad})  # ensure_ascii: the surrogate as a \\ud800 escape
+    response = getattr(client, method)(url, raw, content_type="application/json")
+    payload = assert_error(response, 400, "validation_error")
+    assert set(payload["details"]) == {field}
+    assert payload["details"][field] in (
+        ["NUL bytes are not allowed."],
+        ["Unpaired surrogates are not allowed."],
+    )
+
+
+@pytest.mark.django_db
+def test_bad_string_inside_a_list_or_object_is_named_by_its_path(staff_client, brand):
+    raw = json.dumps({"name": "k", "scopes": ["licenses:read", "x\x00"], "extra": {"a": "\ud800"}})
+    response = staff_client.post(
+        "/api/v1/brands/rankmath/api-keys/", raw, content_type="application/json"
+    )
+    payload = assert_error(response, 400, "validation_error")
+    assert payload["details"] == {
+        "scopes.1": ["NUL bytes are not allowed."],
+        "extra.a": ["Unpaired surrogates are not allowed."],
+    }
+
+
+@pytest.mark.django_db
+def test_bad_object_key_is_named_by_its_parent(staff_client):
+    raw = json.dumps({"name": "A", "meta": {"k\x00": 1}, "\ud800": 2})
+    response = staff_client.post("/api/v1/brands/", raw, content_type="application/json")
+    payload = assert_error(response, 400, "validation_error")
+    assert payload["details"] == {
+        "meta": ["Invalid object key: NUL bytes are not allowed."],
+        "non_field_errors": ["Invalid object key: Unpaired surrogates are not allowed."],
+    }
