@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 
 import pytest
 from django.core.exceptions import RequestDataTooBig
-from django.test import RequestFactory
+from django.test import Client, RequestFactory, override_settings
 
 from license_service.views import bad_request
 from tests.brands.envelope import assert_error
@@ -178,3 +179,49 @@ def test_bad_object_key_is_named_by_its_parent(staff_client):
         "meta": ["Invalid object key: NUL bytes are not allowed."],
         "non_field_errors": ["Invalid object key: Unpaired surrogates are not allowed."],
     }
+
+
+# --- unknown URLs under DEBUG (make run): JSON, never Django's technical 404 page ----------
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+@pytest.mark.parametrize(
+    "url",
+    ["/nope", "/api/v1/nope", "/api/v1/product/check/a/b", "/api/v1/brands/NOT A SLUG/", "/admin"],
+)
+def test_unknown_url_under_debug_is_the_json_404_and_lists_no_url_patterns(api_client, url):
+    response = api_client.get(url, HTTP_ACCEPT="text/html")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "success": False,
+        "error": "not_found",
+        "message": "Not found.",
+        "details": {},
+    }
+    assert b"api/v1" not in response.content
+    assert b"URLconf" not in response.content
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_unknown_url_is_a_404_whatever_the_method_not_a_csrf_refusal(method):
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)("/nope", "{}", content_type="application/json")
+    assert_error(response, 404, "not_found")
+
+
+def test_local_settings_turn_debug_on():
+    """The DEBUG=True the tests above stand for is what ``make run`` serves."""
+    local = importlib.import_module("license_service.settings.local")
+    assert local.DEBUG is True
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_unknown_admin_page_is_still_the_admins(admin_client):
+    response = admin_client.get("/admin/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
