@@ -60,7 +60,7 @@ from license_service.api.errors import error_response
 from license_service.api.exceptions import database_unavailable_response, domain_error_response
 from license_service.api.parsers import parse_json_object
 from license_service.api.schema import error_responses
-from license_service.errors import DomainError, Throttled
+from license_service.errors import DomainError, PayloadTooLarge, Throttled
 from license_service.logging import bind_license_key
 from license_service.middleware import client_ip
 from license_service.ratelimit import Window, rate_limit_hit, rate_limit_peek, rate_window
@@ -445,7 +445,7 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         raw = request.body
     except RequestDataTooBig as exc:
-        raise _BadBody("Request body too large.") from exc
+        raise PayloadTooLarge() from exc
     if not raw:
         return {}
     if request.content_type != "application/json":

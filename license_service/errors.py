@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 
 class DomainError(Exception):
     code = "error"
@@ -52,3 +54,17 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     http_status = 503
     default_message = "The service is temporarily unavailable; retry later."
+
+
+class PayloadTooLarge(DomainError):
+    """A request body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django's ``RequestDataTooBig``)."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+    def __init__(self) -> None:
+        max_bytes: int = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        super().__init__(
+            f"The request body is larger than {max_bytes} bytes.",
+            details={"max_bytes": max_bytes},
+        )

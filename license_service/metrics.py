@@ -24,6 +24,7 @@ from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import Counter, Histogram
 
 from license_service.api.errors import error_response
+from license_service.views import CATCH_ALL_ROUTE
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Management commands run with the server's environment (same container) before or
@@ -32,6 +33,8 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 # Seconds. The check path answers from the cache in about a millisecond; the tail matters.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+UNMATCHED_ROUTE = "<unmatched>"
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -129,8 +132,11 @@ def route_label(raw_route: str) -> str:
     """A URL pattern as an OpenAPI-style path: ``/api/v1/brand/licenses/{license_id}``.
 
     ``path()`` and ``re_path()`` patterns both end up readable, and the label set stays as
-    small as the URL map (never one series per key or id).
+    small as the URL map (never one series per key or id). The catch-all of unknown URLs
+    is ``<unmatched>``, as a URL that resolves nowhere.
     """
+    if raw_route == CATCH_ALL_ROUTE:
+        return UNMATCHED_ROUTE
     route = _RE_GROUP.sub(r"{\1}", raw_route)
     route = _PATH_CONVERTER.sub(r"{\1}", route)
     route = route.replace("^", "").replace("$", "").replace("/?", "").replace("\\", "")

@@ -4,8 +4,8 @@
   (bearer token from ``/api/v1/auth/brand-token/``) and ``StaffJWT`` (bearer token from
   ``/api/v1/auth/token/``).
 - ``add_uniform_errors``: the errors every endpoint of its kind can answer (SPEC §3: 400 for
-  a body or parameters, 401/403 behind a credential, 404 for an unknown id in the path, 415
-  for a body, 429 and 500/503 everywhere) are added to operations that do not document
+  a body or parameters, 401/403 behind a credential, 404 for an unknown id in the path, 413
+  and 415 for a body, 429 and 500/503 everywhere) are added to operations that do not document
   them already, so each view documents only its domain errors and the document still
   matches what the service does (it is fuzzed against the running service). 429 and 503
   answers document their ``Retry-After`` header, and the ``Error`` component states that
@@ -87,6 +87,7 @@ _DESCRIPTIONS = {
     "401": "not_authenticated",
     "403": "permission_denied",
     "404": "not_found",
+    "413": "payload_too_large",
     "415": "unsupported_media_type",
     "429": "throttled",
     "500": "server_error",
@@ -113,7 +114,7 @@ def _uniform_statuses(path: str, operation: dict[str, Any]) -> list[str]:
     if "requestBody" in operation or params:
         statuses.append("400")
     if "requestBody" in operation:
-        statuses.append("415")
+        statuses += ["413", "415"]
     # An unknown object in the path, or a forged pagination cursor: 404.
     if any(p.get("in") == "path" or p.get("name") == "cursor" for p in params):
         statuses.append("404")

@@ -10,6 +10,7 @@ import license_service.openapi  # noqa: F401 (registers the security-scheme exte
 from activations.apis import CheckApi
 from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
+from license_service.views import CATCH_ALL_ROUTE, not_found
 
 urlpatterns = [
     # First, and not under an include: the GET check is the hot path, Django tries the
@@ -34,6 +35,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Last: every URL no pattern above takes is a JSON 404, DEBUG or not (license_service.views).
+    re_path(CATCH_ALL_ROUTE, not_found, name="not-found"),
 ]
 
 handler400 = "license_service.views.bad_request"

@@ -1,15 +1,28 @@
-"""Django's own error pages, as the SPEC §3 JSON envelope (only /admin/ keeps HTML)."""
+"""Django's own error pages, as the SPEC §3 JSON envelope (only /admin/ keeps HTML).
+
+An unknown URL is answered by ``not_found``, the URL map's last pattern (``CATCH_ALL_ROUTE``),
+rather than by ``handler404`` alone: with DEBUG on (``make run``) Django answers a URL that
+resolves nowhere with its technical 404 page, HTML listing every URL pattern, and never
+calls ``handler404``. A pattern that matches is served the same way whatever DEBUG says.
+Unknown pages under /admin/ are matched by the admin's own catch-all first and stay HTML."""
 
 from __future__ import annotations
 
 import sys
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from license_service.api.errors import error_response
-from license_service.api.exceptions import database_unavailable_response, server_error_response
+from license_service.api.exceptions import (
+    database_unavailable_response,
+    domain_error_response,
+    server_error_response,
+)
+from license_service.errors import PayloadTooLarge
 
 
 def _is_admin(request: HttpRequest) -> bool:
@@ -17,6 +30,8 @@ def _is_admin(request: HttpRequest) -> bool:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # a plain Django view read a large body
+        return domain_error_response(PayloadTooLarge())
     return error_response(code="validation_error", message="Bad request.", status=400)
 
 
@@ -29,6 +44,16 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return defaults.page_not_found(request, exception)
+    return error_response(code="not_found", message="Not found.", status=404)
+
+
+# Matches every path (``search``, not ``fullmatch``: the pattern has no ``$``); the metrics
+# and the access log call it "<unmatched>" (license_service.metrics.route_label).
+CATCH_ALL_ROUTE = r"^"
+
+
+@csrf_exempt  # an unknown URL is a 404 whatever the method, not a CSRF refusal
+def not_found(request: HttpRequest) -> HttpResponse:
     return error_response(code="not_found", message="Not found.", status=404)
 
 

@@ -24,6 +24,7 @@ from audit.selectors import audit_events_for_license
 from audit.services import Actor
 from license_service.admin import ReadOnlyInline
 from license_service.errors import DomainError
+from licensing.expiry import TOO_FAR, expiry_refused, years_after
 from licensing.keys import canonical_license_key
 from licensing.models import License, LicenseKey
 from licensing.services import license_cancel, license_renew, license_resume, license_suspend
@@ -36,17 +37,19 @@ def _actor(request: HttpRequest) -> Actor:
 
 
 def one_year_after(moment: datetime) -> datetime:
-    """The same date a year later (28 February for a 29 February)."""
-    try:
-        return moment.replace(year=moment.year + 1)
-    except ValueError:
-        return moment.replace(year=moment.year + 1, day=28)
+    """The same date a year later (28 February for 29 February). Raises OverflowError
+    past year 9999."""
+    return years_after(moment, 1)
 
 
 def renewal_expiry(expires_at: datetime, now: datetime) -> datetime:
     """One year from now or from the current expiry, whichever is later: renewing early
-    never shortens what the customer already has."""
-    return one_year_after(max(expires_at, now))
+    never shortens what the customer already has. Raises ValidationFailed when that is
+    past the last date there is (the service refuses one past the horizon)."""
+    try:
+        return one_year_after(max(expires_at, now))
+    except OverflowError:
+        raise expiry_refused(TOO_FAR) from None
 
 
 class KeySearchMixin:

@@ -14,16 +14,23 @@ from license_service.api.fields import (
     StrictEmailField,
     StrictIntegerField,
 )
+from licensing.expiry import EXPIRY_HORIZON_YEARS
 from licensing.keys import MAX_KEY_INPUT_LENGTH
 from licensing.models import License
 from licensing.selectors import seats_remaining
 from licensing.services import LIFECYCLE_ACTIONS
 
+EXPIRES_AT_HELP = (
+    f"In the future and at most {EXPIRY_HORIZON_YEARS} years from now, with a timezone offset."
+)
+
 
 class ProvisionInputSerializer(serializers.Serializer):
     customer_email = StrictEmailField()
     product_slug = StrictCharField(max_length=50)
-    expires_at = FutureAwareDateTimeField(required=False, allow_null=True)
+    expires_at = FutureAwareDateTimeField(
+        required=False, allow_null=True, help_text=EXPIRES_AT_HELP + " Null: lifetime."
+    )
     max_seats = StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_SEATS
     )
@@ -33,7 +40,7 @@ class ProvisionInputSerializer(serializers.Serializer):
 
 class LifecycleInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=LIFECYCLE_ACTIONS)
-    expires_at = FutureAwareDateTimeField(required=False)
+    expires_at = FutureAwareDateTimeField(required=False, help_text=EXPIRES_AT_HELP)
     max_seats = StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_SEATS
     )
@@ -58,7 +65,7 @@ class _ActionField(serializers.ChoiceField):
 
 class RenewActionSerializer(serializers.Serializer):
     action = _ActionField("renew")
-    expires_at = FutureAwareDateTimeField()
+    expires_at = FutureAwareDateTimeField(help_text=EXPIRES_AT_HELP)
 
 
 class SuspendActionSerializer(serializers.Serializer):

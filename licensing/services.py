@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from brands.models import Brand, Product
-from license_service.errors import NotFound, ValidationFailed
+from license_service.errors import NotFound
 from licensing.cache import check_cache_forget_on_commit
 from licensing.errors import (
     AlreadyEntitled,
@@ -25,6 +25,7 @@ from licensing.errors import (
     KeyConflict,
     LicenseNotFound,
 )
+from licensing.expiry import check_expiry
 from licensing.keys import canonical_license_key, generate_license_key
 from licensing.models import IdempotencyRecord, License, LicenseKey, normalize_email
 
@@ -117,8 +118,9 @@ def license_provision(
     """Create a license for one product of ``brand`` on the chosen key.
 
     ``max_seats`` absent → the product's default; None → unlimited.
-    Raises NotFound (no such product at this brand), ValidationFailed (past expiry),
-    LicenseNotFound (unknown ``license_key``), KeyConflict, AlreadyEntitled.
+    Raises NotFound (no such product at this brand), ValidationFailed (an expiry in the
+    past or past the horizon of licensing.expiry), LicenseNotFound (unknown
+    ``license_key``), KeyConflict, AlreadyEntitled.
     """
     customer_email = normalize_email(customer_email)
     product = Product.objects.filter(brand=brand, slug=product_slug).first()
@@ -127,8 +129,8 @@ def license_provision(
             "This brand has no product with this slug.",
             details={"product_slug": ["No product with this slug."]},
         )
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed(details={"expires_at": ["Must be in the future."]})
+    if expires_at is not None:
+        check_expiry(expires_at, timezone.now())
 
     chosen = _license_key_choose(
         brand=brand, customer_email=customer_email, license_key=license_key, new_key=new_key
@@ -225,13 +227,13 @@ def _changed(license_: License, action: str, actor: Actor, before: dict[str, Any
 
 @transaction.atomic
 def license_renew(*, license_: License, expires_at: datetime, actor: Actor) -> License:
-    """New expiry (in the future). Allowed unless cancelled; a suspended license stays
-    suspended, an expired one becomes valid again. Raises InvalidTransition."""
+    """New expiry (in the future, within the horizon of licensing.expiry). Allowed unless
+    cancelled; a suspended license stays suspended, an expired one becomes valid again.
+    Raises InvalidTransition, ValidationFailed."""
     license_ = _lock(license_)
     if license_.status == Status.CANCELLED:
         raise InvalidTransition(action="renew", current_status=license_.effective_status())
-    if expires_at <= timezone.now():
-        raise ValidationFailed(details={"expires_at": ["Must be in the future."]})
+    check_expiry(expires_at, timezone.now())
     before = license_snapshot(license_)
     license_.expires_at = expires_at
     return _changed(license_, "license.renewed", actor, before)

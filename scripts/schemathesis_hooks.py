@@ -1,11 +1,12 @@
 """schemathesis hooks: the business rules the OpenAPI document cannot express.
 
-A JSON schema cannot say "a date in the future", "unique among existing brands" or "at
-most 255 characters once normalized", all of which SPEC requires and the service enforces
-with 400 ``validation_error``. Without these hooks the positive-data check would count
-those answers as failures. The hooks only ever turn a valid value into another valid value
-(or drop a positive case the SPEC calls invalid); negative cases are left alone, so the
-negative-data check still sees every schema violation.
+A JSON schema cannot say "a date in the future, at most a century away", "unique among
+existing brands" or "at most 255 characters once normalized", all of which SPEC requires
+and the service enforces with 400 ``validation_error``. Without these hooks the
+positive-data check would count those answers as failures. The hooks only ever turn a
+valid value into another valid value (or drop a positive case the SPEC calls invalid);
+negative cases are left alone, so the negative-data check still sees every schema
+violation.
 
 They also point part of the generated identifiers at the seeded objects, so requests reach
 the code behind the 404s, and keep the fuzzer's own credentials alive (it must not revoke
@@ -21,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import schemathesis
+
+from licensing.expiry import latest_expiry
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,50}$")
 _KEY_PREFIX = re.compile(r"^[A-Z]{2,6}$")
@@ -87,7 +90,7 @@ def map_case(context: Any, case: Any) -> Any:
     if not isinstance(body, dict):
         return case
     path, method = _path(context), _method(context)
-    # "expires_at must be in the future" (SPEC §5).
+    # "expires_at must be in the future" (SPEC §5), and within the horizon (licensing.expiry).
     value = body.get("expires_at")
     if isinstance(value, str):
         try:
@@ -95,12 +98,13 @@ def map_case(context: Any, case: Any) -> Any:
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
+            now = datetime.now(UTC)
             try:
-                in_past = parsed <= datetime.now(UTC)
+                out_of_range = not now < parsed <= latest_expiry(now)
             except (OverflowError, ValueError):
-                in_past = False
-            if in_past:
-                body["expires_at"] = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+                out_of_range = False
+            if out_of_range:
+                body["expires_at"] = (now + timedelta(days=30)).isoformat()
     # Slugs and key prefixes are unique (a duplicate is a 400 naming the field, SPEC §3).
     if method == "POST" and path in ("/api/v1/brands/", "/api/v1/products/"):
         n = next(_unique)

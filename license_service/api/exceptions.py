@@ -6,13 +6,14 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 
 from license_service.api.errors import error_response
 from license_service.context import request_id_var
-from license_service.errors import DomainError, Throttled
+from license_service.errors import DomainError, PayloadTooLarge, Throttled
 
 logger = logging.getLogger("license_service.errors")
 
@@ -89,6 +90,8 @@ _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse:
+    if isinstance(exc, RequestDataTooBig):  # Django refuses to read the body (its size limit)
+        exc = PayloadTooLarge()
     if isinstance(exc, DomainError):
         return domain_error_response(exc)
     if isinstance(exc, Http404):

@@ -23,6 +23,7 @@ STATUS_OF = {
     "already_entitled": 409,
     "key_conflict": 409,
     "idempotency_conflict": 409,
+    "payload_too_large": 413,
     "unsupported_media_type": 415,
     "throttled": 429,
     "server_error": 500,

@@ -84,6 +84,7 @@ def test_every_operation_documents_its_success_and_error_bodies(schema):
             assert ref.endswith("/Error"), f"{method} {path} {code}: not the error envelope"
         if "requestBody" in operation:
             assert "400" in errors, f"{method} {path}"
+            assert "413" in errors, f"{method} {path}"
             assert "415" in errors, f"{method} {path}"
             assert "content" in operation["requestBody"]
         if any(operation.get("security", [])):
