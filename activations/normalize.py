@@ -16,8 +16,9 @@ A value that is an http(s) URL or a bare host name becomes ``host[:port][/path]`
 
 Anything else (machine ids, UUIDs, …) is only trimmed. A bare host needs a dot
 (``example.com``, ``exämple.com``, ``10.0.0.7``), or is ``localhost`` or a bracketed IPv6
-address, and has no user info, so neither ``BUILD-AGENT-7`` nor ``user@example.com`` is
-ever rewritten. With an explicit ``http(s):`` any host is accepted (``http://intranet``).
+address, and has no user info; a bare name ending in a number is a host only as a dotted
+quad. So neither ``BUILD-AGENT-7``, ``user@example.com`` nor ``2024.01.15`` is ever
+rewritten. With an explicit ``http(s):`` any host is accepted (``http://intranet``).
 
 A URL, or a bare host, whose host is not a valid host name (no host, a code point that
 UTS #46 disallows, a label over 63 octets, bad punycode) is refused with
@@ -29,6 +30,7 @@ The function is pure and idempotent: normalizing a normalized value changes noth
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 
@@ -47,6 +49,7 @@ _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _BARE_HOST = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}|localhost|\[[0-9a-f:.]+\]")
 _IPV6_AUTHORITY = re.compile(r"(\[[^\]]*\])(?::(.*))?", re.DOTALL)
 _PORT = re.compile(r"[0-9]{1,5}")
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # UTS #46 maps these to "." (NFKC already maps the fullwidth one).
 _IDEOGRAPHIC_FULL_STOPS = str.maketrans({"\u3002": ".", "\uff61": "."})
@@ -118,7 +121,18 @@ def _is_bare_host(value: str) -> bool:
             return False
         # Letters, marks and digits of any script stand where an ASCII letter may.
         host = _NON_ASCII.sub("a", host)
-    return _BARE_HOST.fullmatch(host.lower().rstrip(".")) is not None
+    host = host.lower().rstrip(".")
+    if _BARE_HOST.fullmatch(host) is None:
+        return False
+    if _NUMBER.fullmatch(host.rpartition(".")[2]):
+        # WHATWG reads a name ending in a number as an IPv4 address, in any of its old
+        # forms (``1.2.3`` is 1.2.0.3). Without a scheme only a dotted quad is one: a
+        # version or a date (``2024.01.15``) is a machine id, as it always was.
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    return True
 
 
 def _host_of(authority: str) -> str | None:
