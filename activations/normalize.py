@@ -44,6 +44,7 @@ MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH = 2048
 
 _SCHEME = re.compile(r"https?:", re.IGNORECASE)
 _TAB_OR_NEWLINE = str.maketrans("", "", "\t\n\r")
+_TAB_OR_NEWLINE_CHAR = re.compile(r"[\t\n\r]")
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _BARE_HOST = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}|localhost|\[[0-9a-f:.]+\]")
@@ -77,7 +78,9 @@ def normalize_instance_identifier(raw: str) -> str:
     fast = _fast_normalize(value)
     if fast is not None:
         return fast
-    if _SCHEME.match(value) or _SCHEME.match(value.translate(_TAB_OR_NEWLINE)):
+    if _SCHEME.match(value) or (
+        _TAB_OR_NEWLINE_CHAR.search(value) and _SCHEME.match(value.translate(_TAB_OR_NEWLINE))
+    ):
         return _normalize_url(value)
     if _is_bare_host(value):
         return _normalize_url(f"http://{value}")
