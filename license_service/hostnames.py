@@ -74,7 +74,7 @@ def _is_valid_ace_label(label: str) -> bool:
     """Whether ``xn--…`` decodes to a name whose ASCII form is this very label."""
     try:
         decoded = label[4:].encode("ascii").decode("punycode")
-    except (UnicodeError, ValueError, IndexError):
+    except (UnicodeError, ValueError, IndexError, OverflowError):
         return False
     if not decoded or decoded.isascii():
         return False

@@ -19,6 +19,7 @@ from activations.normalize import (
 from activations.services import activation_create
 from audit.services import Actor
 from license_service.errors import ValidationFailed
+from license_service.hostnames import InvalidHostname, domain_to_ascii
 from tests.activations.conftest import activate, deactivate
 
 
@@ -252,6 +253,16 @@ def test_a_normalized_host_is_ascii(raw):
 
 
 # The last label is no number: ``www.`` before a numeric host makes no name.
+@given(st.one_of(st.text(max_size=80), st.text(alphabet="xn-abc09.", max_size=30)))
+def test_a_domain_is_converted_or_refused_never_an_unexpected_error(domain):
+    try:
+        ascii_domain = domain_to_ascii(domain)
+    except InvalidHostname:
+        return
+    assert ascii_domain.isascii()
+    assert domain_to_ascii(ascii_domain) == ascii_domain
+
+
 _host = st.builds(
     lambda labels, top: ".".join([*labels, top]),
     st.lists(st.text(alphabet="abcxyzäöüéñжк日本0123456789", min_size=1, max_size=8), max_size=2),
