@@ -13,8 +13,7 @@ from rest_framework import serializers
 
 from activations.normalize import (
     MAX_INSTANCE_IDENTIFIER_INPUT_LENGTH,
-    instance_identifier_problem,
-    normalize_instance_identifier,
+    clean_instance_identifier,
 )
 from license_service.api.fields import StrictCharField, visible_text
 from license_service.api.parsers import bad_string_reason
@@ -30,24 +29,16 @@ MAX_QUERY_INSTANCE_IDENTIFIER_LENGTH = 255
 
 LICENSE_KEY_HELP = "The license key, case-insensitive; surrounding whitespace is ignored."
 INSTANCE_HELP = (
-    "Site URL or machine id. URLs are normalized (scheme, www., default port, trailing "
-    "slash, query and fragment dropped; path kept); anything else is only trimmed. "
-    "1-255 characters once normalized."
+    "Site URL or machine id. URLs and host names are parsed by the WHATWG URL rules and "
+    "normalized (host in its IDNA ASCII form; scheme, user info, www., trailing dot, default "
+    "port, trailing slash, query and fragment dropped; path kept); a URL without a valid "
+    "host is refused; anything else is only trimmed. 1-255 characters once normalized."
 )
 
 
 CHECK_INSTANCE_HELP = (
     "Adds instance_active to each entitlement; counts as a heartbeat. " + INSTANCE_HELP
 )
-
-
-def clean_instance_identifier(value: str) -> str:
-    """Normalized identifier, or ValueError with the problem."""
-    normalized = normalize_instance_identifier(value)
-    problem = instance_identifier_problem(normalized)
-    if problem:
-        raise ValueError(problem)
-    return normalized
 
 
 class InstanceIdentifierField(StrictCharField):

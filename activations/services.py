@@ -27,7 +27,7 @@ from activations.errors import (
     SeatLimitExceeded,
 )
 from activations.models import Activation
-from activations.normalize import instance_identifier_problem, normalize_instance_identifier
+from activations.normalize import clean_instance_identifier
 from activations.selectors import instance_hash
 from audit.services import Actor, audit_record
 from brands.models import Brand
@@ -70,11 +70,12 @@ class ActivationResult:
 
 
 def _clean_instance(instance_identifier: str) -> str:
-    normalized = normalize_instance_identifier(instance_identifier)
-    problem = instance_identifier_problem(normalized)
-    if problem:
-        raise ValidationFailed("Invalid input.", details={"instance_identifier": [problem]})
-    return normalized
+    try:
+        return clean_instance_identifier(instance_identifier)
+    except ValueError as exc:
+        raise ValidationFailed(
+            "Invalid input.", details={"instance_identifier": [str(exc)]}
+        ) from exc
 
 
 def _locked_license(*, license_key: str, product_slug: str) -> License:

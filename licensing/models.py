@@ -10,11 +10,29 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from brands.models import Brand, Product
+from license_service.hostnames import domain_to_ascii
+
+MAX_EMAIL_LENGTH = 254
 
 
-def normalize_email(email: str) -> str:
-    """How a customer e-mail is stored and matched: trimmed, lower-cased."""
-    return email.strip().lower()
+def normalize_email(email: str, *, strict: bool = False) -> str:
+    """How a customer e-mail is stored and matched: trimmed, lower-cased, its domain in
+    its one ASCII form, as an instance identifier's host (SPEC §6): ``Ann@Exämple.COM.``
+    is ``ann@xn--exmple-cua.com``.
+
+    A domain that is no valid host name raises InvalidHostname when ``strict`` (storing);
+    otherwise it is only lower-cased (a lookup then finds nothing).
+    """
+    email = email.strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return email
+    try:
+        return f"{local}@{domain_to_ascii(domain)}"
+    except ValueError:
+        if strict:
+            raise
+        return email
 
 
 class LicenseKey(models.Model):
@@ -22,7 +40,10 @@ class LicenseKey(models.Model):
     # A UniqueConstraint rather than unique=True: on PostgreSQL the latter adds a second,
     # varchar_pattern_ops index that the exact-match check path never needs.
     key = models.CharField(max_length=64)
-    customer_email = models.EmailField(max_length=254, help_text="Stored lower-cased, trimmed.")
+    customer_email = models.EmailField(
+        max_length=MAX_EMAIL_LENGTH,
+        help_text="Stored trimmed, lower-cased, its domain in IDNA ASCII form.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from brands.models import Brand, Product
-from license_service.errors import NotFound
+from license_service.errors import NotFound, ValidationFailed
 from licensing.cache import check_cache_forget_on_commit
 from licensing.errors import (
     AlreadyEntitled,
@@ -27,7 +27,13 @@ from licensing.errors import (
 )
 from licensing.expiry import check_expiry
 from licensing.keys import canonical_license_key, generate_license_key
-from licensing.models import IdempotencyRecord, License, LicenseKey, normalize_email
+from licensing.models import (
+    MAX_EMAIL_LENGTH,
+    IdempotencyRecord,
+    License,
+    LicenseKey,
+    normalize_email,
+)
 
 UNSET: Any = object()
 
@@ -119,10 +125,23 @@ def license_provision(
 
     ``max_seats`` absent → the product's default; None → unlimited.
     Raises NotFound (no such product at this brand), ValidationFailed (an expiry in the
-    past or past the horizon of licensing.expiry), LicenseNotFound (unknown
-    ``license_key``), KeyConflict, AlreadyEntitled.
+    past or past the horizon of licensing.expiry, an e-mail whose domain is no valid host
+    name or that is too long in its ASCII form), LicenseNotFound (unknown ``license_key``),
+    KeyConflict, AlreadyEntitled.
     """
-    customer_email = normalize_email(customer_email)
+    try:
+        customer_email = normalize_email(customer_email, strict=True)
+    except ValueError as exc:
+        raise ValidationFailed(details={"customer_email": [str(exc)]}) from exc
+    if len(customer_email) > MAX_EMAIL_LENGTH:
+        raise ValidationFailed(
+            details={
+                "customer_email": [
+                    f"Must be at most {MAX_EMAIL_LENGTH} characters with its domain in "
+                    "ASCII (punycode) form."
+                ]
+            }
+        )
     product = Product.objects.filter(brand=brand, slug=product_slug).first()
     if product is None:
         raise NotFound(

@@ -156,8 +156,10 @@ def filter_case(context: Any, case: Any) -> bool:
     query = case.query or {}
     identifier = identifier if identifier is not None else query.get("instance_identifier")
     if isinstance(identifier, str):
-        from activations.normalize import instance_identifier_problem, normalize_instance_identifier
+        from activations.normalize import clean_instance_identifier
 
-        if instance_identifier_problem(normalize_instance_identifier(identifier)):
+        try:
+            clean_instance_identifier(identifier)
+        except ValueError:
             return False
     return True

@@ -288,7 +288,7 @@ def test_non_json_body_is_unsupported_media_type(client, key):
 
 @pytest.mark.parametrize(
     "instance",
-    ["🚀 rocket-host", "\u202eevil.com", "ＦＵＬＬＷＩＤＴＨ.example", "machine\u00a0id"],
+    ["🚀 rocket-host", "\u202eevil.com", "machine\u00a0id"],
 )
 def test_odd_unicode_identifier_is_stored_not_a_500(client, key, instance):
     response = activate(client, key, instance)

@@ -75,3 +75,19 @@ def test_query_count_does_not_grow_with_licenses(ecosystem_client, product, othe
     other = LicenseKeyFactory.create(brand=other_product.brand, customer_email="many@example.com")
     LicenseFactory.create(product=other_product, license_key=other)
     assert queries() == few == 3  # API key, keys, licenses
+
+
+def test_by_email_matches_any_spelling_of_the_domain(brand_client, product):
+    key = LicenseKeyFactory.create(brand=product.brand, customer_email="ann@xn--exmple-cua.com")
+    LicenseFactory.create(product=product, license_key=key)
+    for spelling in ["Ann@Exämple.com", "ANN@XN--EXMPLE-CUA.COM", "ann@ｅｘäｍｐｌｅ.com"]:
+        body = brand_client.get(URL + spelling).json()
+        assert body["customer_email"] == "ann@xn--exmple-cua.com"
+        assert [k["license_key"] for k in body["licenses"]] == [key.key]
+
+
+def test_list_filter_matches_any_spelling_of_the_email_domain(brand_client, product):
+    key = LicenseKeyFactory.create(brand=product.brand, customer_email="ann@xn--exmple-cua.com")
+    lic = LicenseFactory.create(product=product, license_key=key)
+    response = brand_client.get("/api/v1/brand/licenses", {"customer_email": "Ann@EXÄMPLE.com"})
+    assert [item["license_id"] for item in response.json()["results"]] == [lic.id]

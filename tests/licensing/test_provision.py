@@ -162,3 +162,33 @@ def test_request_id_of_the_call_is_on_the_audit_event(brand_client, product):
         HTTP_X_REQUEST_ID="req-42",
     )
     assert AuditEvent.objects.get(action="license.provisioned").request_id == "req-42"
+
+
+def test_email_domain_is_stored_in_its_ascii_form(brand_client, product):
+    response = provision(brand_client, customer_email=" Ann@EXÄMPLE.com ")
+    assert response.status_code == 201
+    assert response.json()["customer_email"] == "ann@xn--exmple-cua.com"
+    assert LicenseKey.objects.get().customer_email == "ann@xn--exmple-cua.com"
+
+
+def test_every_spelling_of_an_email_domain_finds_the_customers_key(
+    brand_client, product, second_product
+):
+    first = provision(brand_client, customer_email="ann@exämple.com")
+    again = provision(
+        brand_client, customer_email="ANN@XN--EXMPLE-CUA.COM", product_slug="content-ai"
+    )
+    assert again.status_code == 201
+    assert again.json()["license_key"] == first.json()["license_key"]
+    assert LicenseKey.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "email", ["ann@xn--zz.com", "ann@ex\u200dample.com", "a" * 60 + "@" + "ü" * 60 + ".com"]
+)
+def test_email_whose_domain_is_no_valid_host_name_is_refused(brand_client, product, email):
+    response = provision(brand_client, customer_email=email)
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert list(response.json()["details"]) == ["customer_email"]
+    assert not LicenseKey.objects.exists()
