@@ -1,0 +1,85 @@
+"""Password-guessing lockout on both staff doors: ``/admin/login/`` and the staff token
+endpoint ``POST /api/v1/auth/token/`` (SPEC §4).
+
+django-axes counts failed ``authenticate()`` calls per username and per client IP
+(``AXES_LOCKOUT_PARAMETERS``) in its database tables; past ``AXES_FAILURE_LIMIT`` failures
+within the cool-off, every attempt on that username or from that IP is refused, the right
+password included, until ``AXES_COOLOFF_TIME`` has passed since the last one. This module
+holds what the project adds: how a lockout is rendered on each door, and the reset policy.
+
+Reset policy: a successful login clears that username's own failures (from any address),
+nothing else. axes' ``AXES_RESET_ON_SUCCESS`` would also clear every failure recorded from
+the client's IP, so anyone with an account could wipe the per-IP and per-user counts of the
+accounts they are guessing at by logging in to their own between guesses.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from axes.utils import reset as axes_reset
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+
+from license_service.api.errors import error_response
+from license_service.errors import Throttled
+
+
+def cool_off_seconds() -> int:
+    cool_off: timedelta = settings.AXES_COOLOFF_TIME
+    return max(1, int(cool_off.total_seconds()))
+
+
+def lockout_message() -> str:
+    return (
+        "Too many failed logins for this account or from this address; "
+        f"retry in {cool_off_seconds()} seconds."
+    )
+
+
+def is_locked_out(request: Any) -> bool:
+    """Whether axes refused (or has just locked) the login attempt of this request. axes
+    flags the request object it was given (a DRF ``Request`` on the API)."""
+    return bool(getattr(request, "axes_locked_out", False))
+
+
+def login_locked_out() -> Throttled:
+    """The API's answer: 429 ``throttled`` with ``Retry-After`` (SPEC §3, §4)."""
+    return Throttled(cool_off_seconds(), message=lockout_message())
+
+
+def login_failures_forget(*, username: str) -> None:
+    """A successful login: that username's failures no longer count (the reset policy
+    above)."""
+    axes_reset(username=username)
+
+
+@receiver(user_logged_in, dispatch_uid="brands.lockout.forget_failures_on_login")
+def _forget_failures_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    login_failures_forget(username=user.get_username())
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any
+) -> HttpResponse:
+    """``AXES_LOCKOUT_CALLABLE``: what ``AxesMiddleware`` answers for a request axes
+    locked out. The admin's login page already says why on its form
+    (``brands.admin.StaffLoginForm``): it is kept, with status 429. Anything else gets the
+    SPEC §3 envelope."""
+    retry_after = str(cool_off_seconds())
+    if original_response is not None and original_response.get("Content-Type", "").startswith(
+        "text/html"
+    ):
+        original_response.status_code = 429
+        original_response["Retry-After"] = retry_after
+        return original_response
+    return error_response(
+        code="throttled",
+        message=lockout_message(),
+        status=429,
+        details={"retry_after": int(retry_after)},
+        headers={"Retry-After": retry_after},
+    )
