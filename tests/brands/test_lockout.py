@@ -7,9 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from axes.middleware import AxesMiddleware
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.test import Client
+from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
 from tests.brands.envelope import assert_error
@@ -183,3 +185,8 @@ def test_the_token_endpoint_documents_its_lockout(api_client):
     assert "429" in operation["responses"]
     assert "Retry-After" in operation["responses"]["429"]["headers"]
     assert "LOGIN_FAILURE_LIMIT" in operation["description"]
+
+
+def test_the_lockout_middleware_is_axes_own_installed_last():
+    assert issubclass(import_string(settings.MIDDLEWARE[-1]), AxesMiddleware)
+    assert settings.AUTHENTICATION_BACKENDS[0] == "axes.backends.AxesStandaloneBackend"
