@@ -15,12 +15,14 @@ accounts they are guessing at by logging in to their own between guesses.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from axes.conf import settings as axes_settings
+from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_lockout_response
 from axes.middleware import AxesMiddleware
 from axes.utils import reset as axes_reset
@@ -31,6 +33,49 @@ from django.http import HttpRequest, HttpResponse
 
 from license_service.api.errors import error_response
 from license_service.errors import Throttled
+from license_service.middleware import client_ip
+
+
+def login_client_ip(request: HttpRequest) -> str | None:
+    """``AXES_CLIENT_IP_CALLABLE``: the client IP as the rest of the service sees it
+    (``NUM_PROXIES`` hops of X-Forwarded-For), or None when that is no IP address (axes
+    stores it in an ``inet`` column on PostgreSQL). Attempts without an IP share one
+    per-IP budget."""
+    ip = client_ip(request)
+    if not ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
+
+
+_NUL = "\x00"
+_HEADER_ATTRIBUTES = ("axes_user_agent", "axes_http_accept", "axes_path_info")
+
+
+class LockoutDatabaseHandler(AxesDatabaseHandler):
+    """``AXES_HANDLER``: axes' database handler, storing only what the database can hold.
+    axes records the User-Agent and Accept headers with each attempt; PostgreSQL text
+    refuses a NUL byte, which a client may send in a header (a 500 on the login, before
+    this)."""
+
+    def user_login_failed(
+        self, sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
+    ) -> None:
+        _storable_headers(request)
+        super().user_login_failed(sender, credentials, request, **kwargs)
+
+    def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+        _storable_headers(request)
+        super().user_logged_in(sender, request, user, **kwargs)
+
+
+def _storable_headers(request: Any) -> None:
+    for name in _HEADER_ATTRIBUTES:
+        value = getattr(request, name, None)
+        if isinstance(value, str) and _NUL in value:
+            setattr(request, name, value.replace(_NUL, "\ufffd"))
 
 
 def cool_off_seconds() -> int:

@@ -181,14 +181,15 @@ AUTHENTICATION_BACKENDS = [
 # attempt (an attempt during the lockout starts the cool-off again). Kept in the database
 # (axes' tables): shared by every process, kept through a Redis outage, listed in the
 # admin, cleared there or with `manage.py axes_reset`.
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_HANDLER = "brands.lockout.LockoutDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
 if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 60:
     raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more.")
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-# The client IP as the rest of the service sees it (NUM_PROXIES hops of X-Forwarded-For).
-AXES_CLIENT_IP_CALLABLE = "license_service.middleware.client_ip"
+# The client IP as the rest of the service sees it (license_service.middleware.client_ip:
+# NUM_PROXIES hops of X-Forwarded-For), None when that is no IP address.
+AXES_CLIENT_IP_CALLABLE = "brands.lockout.login_client_ip"
 AXES_LOCKOUT_CALLABLE = "brands.lockout.lockout_response"
 # brands.lockout clears only the user's own failures on success (see why there).
 AXES_RESET_ON_SUCCESS = False

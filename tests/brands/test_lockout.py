@@ -131,6 +131,35 @@ def test_a_forged_forwarded_for_does_not_escape_the_lock_without_proxies(staff_u
     assert_error(token("ops", RIGHT, HTTP_X_FORWARDED_FOR="192.0.2.1"), 429, "throttled")
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_USER_AGENT": "bot\x00"},
+        {"HTTP_ACCEPT": "application/json\x00"},
+        {"HTTP_USER_AGENT": "é" * 1000},
+        {"HTTP_X_FORWARDED_FOR": "unknown"},
+        {"HTTP_X_FORWARDED_FOR": "1.2.3.4:5678"},
+        {"HTTP_X_FORWARDED_FOR": "[2001:db8::1]:443"},
+    ],
+)
+def test_odd_headers_on_a_login_are_counted_never_a_500(staff_user, settings, headers):
+    """axes stores the client's headers and IP with each attempt (PostgreSQL: text without
+    NUL, an inet column)."""
+    settings.NUM_PROXIES = 1
+    assert token("ops", "wrong", **headers).status_code == 401
+    assert admin_login(Client(**headers), "ops", "wrong").status_code == 200
+    assert token("ops", RIGHT, **headers).status_code == 200
+    assert admin_login(Client(**headers), "ops", RIGHT).status_code == 302
+
+
+def test_attempts_without_a_usable_ip_share_one_budget(staff_user, settings):
+    settings.NUM_PROXIES = 1
+    StaffUserFactory.create(username="other")
+    for i in range(LIMIT):
+        token(f"guess-{i}", "wrong", HTTP_X_FORWARDED_FOR=f"garbage-{i}")
+    assert_error(token("other", RIGHT, HTTP_X_FORWARDED_FOR="nonsense"), 429, "throttled")
+
+
 def test_the_failure_limit_is_a_setting(staff_user, settings):
     settings.AXES_FAILURE_LIMIT = 2
     assert fail(2) == [401, 429]
