@@ -5,7 +5,10 @@ django-axes counts failed ``authenticate()`` calls per username and per client I
 (``AXES_LOCKOUT_PARAMETERS``) in its database tables; past ``AXES_FAILURE_LIMIT`` failures
 within the cool-off, every attempt on that username or from that IP is refused, the right
 password included, until ``AXES_COOLOFF_TIME`` has passed since the last one. This module
-holds what the project adds: how a lockout is rendered on each door, and the reset policy.
+holds what the project adds: how a lockout is rendered on each door (429 ``throttled`` on the
+API, the admin's login form saying why), the reset policy, the client IP as the rest of the
+service sees it, and axes' handler and middleware adapted (no 500 for odd headers, no
+per-request cost).
 
 Reset policy: a successful login clears that username's own failures (from any address),
 nothing else. axes' ``AXES_RESET_ON_SUCCESS`` would also clear every failure recorded from
