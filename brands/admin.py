@@ -11,12 +11,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import BaseFormSet, ModelForm
 from django.http import HttpRequest
 
 from audit.services import Actor
-from brands import services
+from brands import lockout, services
 from brands.models import ALL_SCOPES, DEFAULT_SCOPES, Brand, BrandApiKey, Product
 from license_service.admin import ReadOnlyInline
 
@@ -32,6 +34,26 @@ def _adopt(obj: Model, saved: Model) -> None:
     obj.created_at = saved.created_at  # type: ignore[attr-defined]
     obj._state.adding = False
     obj._state.db = saved._state.db
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+class StaffLoginForm(AdminAuthenticationForm):
+    """The admin's login form. Its ``authenticate()`` goes through django-axes; when axes
+    refuses the attempt (too many failures for this username or from this IP), the form
+    says so instead of "wrong password", and ``brands.lockout`` answers it with 429."""
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except ValidationError:
+            if lockout.is_locked_out(self.request):
+                raise ValidationError(lockout.lockout_message(), code="locked_out") from None
+            raise
+
+
+admin.site.login_form = StaffLoginForm
 
 
 # --- brands and their products -----------------------------------------------------------

@@ -16,7 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import (
+    TokenBlacklistView,
+    TokenObtainPairView,
+    TokenRefreshView,
+)
 
 from audit.services import Actor
 from brands import selectors, services
@@ -26,7 +30,12 @@ from brands.authentication import (
     brand_jwt_lifetime,
 )
 from brands.models import Brand, BrandApiKey, Product
-from brands.permissions import IsStaff, LoginRateLimited
+from brands.permissions import (
+    IsStaff,
+    LoginRateLimited,
+    RevokeNeedsChangePermission,
+    StaffModelPermissions,
+)
 from brands.serializers import (
     ApiKeyCreatedOutputSerializer,
     ApiKeyCreateInputSerializer,
@@ -42,6 +51,7 @@ from brands.serializers import (
     ProductUpdateInputSerializer,
     StaffTokenObtainInputSerializer,
     StaffTokenRefreshInputSerializer,
+    StaffTokenRevokeInputSerializer,
     TokenPairOutputSerializer,
     TokenRefreshOutputSerializer,
 )
@@ -68,8 +78,11 @@ def _actor(request: Request) -> Actor:
 
 
 class StaffApi(APIView):
+    """A staff endpoint: a staff user's JWT, and the Django model permission its method
+    needs on ``queryset``'s model, as the admin checks it (``StaffModelPermissions``)."""
+
     authentication_classes = [StaffJWTAuthentication]
-    permission_classes = [IsStaff]
+    permission_classes = [IsStaff, StaffModelPermissions]
 
 
 STAFF_ERRORS = ("not_authenticated", "permission_denied")
@@ -91,10 +104,13 @@ PRODUCT_ID_PARAMETER = OpenApiParameter("product_id", int, OpenApiParameter.PATH
 @extend_schema(
     tags=[AUTH_TAG],
     summary="Obtain a staff JWT pair",
+    description="Password guessing is locked out per username and per client IP: past "
+    "`LOGIN_FAILURE_LIMIT` failures, every attempt (the right password included) is 429 "
+    "`throttled` until `Retry-After` seconds have passed without one.",
     request=StaffTokenObtainInputSerializer,
     responses={
         200: TokenPairOutputSerializer,
-        **error_responses(*WRITE_ERRORS, "not_authenticated"),
+        **error_responses(*WRITE_ERRORS, "not_authenticated", "throttled"),
     },
 )
 class StaffTokenObtainApi(TokenObtainPairView):
@@ -105,6 +121,8 @@ class StaffTokenObtainApi(TokenObtainPairView):
 @extend_schema(
     tags=[AUTH_TAG],
     summary="Refresh a staff access token",
+    description="Rotates the refresh token: the answer carries the next one, and the one "
+    "sent stops working.",
     request=StaffTokenRefreshInputSerializer,
     responses={
         200: TokenRefreshOutputSerializer,
@@ -114,6 +132,24 @@ class StaffTokenObtainApi(TokenObtainPairView):
 class StaffTokenRefreshApi(TokenRefreshView):
     serializer_class = StaffTokenRefreshInputSerializer
     permission_classes = [LoginRateLimited]  # type: ignore[assignment]  # stubs say ()
+
+
+@extend_schema(
+    tags=[AUTH_TAG],
+    summary="Revoke a staff refresh token",
+    description="The refresh token stops working at once (access tokens minted from it live "
+    "out their short lifetime). A password change or a deactivation revokes every refresh "
+    "token of the user.",
+    request=StaffTokenRevokeInputSerializer,
+    responses={204: None, **error_responses(*WRITE_ERRORS, "not_authenticated")},
+)
+class StaffTokenRevokeApi(TokenBlacklistView):
+    serializer_class = StaffTokenRevokeInputSerializer
+    permission_classes = [LoginRateLimited]  # type: ignore[assignment]  # stubs say ()
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        super().post(request, *args, **kwargs)  # raises on an invalid or revoked token
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class BrandTokenApi(APIView):
@@ -161,6 +197,7 @@ def _brand_or_404(slug: str) -> Brand:
 
 
 class BrandListCreateApi(StaffApi):
+    queryset = Brand.objects.all()
     pagination_class = DefaultCursorPagination
 
     @extend_schema(
@@ -193,6 +230,8 @@ class BrandListCreateApi(StaffApi):
 
 
 class BrandDetailApi(StaffApi):
+    queryset = Brand.objects.all()
+
     @extend_schema(
         tags=[STAFF_TAG],
         summary="Get a brand",
@@ -228,6 +267,7 @@ class BrandDetailApi(StaffApi):
 
 
 class ApiKeyListCreateApi(StaffApi):
+    queryset = BrandApiKey.objects.all()
     pagination_class = DefaultCursorPagination
 
     @extend_schema(
@@ -283,6 +323,9 @@ def _api_key_fields(api_key: BrandApiKey) -> dict[str, Any]:
 
 
 class ApiKeyDetailApi(StaffApi):
+    queryset = BrandApiKey.objects.all()
+    permission_classes = [IsStaff, RevokeNeedsChangePermission]
+
     @extend_schema(
         tags=[STAFF_TAG],
         summary="Revoke a brand API key",
@@ -311,6 +354,7 @@ def _product_or_404(product_id: str) -> Product:
 
 
 class ProductListCreateApi(StaffApi):
+    queryset = Product.objects.all()
     pagination_class = DefaultCursorPagination
 
     @extend_schema(
@@ -362,6 +406,8 @@ class ProductListCreateApi(StaffApi):
 
 
 class ProductDetailApi(StaffApi):
+    queryset = Product.objects.all()
+
     @extend_schema(
         tags=[STAFF_TAG],
         summary="Get a product",

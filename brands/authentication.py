@@ -11,10 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
 
 from brands.models import MAX_API_KEY_LENGTH, Brand, BrandApiKey, hash_api_key
 from brands.services import api_key_mark_used
@@ -67,7 +71,55 @@ class BrandApiKeyAuthentication(authentication.BaseAuthentication):
         return 'X-Brand-API-Key realm="brand"'
 
 
-class BrandAccessToken(Token):
+# OutstandingToken.jti's column: a longer id could not be blacklisted.
+_MAX_JTI_LENGTH = OutstandingToken._meta.get_field("jti").max_length or 255
+
+
+class SaneClaimsToken(Token):
+    """A token whose claims this service can use, or a ``TokenError`` (401).
+
+    A correctly signed token can still carry claims the JWT library accepts but cannot
+    use: ``exp`` = 2**62 passes PyJWT and then overflows ``datetime`` in simplejwt (an
+    ``OverflowError``/``OSError``/``ValueError``, a 500 before this), a ``jti`` that is no
+    string or longer than the blacklist's column. Any of these is an invalid token."""
+
+    def verify(self) -> None:
+        jti = self.payload.get(jwt_settings.JTI_CLAIM)
+        if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI_LENGTH:
+            raise TokenError("Token has no usable id")
+        try:
+            super().verify()
+        except (OverflowError, OSError, ValueError) as exc:
+            raise TokenError("Token has a claim out of range") from exc
+
+
+class StaffTokenMixin(SaneClaimsToken):
+    """Staff tokens name their user by primary key, as simplejwt's ``for_user`` writes it;
+    anything else (a float, a list, "abc") would reach the user query and raise there."""
+
+    def verify(self) -> None:
+        super().verify()
+        user_id = self.payload.get(jwt_settings.USER_ID_CLAIM)
+        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)):
+            raise TokenError("Token has no usable user id")
+        try:
+            get_user_model()._meta.pk.to_python(user_id)
+        except ValidationError as exc:
+            raise TokenError("Token has no usable user id") from exc
+
+
+class StaffAccessToken(StaffTokenMixin, AccessToken):
+    """The staff API's access token (``SIMPLE_JWT["AUTH_TOKEN_CLASSES"]``)."""
+
+
+class StaffRefreshToken(StaffTokenMixin, RefreshToken):  # type: ignore[misc]  # stubs' for_user
+    """The staff refresh token: recorded as outstanding when issued, so a rotation, a
+    revocation, a password change or a deactivation can blacklist it."""
+
+    access_token_class = StaffAccessToken
+
+
+class BrandAccessToken(SaneClaimsToken):
     """A brand JWT: carries the brand slug and the scopes of the key that minted it."""
 
     token_type = "brand_access"  # noqa: S105 (a claim value, not a secret)
@@ -109,8 +161,11 @@ class BrandJWTAuthentication(authentication.BaseAuthentication):
         brand = Brand.objects.filter(slug=slug, is_active=True).first()
         if brand is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
+        kid = token.get("kid")
         principal = BrandPrincipal(
-            brand=brand, scopes=frozenset(str(s) for s in scopes), api_key_id=token.get("kid")
+            brand=brand,
+            scopes=frozenset(str(s) for s in scopes),
+            api_key_id=kid if isinstance(kid, int) and not isinstance(kid, bool) else None,
         )
         return principal, token
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
 from brands.authentication import BrandPrincipal
@@ -49,3 +49,41 @@ class IsStaff(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         return bool(user and getattr(user, "is_authenticated", False) and user.is_staff)
+
+
+_VIEW = "%(app_label)s.view_%(model_name)s"
+_CHANGE = "%(app_label)s.change_%(model_name)s"
+
+
+class StaffModelPermissions(DjangoModelPermissions):
+    """The Django model permission each method needs on the view's ``queryset`` model, as
+    the admin checks it (SPEC §4): a read needs ``view_`` or ``change_`` (the admin shows a
+    model to either), POST ``add_``, PATCH/PUT ``change_``, DELETE ``delete_``. Superusers
+    have them all. Refused: 403 ``permission_denied``."""
+
+    message = "Your staff account lacks the permission this action needs."
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": [_VIEW],
+        "HEAD": [_VIEW],
+    }
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in ("GET", "HEAD") and self._may_change(request, view):
+            return True
+        return super().has_permission(request, view)
+
+    def _may_change(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        model = view.queryset.model
+        perm = _CHANGE % {"app_label": model._meta.app_label, "model_name": model._meta.model_name}
+        return bool(user.has_perm(perm))
+
+
+class RevokeNeedsChangePermission(StaffModelPermissions):
+    """Revoking an API key (DELETE) changes the key and keeps its row: it needs
+    ``change_brandapikey``, as the admin's revoke action does."""
+
+    perms_map = {**StaffModelPermissions.perms_map, "DELETE": [_CHANGE]}

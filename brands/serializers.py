@@ -12,11 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Model
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from rest_framework import serializers
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework import exceptions, serializers
+from rest_framework_simplejwt.serializers import (
+    TokenBlacklistSerializer,
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+)
 
+from brands import lockout
+from brands.authentication import StaffRefreshToken
 from brands.models import (
     ALL_SCOPES,
     MAX_API_KEY_LENGTH,
@@ -181,7 +188,11 @@ class ProductOutputSerializer(serializers.Serializer):
 
 
 class StaffTokenObtainInputSerializer(TokenObtainPairSerializer):
-    """simplejwt's pair serializer with strict string fields."""
+    """simplejwt's pair serializer with strict string fields. Its ``authenticate()`` gets
+    the request, so django-axes counts the attempt (``brands.lockout``): a locked-out
+    username or IP is 429 ``throttled``, the right password included."""
+
+    token_class = StaffRefreshToken
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -190,9 +201,36 @@ class StaffTokenObtainInputSerializer(TokenObtainPairSerializer):
             write_only=True, max_length=1024, trim_whitespace=False
         )
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            data = super().validate(attrs)
+        except exceptions.AuthenticationFailed:
+            if lockout.is_locked_out(self.context.get("request")):
+                raise lockout.login_locked_out() from None
+            raise
+        assert self.user is not None  # noqa: S101 (simplejwt raised above otherwise)
+        lockout.login_failures_forget(username=self.user.get_username())
+        return data
+
 
 class StaffTokenRefreshInputSerializer(TokenRefreshSerializer):
+    """Rotation: the answer carries a new refresh token and the one sent is blacklisted."""
+
     refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH)
+    token_class = StaffRefreshToken
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist as exc:  # the user was deleted
+            raise exceptions.AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from exc
+
+
+class StaffTokenRevokeInputSerializer(TokenBlacklistSerializer):
+    refresh = StrictCharField(max_length=MAX_TOKEN_LENGTH, write_only=True)
+    token_class = StaffRefreshToken
 
 
 class TokenPairOutputSerializer(serializers.Serializer):
@@ -202,6 +240,9 @@ class TokenPairOutputSerializer(serializers.Serializer):
 
 class TokenRefreshOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
+    refresh = serializers.CharField(
+        help_text="The next refresh token: the one sent is no longer valid."
+    )
 
 
 class BrandTokenInputSerializer(serializers.Serializer):

@@ -1,12 +1,14 @@
-"""Every write on brands, products and brand API keys."""
+"""Every write on brands, products and brand API keys, and the revocation of staff tokens."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from audit.services import Actor, audit_record
 from brands.errors import DuplicateField
@@ -207,3 +209,18 @@ def api_key_mark_used(*, api_key: BrandApiKey) -> None:
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         BrandApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+@transaction.atomic
+def staff_refresh_tokens_revoke(*, user: AbstractBaseUser) -> int:
+    """Blacklist every refresh token issued to this staff user that is not blacklisted
+    already; returns how many. Their access tokens stop at once as well (they carry the
+    password digest, or the user is inactive). No audit row: the change it follows (a new
+    password, a deactivation) is the user's, not a brand's."""
+    outstanding = OutstandingToken.objects.filter(
+        user_id=user.pk, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+    return len(created)

@@ -17,6 +17,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(
         r"^auth/token/refresh/?$", apis.StaffTokenRefreshApi.as_view(), name="staff-token-refresh"
     ),
+    re_path(
+        r"^auth/token/revoke/?$", apis.StaffTokenRevokeApi.as_view(), name="staff-token-revoke"
+    ),
     re_path(r"^auth/brand-token/?$", apis.BrandTokenApi.as_view(), name="brand-token"),
     re_path(r"^brands/?$", apis.BrandListCreateApi.as_view(), name="staff-brands"),
     re_path(rf"^brands/{SLUG}/?$", apis.BrandDetailApi.as_view(), name="staff-brand-detail"),

@@ -234,7 +234,9 @@ class LicensesByEmailApi(BrandApi):
     @extend_schema(
         tags=["brand"],
         summary="A customer's licenses by e-mail (US6)",
-        description="Only this brand's keys, or every brand's with the `ecosystem:read` scope.",
+        description="Only this brand's keys, or every brand's with the `ecosystem:read` scope; "
+        "another brand's `license_key` is masked to its prefix and last group "
+        "(`RNKM-…-E8RJP`).",
         parameters=[OpenApiParameter("email", OpenApiTypes.EMAIL, OpenApiParameter.PATH)],
         responses={
             200: ByEmailOutputSerializer,
@@ -251,4 +253,7 @@ class LicensesByEmailApi(BrandApi):
         keys = licenses_by_email(
             principal.brand, email, ecosystem=principal.has_scope(SCOPE_ECOSYSTEM_READ)
         )
-        return Response(ByEmailOutputSerializer({"customer_email": email, "licenses": keys}).data)
+        body = ByEmailOutputSerializer(
+            {"customer_email": email, "licenses": keys}, context={"brand": principal.brand}
+        ).data
+        return Response(body)

@@ -82,3 +82,11 @@ def _canonical(raw: str) -> str | None:
 def key_display_prefix(key: str) -> str:
     """What logs may show of a key: the brand prefix and the first group."""
     return key[: key.find("-", key.find("-") + 1)] if key.count("-") >= 2 else key[:6]
+
+
+def key_masked(key: str) -> str:
+    """Another brand's key as US6 shows it: the brand prefix and the last group only
+    (``RNKM-…-E8RJP``). The last group is checksum, so nothing of the random part shows."""
+    prefix, _, rest = key.partition("-")
+    last = rest.rsplit("-", 1)[-1]
+    return f"{prefix}-…-{last}" if rest else prefix

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from brands.models import MAX_SEATS
@@ -15,8 +17,8 @@ from license_service.api.fields import (
     StrictIntegerField,
 )
 from licensing.expiry import EXPIRY_HORIZON_YEARS
-from licensing.keys import MAX_KEY_INPUT_LENGTH
-from licensing.models import License
+from licensing.keys import MAX_KEY_INPUT_LENGTH, key_masked
+from licensing.models import License, LicenseKey
 from licensing.selectors import seats_remaining
 from licensing.services import LIFECYCLE_ACTIONS
 
@@ -164,9 +166,21 @@ class ByEmailProductSerializer(serializers.Serializer):
 
 
 class ByEmailKeySerializer(serializers.Serializer):
+    """A key of the customer. Another brand's key is masked (``context["brand"]`` is the
+    caller): a key is the product API's credential, and a read scope must not hand it out."""
+
     brand = serializers.CharField(source="brand.slug")
-    license_key = serializers.CharField(source="key")
+    license_key = serializers.SerializerMethodField(
+        help_text="In full for the caller's own brand; another brand's key shows its prefix "
+        "and last group only, e.g. `RNKM-…-E8RJP`."
+    )
     products = ByEmailProductSerializer(source="licenses.all", many=True)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_license_key(self, obj: LicenseKey) -> str:
+        if obj.brand_id == self.context["brand"].pk:
+            return obj.key
+        return key_masked(obj.key)
 
 
 class ByEmailOutputSerializer(serializers.Serializer):

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "audit",
@@ -52,6 +54,9 @@ MIDDLEWARE = [
     "license_service.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes documents: turns a locked-out login into its lockout answer
+    # (axes' AxesMiddleware, without its per-request cost).
+    "brands.lockout.LockoutMiddleware",
 ]
 
 # Django's default message storage, without a reference cycle per request.
@@ -164,6 +169,35 @@ else:
     }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Password guessing (SPEC §4), on /admin/login/ and POST /api/v1/auth/token/ alike
+# (brands.lockout): LOGIN_FAILURE_LIMIT failures for one username, or from one client IP,
+# lock that username, or that IP, until LOGIN_COOLOFF_MINUTES have passed since the last
+# attempt (an attempt during the lockout starts the cool-off again). Kept in the database
+# (axes' tables): shared by every process, kept through a Redis outage, listed in the
+# admin, cleared there or with `manage.py axes_reset`.
+AXES_HANDLER = "brands.lockout.LockoutDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 60:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more.")
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The client IP as the rest of the service sees it (license_service.middleware.client_ip:
+# NUM_PROXIES hops of X-Forwarded-For), None when that is no IP address.
+AXES_CLIENT_IP_CALLABLE = "brands.lockout.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "brands.lockout.lockout_response"
+# brands.lockout clears only the user's own failures on success (see why there).
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False
+# axes.W002 asks for "axes.middleware.AxesMiddleware" by name; brands.lockout's
+# LockoutMiddleware is that class, subclassed as axes documents (tests/brands/test_lockout.py).
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -196,9 +230,17 @@ REST_FRAMEWORK = {
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("STAFF_JWT_MINUTES", default=15)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.int("STAFF_REFRESH_HOURS", default=24)),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
+    "AUTH_TOKEN_CLASSES": ("brands.authentication.StaffAccessToken",),
+    # A refresh token works once: refreshing returns a new one and blacklists the old.
+    # A password change or a deactivation blacklists every refresh token of the user
+    # (brands.signals), and an access token stops working at once too: it carries a digest
+    # of the password hash it was issued under (simplejwt's CHECK_REVOKE_TOKEN).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {

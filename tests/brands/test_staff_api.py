@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.models import AuditEvent
@@ -594,7 +597,120 @@ def test_bad_product_patch_is_a_validation_error(staff_client, product, body, fi
     assert product.slug == "rankmath-pro"
 
 
-def test_a_staff_user_who_is_not_superuser_may_use_the_api(api_client, brand):
+# --- model permissions, as the admin checks them (SPEC §4) ------------------------------
+
+# Every staff endpoint with the one permission it needs and its answer when granted.
+# {product} and {api_key} are filled with the ids of the fixtures.
+PERMISSION_OF_ENDPOINT = [
+    ("get", "/api/v1/brands/", None, "view_brand", 200),
+    ("post", "/api/v1/brands/", {"name": "X", "slug": "x", "key_prefix": "XX"}, "add_brand", 201),
+    ("get", "/api/v1/brands/rankmath/", None, "view_brand", 200),
+    ("patch", "/api/v1/brands/rankmath/", {"name": "X"}, "change_brand", 200),
+    ("get", "/api/v1/brands/rankmath/api-keys/", None, "view_brandapikey", 200),
+    ("post", "/api/v1/brands/rankmath/api-keys/", {"name": "k"}, "add_brandapikey", 201),
+    ("delete", "/api/v1/brands/rankmath/api-keys/{api_key}/", None, "change_brandapikey", 204),
+    ("get", "/api/v1/products/", None, "view_product", 200),
+    (
+        "post",
+        "/api/v1/products/",
+        {"brand": "rankmath", "name": "P", "slug": "p"},
+        "add_product",
+        201,
+    ),
+    ("get", "/api/v1/products/{product}/", None, "view_product", 200),
+    ("patch", "/api/v1/products/{product}/", {"name": "P"}, "change_product", 200),
+]
+
+
+def staff_client_with(*codenames: str) -> Any:
     user = get_user_model().objects.create_user(username="helpdesk", is_staff=True)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    assert api_client.get("/api/v1/brands/").status_code == 200
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+def test_every_staff_endpoint_has_its_permission_listed():
+    listed = [(m, u.format(product=1, api_key=1)) for m, u, *_ in PERMISSION_OF_ENDPOINT]
+    assert listed == [(m, u) for m, u, _ in STAFF_ENDPOINTS]
+
+
+@pytest.mark.parametrize(("method", "url", "body", "codename", "ok"), PERMISSION_OF_ENDPOINT)
+def test_staff_without_the_model_permission_is_403(
+    product, api_key, method, url, body, codename, ok
+):
+    client = staff_client_with()
+    url = url.format(product=product.id, api_key=api_key[0].id)
+    body = assert_error(call(client, method, url, body), 403, "permission_denied")
+    assert "permission" in body["message"]
+
+
+@pytest.mark.parametrize(("method", "url", "body", "codename", "ok"), PERMISSION_OF_ENDPOINT)
+def test_staff_with_the_model_permission_is_allowed(
+    product, api_key, method, url, body, codename, ok
+):
+    client = staff_client_with(codename)
+    url = url.format(product=product.id, api_key=api_key[0].id)
+    assert call(client, method, url, body).status_code == ok
+
+
+@pytest.mark.parametrize(("method", "url", "body", "codename", "ok"), PERMISSION_OF_ENDPOINT)
+def test_another_models_permission_does_not_open_an_endpoint(
+    product, api_key, method, url, body, codename, ok
+):
+    model = codename.split("_", 1)[1]
+    others = [
+        f"{verb}_{other}"
+        for other in ("brand", "brandapikey", "product")
+        if other != model
+        for verb in ("view", "add", "change", "delete")
+    ]
+    client = staff_client_with(*others)
+    url = url.format(product=product.id, api_key=api_key[0].id)
+    assert_error(call(client, method, url, body), 403, "permission_denied")
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/brands/", "/api/v1/brands/rankmath/api-keys/", "/api/v1/products/"]
+)
+def test_the_change_permission_also_lets_staff_read_as_in_the_admin(brand, url):
+    model = {"brands": "brand", "api-keys": "brandapikey", "products": "product"}[
+        url.rstrip("/").rsplit("/", 1)[1]
+    ]
+    assert staff_client_with(f"change_{model}").get(url).status_code == 200
+
+
+def test_a_read_permission_does_not_allow_a_write(brand):
+    client = staff_client_with("view_brand")
+    response = client.patch("/api/v1/brands/rankmath/", {"name": "X"}, format="json")
+    assert_error(response, 403, "permission_denied")
+    brand.refresh_from_db()
+    assert brand.name == "RankMath"
+
+
+def test_staff_without_permissions_cannot_create_an_ecosystem_api_key(brand):
+    """The review's finding: the admin refused this user, the API minted the key."""
+    client = staff_client_with()
+    response = client.post(
+        "/api/v1/brands/rankmath/api-keys/",
+        {"name": "k", "scopes": ["licenses:read", "ecosystem:read"]},
+        format="json",
+    )
+    assert_error(response, 403, "permission_denied")
+    assert not BrandApiKey.objects.exists()
+
+
+def test_a_staff_user_the_admin_refuses_is_refused_by_the_api_too(brand):
+    user = get_user_model().objects.create_user(username="helpdesk", is_staff=True)
+    admin = Client()
+    admin.force_login(user)
+    assert admin.get("/admin/brands/brand/").status_code == 403
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    assert_error(client.get("/api/v1/brands/"), 403, "permission_denied")
+
+
+def test_a_superuser_needs_no_explicit_permission(staff_client, staff_user, brand):
+    assert staff_user.is_superuser
+    assert not staff_user.user_permissions.exists()
+    assert staff_client.get("/api/v1/brands/").status_code == 200

@@ -6,6 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from brands.models import SCOPE_ECOSYSTEM_READ
+from licensing.keys import key_masked
+from tests.conftest import make_brand_client
 from tests.factories import ActivationFactory, LicenseFactory, LicenseKeyFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +94,41 @@ def test_list_filter_matches_any_spelling_of_the_email_domain(brand_client, prod
     lic = LicenseFactory.create(product=product, license_key=key)
     response = brand_client.get("/api/v1/brand/licenses", {"customer_email": "Ann@EXÄMPLE.com"})
     assert [item["license_id"] for item in response.json()["results"]] == [lic.id]
+
+
+def test_with_ecosystem_scope_other_brands_keys_are_masked(ecosystem_client, customer_everywhere):
+    mine, theirs = customer_everywhere
+    body = ecosystem_client.get(URL + "jane@example.com").json()
+    keys = {k["brand"]: k["license_key"] for k in body["licenses"]}
+    assert keys["rankmath"] == mine.key
+    prefix, *_, last = theirs.key.split("-")
+    assert keys["wp-rocket"] == f"{prefix}-…-{last}"
+    assert theirs.key not in str(body)
+    for group in theirs.key.split("-")[1:-1]:
+        assert group not in keys["wp-rocket"]
+
+
+def test_the_other_brand_sees_the_first_brands_key_masked(other_brand, customer_everywhere, db):
+    mine, theirs = customer_everywhere
+    client = make_brand_client(other_brand, scopes=["licenses:read", SCOPE_ECOSYSTEM_READ])
+    keys = {
+        k["brand"]: k["license_key"]
+        for k in client.get(URL + "jane@example.com").json()["licenses"]
+    }
+    assert keys["wp-rocket"] == theirs.key
+    assert keys["rankmath"] == key_masked(mine.key)
+    assert keys["rankmath"].startswith("RNKM-…-")
+
+
+def test_a_masked_key_opens_nothing_on_the_product_api(
+    ecosystem_client, customer_everywhere, api_client
+):
+    _, theirs = customer_everywhere
+    body = ecosystem_client.get(URL + "jane@example.com").json()
+    masked = next(k["license_key"] for k in body["licenses"] if k["brand"] == "wp-rocket")
+    response = api_client.post("/api/v1/product/check", {"license_key": masked}, format="json")
+    assert response.status_code == 404
+
+
+def test_key_masked_keeps_the_prefix_and_last_group_only():
+    assert key_masked("RNKM-ABCDE-FGHJK-MNPQR-STVWX-YZ012-E8RJP") == "RNKM-…-E8RJP"
