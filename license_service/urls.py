@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
@@ -35,6 +36,10 @@ urlpatterns = [
     path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
+
+# The admin's static files under the development server (make run), as runserver served
+# them; an empty list unless DEBUG is on. Last: no other route pays for it.
+urlpatterns += staticfiles_urlpatterns()
 
 handler400 = "license_service.views.bad_request"
 handler403 = "license_service.views.permission_denied"
