@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 
 from license_service.devserver import THREADS, WORKERS
 from tests.ops.test_logging import key_forms, shows_key_body
@@ -167,12 +167,19 @@ def provision(server: DevServer, email: str) -> str:
 
 
 def server_connections(server: DevServer) -> int:
-    """Connections open to the server's database, this test's own left out."""
+    """Connections open to the server's database, none of this test process's own."""
+    own = [
+        alias.connection.info.backend_pid
+        for alias in connections.all(initialized_only=True)
+        if alias.vendor == "postgresql"
+        and alias.connection is not None
+        and not alias.connection.closed
+    ]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh figures in this transaction
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [server.database],
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> ALL(%s)",
+            [server.database, own],
         )
         (count,) = cursor.fetchone()
     return int(count)
