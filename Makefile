@@ -25,10 +25,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# migrate, load the demo data, serve with gunicorn (local settings, --reload): see
+# license_service/devserver.py, which tests/ops/test_devserver.py runs too.
 run: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py load_demo_data
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python -m license_service.devserver $(HOST):$(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -14,6 +14,10 @@ only, and reports each scenario as pass/fail with its figures in bench/faults.md
 6. audit            mixed writes; audit events by action == successful writes by action
 7. brute force      a concurrent burst of random keys from one client vs the unknown-key limit
 
+After every scenario, the output of every server it ran is searched for every license key
+the suite used, in any form (any case, dashes or none, percent-encoded): one found fails the
+scenario (SPEC §7: logs never carry a full key).
+
 ``python -m bench.faults`` runs the full suite (a few minutes); ``--quick`` (or
 ``FAULTS_QUICK=1``) runs a few rounds of each (CI). ``--only 1,5`` picks scenarios,
 ``--skip 3b`` leaves some out;
@@ -30,6 +34,8 @@ import json
 import os
 import platform
 import random
+import re
+import socket
 import sys
 import threading
 import time
@@ -42,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from bench.services import REPO_ROOT, Gunicorn, Stack
 
@@ -111,6 +118,122 @@ class Plan:
             brute_requests=200,
             scenario_time_limit=60.0,
         )
+
+
+# --- license keys in the servers' output ---------------------------------------------------
+
+
+class KeysUsed:
+    """Every license key the suite sent or was given, canonical (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.keys: set[str] = set()
+
+    def note(self, raw: object) -> None:
+        from licensing.keys import canonical_license_key
+
+        key = canonical_license_key(raw)
+        if key is not None:  # a malformed key of scenario 7 is no key
+            with self.lock:
+                self.keys.add(key)
+
+    def snapshot(self) -> set[str]:
+        with self.lock:
+            return set(self.keys)
+
+
+KEYS_USED = KeysUsed()
+_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_NOT_A_SYMBOL = re.compile(r"[^0-9A-Z]+")
+KEY_BODY = 30  # the symbols after a key's prefix: what no log line may show
+
+
+def squeezed(text: str) -> str:
+    """``text`` as a key reader sees it: percent-decoded, upper-cased, look-alikes mapped,
+    everything but letters and digits dropped, so a key shows in any form it was written."""
+    return _NOT_A_SYMBOL.sub("", unquote(text).upper()).translate(_LOOKALIKES)
+
+
+def leaked_keys(text: str, keys: Iterable[str]) -> dict[str, int]:
+    """The keys whose 30 symbols after the prefix appear in ``text`` in any form, with how
+    many times (by display prefix, so the report itself shows no key)."""
+    bodies = {key.replace("-", "")[-KEY_BODY:]: key for key in keys}
+    found: Counter[str] = Counter()
+    for line in text.splitlines():
+        flat = squeezed(line)
+        for start in range(len(flat) - KEY_BODY + 1):
+            key = bodies.get(flat[start : start + KEY_BODY])
+            if key is not None:
+                found[key[:10] + "…"] += 1
+    return dict(found)
+
+
+class OutputWatch:
+    """Reads what each server wrote since the last look (whole lines only)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.offsets: dict[Path, int] = {}
+
+    def new_text(self) -> str:
+        parts = []
+        for path in sorted(self.stack.base.glob("*/server.log")):
+            if path == self.stack.postgres.log:  # PostgreSQL's own log is not the service's
+                continue
+            with path.open("rb") as handle:
+                handle.seek(self.offsets.get(path, 0))
+                data = handle.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            self.offsets[path] = self.offsets.get(path, 0) + len(complete)
+            parts.append(complete.decode(errors="replace"))
+        return "".join(parts)
+
+
+def judge_output(result: Result, watch: OutputWatch) -> None:
+    """Fail the scenario if the servers' output of its run shows any key the suite used."""
+    keys = KEYS_USED.snapshot()
+    leaks = leaked_keys(watch.new_text(), keys)
+    if leaks:
+        shown = ", ".join(f"{prefix} ({n}x)" for prefix, n in sorted(leaks.items())[:5])
+        result.fail(f"{len(leaks)} full license keys in the server output: {shown}")
+        result.passed = False
+    result.figures["license keys in the server output"] = (
+        f"{len(leaks)} of the {len(keys)} keys used so far (any case, dashes, %-encoding)"
+    )
+
+
+def key_forms(key: str) -> list[str]:
+    """A key as customers and scripts send it: the service accepts every one of these."""
+    bare = key.replace("-", "")
+    return [
+        key,
+        key.lower(),
+        bare,
+        bare.lower(),
+        key[:5] + key[5:].replace("-", ""),
+        key[:8] + "-" + key[8:].replace("-", "").lower(),
+        key.replace("-", "%2D"),
+    ]
+
+
+def send_key_forms(api: Api, port: int, key: str) -> Counter[str]:
+    """Check ``key`` in each of its forms by URL, and send gunicorn two request lines it
+    refuses with the key in them (it logs those lines itself). Statuses by kind."""
+    statuses: Counter[str] = Counter()
+    for form in key_forms(key):
+        answer = api.request("GET", f"/api/v1/product/check/{quote(form, safe='-%')}")
+        statuses[f"check {answer.status} {answer.error or ''}".strip()] += 1
+    bare = key.replace("-", "").lower()
+    for line in (f"GET /api/v1/product/check/{bare}\r\n\r\n", f"GET /{bare} HTTP/9 x\r\n\r\n"):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT) as sock:
+                sock.sendall(line.encode())
+                head = sock.recv(64)
+            statuses[f"bad request line {head[9:12].decode(errors='replace')}"] += 1
+        except OSError as exc:
+            statuses[f"bad request line {type(exc).__name__}"] += 1
+    return statuses
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -195,9 +318,13 @@ class Api:
 
     def provision(self, body: dict[str, Any], idempotency_key: str | None = None) -> Answer:
         extra = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return self.request(
+        KEYS_USED.note(body.get("license_key"))
+        answer = self.request(
             "POST", "/api/v1/brand/licenses", json=body, headers=self._brand_headers(extra)
         )
+        if isinstance(answer.body, dict):
+            KEYS_USED.note(answer.body.get("license_key"))
+        return answer
 
     def lifecycle(self, license_id: int, body: dict[str, Any]) -> Answer:
         return self.request(
@@ -209,16 +336,19 @@ class Api:
 
     # product API
     def activate(self, key: str, product: str, instance: str) -> Answer:
+        KEYS_USED.note(key)
         body = {"license_key": key, "product_slug": product, "instance_identifier": instance}
         return self.request("POST", "/api/v1/product/activate", json=body)
 
     def deactivate(self, key: str, product: str, instance: str) -> Answer:
+        KEYS_USED.note(key)
         body = {"license_key": key, "product_slug": product, "instance_identifier": instance}
         return self.request("POST", "/api/v1/product/deactivate", json=body)
 
     def check(
         self, key: str, product: str | None = None, instance: str | None = None, post: bool = False
     ) -> Answer:
+        KEYS_USED.note(key)
         params = {"product_slug": product, "instance_identifier": instance}
         params = {k: v for k, v in params.items() if v is not None}
         if post:
@@ -408,6 +538,7 @@ def provision_direct(tenant: Tenant, email: str, product: str, **kwargs: Any) ->
         actor=Actor.system("faults"),
         **kwargs,
     )
+    KEYS_USED.note(license_.license_key.key)
     return Lic(
         license_.pk,
         license_.license_key.key,
@@ -1070,6 +1201,9 @@ def scenario_postgres_restart(ctx: Context) -> Result:
     reader = Api(ctx.server.base_url, connections=8)
     statics = [provision_direct(tenant, f"pg-static-{i}@example.com", "pro") for i in range(20)]
     unlimited = [provision_direct(tenant, f"pg-unl-{i}@example.com", "unl") for i in range(2)]
+    # Never checked, so never cached: its checks reach the database, and answer 503 while it
+    # is down, which the server logs with the request (its URL, the key in it).
+    cold = provision_direct(tenant, "pg-cold@example.com", "pro")
     reader_tally, write_tally = Tally(), Tally()
     log = WriteLog()
     stop = threading.Event()
@@ -1106,6 +1240,7 @@ def scenario_postgres_restart(ctx: Context) -> Result:
         reader_tally.add(reader.check(lic.key), "warm")
     pool = ThreadPoolExecutor(max_workers=4)
     retried: list[Answer] = []
+    forms_sent: Counter[str] = Counter()
     try:
         timeline.mark("start")
         for r in readers:
@@ -1115,7 +1250,8 @@ def scenario_postgres_restart(ctx: Context) -> Result:
         time.sleep(plan.pg_before)
         timeline.mark("down")
         pg.stop("immediate")
-        time.sleep(plan.pg_down)
+        forms_sent = send_key_forms(reader, ctx.server.port, cold.key)
+        time.sleep(max(0.0, plan.pg_down - (time.monotonic() - timeline.marks["down"])))
         timeline.mark("restart")
         pg.start()
         timeline.mark("up")
@@ -1223,6 +1359,14 @@ def scenario_postgres_restart(ctx: Context) -> Result:
     )
     result.require(not invariants, f"half-written state: {invariants[:5]}")
     result.require(not leftovers, f"final sweep: {leftovers[:5]}")
+    forms_expected = {
+        "check 503 service_unavailable": len(key_forms(cold.key)),
+        "bad request line 400": 2,
+    }
+    result.require(
+        forms_sent == forms_expected,
+        f"an uncached key in its forms while down: {dict(forms_sent)}, expected {forms_expected}",
+    )
     down_latency = max((a.elapsed for a in down_writes), default=0.0)
     result.figures = {
         "phases (s)": f"{plan.pg_before:g} up, {plan.pg_down:g} down (stop -m immediate), "
@@ -1245,6 +1389,8 @@ def scenario_postgres_restart(ctx: Context) -> Result:
             f"{len(lost_licenses) + len(lost_acts)} / {len(duplicates)} / {len(invariants)}"
         ),
         "answers": write_tally.codes() + "; reads: " + reader_tally.codes(),
+        "an uncached key while down, in its forms by URL and in request lines gunicorn "
+        "refuses": ", ".join(f"{kind}: {n}" for kind, n in sorted(forms_sent.items())),
     }
     result.passed = not result.problems
     return result
@@ -1626,6 +1772,7 @@ def run(plan: Plan, only: set[str] | None, keep: bool) -> list[Result]:
     with Stack(keep=keep) as stack:
         setup_django(stack)
         server = stack.gunicorn(server_env(stack))
+        watch = OutputWatch(stack)
         ctx = Context(plan, stack, server)
         for number, scenario in SCENARIOS:
             if only and number not in only:
@@ -1639,6 +1786,7 @@ def run(plan: Plan, only: set[str] | None, keep: bool) -> list[Result]:
                 result.fail(f"the scenario crashed: {exc!r}")
                 result.notes.append(traceback.format_exc())
                 db_reconnect()
+            judge_output(result, watch)
             result.seconds = time.monotonic() - started
             if not result.passed:
                 excerpt = log_excerpt(server.log)
@@ -1723,7 +1871,9 @@ def render(results: list[Result], plan: Plan, seconds: float) -> str:
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs; the service under "
         "gunicorn (gunicorn.conf.py, production settings) on a private PostgreSQL and Redis "
         "started by bench/services.py, all on 127.0.0.1. Every request has a "
-        f"{REQUEST_TIMEOUT:g} s timeout; a timeout counts as a hang.",
+        f"{REQUEST_TIMEOUT:g} s timeout; a timeout counts as a hang. After each scenario "
+        "the servers' output is searched for every license key the suite used, in any form; "
+        "one found fails the scenario.",
         "",
         "| # | scenario | result | time |",
         "|---|---|---|---|",

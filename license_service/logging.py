@@ -25,6 +25,7 @@ from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import structlog
 from django.conf import settings
@@ -60,24 +61,87 @@ _SECRET_FIELDS = frozenset(
         "http_x_brand_api_key",
     }
 )
-# A key with dashes (any case): prefix and first group kept, the rest masked.
-_LICENSE_KEY = (
-    r"(?<![A-Za-z0-9])([A-Za-z]{2,6}-[0-9A-Za-z]{5})(?:-?[0-9A-Za-z]{5}){5}(?![0-9A-Za-z])"
-)
 _API_KEY = r"(lsk_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]{8,}"
 _JWT = r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"
-_SECRET_PATTERN = re.compile(f"{_LICENSE_KEY}|{_API_KEY}|{_JWT}")
+_TOKEN_PATTERN = re.compile(f"{_API_KEY}|{_JWT}")
+# Anything shaped like a license key (licensing.keys): 2-6 letters and 30 symbols, any
+# case, dashes anywhere between them. What it finds is masked when it is a key once its
+# dashes are dropped (its checksum holds: the service accepts it in that form) or when it is
+# grouped as keys are printed (a key with a typo is still nearly a key); anything else that
+# merely has the shape (a request id, a hex digest) is left as it is.
+_KEY_SHAPE = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z](?:-*[A-Za-z]){1,5}-*(?:[0-9A-Za-z]-*){29}[0-9A-Za-z]"
+    r"(?![0-9A-Za-z])"
+)
+_KEY_GROUPED = re.compile(r"([A-Za-z]{2,6}-[0-9A-Za-z]{5})(?:-?[0-9A-Za-z]{5}){5}")
+# Characters that str.upper() turns into ASCII letters (the service upper-cases what it is
+# given, so "ſ" works as an "S" in a key), and their expansions.
+_UPPER_TO_ASCII = {
+    c: c.upper() for c in "\u00df\u0131\u017f\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+}
+_NON_ASCII_LETTERS = re.compile(f"[{''.join(_UPPER_TO_ASCII)}]")
+_UPPER_TABLE = str.maketrans(_UPPER_TO_ASCII)
 MASK = "[redacted]"
 
 
-def _mask_match(match: re.Match[str]) -> str:
-    visible = match.group(1) or match.group(2)
-    return f"{visible}…" if visible else "[jwt]"
+def _mask_token(match: re.Match[str]) -> str:
+    return f"{match.group(1)}…" if match.group(1) else "[jwt]"
+
+
+# Checksums tried per text before every further key-shaped run is masked unseen: a line
+# made of key-shaped garbage (a crafted request line) costs a bounded amount of CPU.
+CHECKSUMS_PER_TEXT = 16
+
+
+def _mask_keys(text: str) -> str:
+    from licensing.keys import canonical_license_key_uncached, key_display_prefix
+
+    budget = CHECKSUMS_PER_TEXT
+
+    def mask_key(match: re.Match[str]) -> str:
+        nonlocal budget
+        shaped = match.group()
+        grouped = _KEY_GROUPED.fullmatch(shaped)
+        if grouped is not None:
+            return f"{grouped.group(1)}…"
+        if budget <= 0:
+            return MASK
+        budget -= 1
+        key = canonical_license_key_uncached(shaped.replace("-", ""))
+        return f"{key_display_prefix(key)}…" if key is not None else shaped
+
+    return _KEY_SHAPE.sub(mask_key, text)
+
+
+def _mask(text: str) -> str:
+    return _mask_keys(_TOKEN_PATTERN.sub(_mask_token, text))
+
+
+def _as_a_url_decodes(text: str) -> str:
+    """``text`` as the service would read a key in it: percent-decoded (``%2D`` is a dash
+    in a URL path) and with the non-ASCII letters that upper-case to ASCII expanded."""
+    if "%" in text:
+        text = unquote(text, errors="replace")
+    if not text.isascii() and _NON_ASCII_LETTERS.search(text):
+        text = text.translate(_UPPER_TABLE)
+    return text
 
 
 def mask_secrets_in(text: str) -> str:
-    """License keys and API keys cut to their display prefix; JWTs removed."""
-    return _SECRET_PATTERN.sub(_mask_match, text)
+    """License keys (in any form the service accepts: any case, any dashes, percent-encoded)
+    and API keys cut to their display prefix; JWTs removed. Text without any of them is
+    returned as it is."""
+    masked = _mask(text)
+    decoded = _as_a_url_decodes(masked)
+    if decoded != masked:
+        # Only a secret found in the decoded form makes the line change its encoding.
+        decoded_masked = _mask(decoded)
+        if decoded_masked != decoded:
+            return decoded_masked
+    return masked
+
+
+_JSON_NATIVE = (str, int, float, bool, type(None), dict, list, tuple)
 
 
 def _mask_value(value: Any) -> Any:
@@ -90,6 +154,10 @@ def _mask_value(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [_mask_value(v) for v in value]
+    if not isinstance(value, _JSON_NATIVE):
+        # What the renderer would print for it (its repr), masked: a framework object in a
+        # record's extra, such as Django's WSGIRequest with the URL and its key.
+        return mask_secrets_in(repr(value))
     return value
 
 
@@ -104,7 +172,7 @@ def mask_secrets(
             continue
         if key.lower() in _SECRET_FIELDS:
             event_dict[key] = MASK
-        elif isinstance(value, str | dict | list | tuple):
+        elif not isinstance(value, int | float | bool | None):
             event_dict[key] = _mask_value(value)
     return event_dict
 
@@ -322,13 +390,17 @@ class AccessLogMiddleware:
         if not self.logger.isEnabledFor(level):
             return
         method = request.method or ""
+        request_id = request_id_var.get()
         line: dict[str, Any] = {
             "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "level": "error" if level == logging.ERROR else "info",
             "event": "request",
             "logger": ACCESS_LOGGER,
-            # A client may send anything sane-looking as its request id, even a key.
-            "request_id": mask_secrets_in(request_id_var.get()),
+            # A client may send anything sane-looking as its request id, even a key; one
+            # the service minted needs no look.
+            "request_id": request_id
+            if request_id != request.META.get("HTTP_X_REQUEST_ID")
+            else mask_secrets_in(request_id),
             "method": method if method in _HTTP_METHODS else method[:16],
             "route": route,
             "status": status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 import weakref
@@ -18,14 +19,41 @@ from license_service.context import client_ip_var, request_id_var
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def forwarded_ip(hop: str) -> str | None:
+    """The IP address in one ``X-Forwarded-For`` hop, or None when the hop is not one.
+
+    Proxies write ``1.2.3.4``, ``1.2.3.4:5678``, ``2001:db8::1``, ``[2001:db8::1]`` or
+    ``[2001:db8::1]:443``, and also ``unknown`` or anything a client made up. Only a real
+    address may reach an audit row's ``inet`` column or a rate-limit identity; an IPv6
+    zone (``%eth0``) is dropped, as PostgreSQL's ``inet`` refuses it.
+    """
+    hop = hop.strip()
+    if hop.startswith("["):
+        hop, bracket, port = hop[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return None
+    elif hop.count(":") == 1:  # IPv4 with a port (a bare IPv6 address has at least two)
+        hop = hop.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(hop.partition("%")[0])
+    except ValueError:
+        return None
+    return str(address)
+
+
 def client_ip(request: HttpRequest) -> str | None:
-    """The caller's address. X-Forwarded-For is trusted for exactly NUM_PROXIES hops."""
+    """The caller's address. X-Forwarded-For is trusted for exactly NUM_PROXIES hops; a
+    trusted hop that is no IP address (``unknown``, garbage) counts as absent, and the
+    peer's address (REMOTE_ADDR, the nearest proxy) is used, as when the header is missing.
+    Never raises."""
     num_proxies = settings.NUM_PROXIES
     if num_proxies:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        hops = [hop for hop in forwarded.split(",") if hop.strip()]
         if len(hops) >= num_proxies:
-            return hops[-num_proxies]
+            ip = forwarded_ip(hops[-num_proxies])
+            if ip is not None:
+                return ip
     return request.META.get("REMOTE_ADDR") or None
 
 

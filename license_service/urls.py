@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
@@ -38,6 +39,10 @@ urlpatterns = [
     # Last: every URL no pattern above takes is a JSON 404, DEBUG or not (license_service.views).
     re_path(CATCH_ALL_ROUTE, not_found, name="not-found"),
 ]
+
+# The admin's static files under the development server (make run), as runserver served
+# them; an empty list unless DEBUG is on. Last: no other route pays for it.
+urlpatterns += staticfiles_urlpatterns()
 
 handler400 = "license_service.views.bad_request"
 handler403 = "license_service.views.permission_denied"

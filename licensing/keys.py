@@ -63,8 +63,15 @@ def canonical_license_key(raw: object) -> str | None:
     return _canonical(raw)
 
 
-@lru_cache(maxsize=4096)  # the hot keys of the check path, checksummed once
-def _canonical(raw: str) -> str | None:
+def canonical_license_key_uncached(raw: str) -> str | None:
+    """``canonical_license_key`` without its cache, for scanning arbitrary text (log
+    masking): what is merely looked at must not evict the check path's hot keys."""
+    if len(raw) > MAX_KEY_INPUT_LENGTH:
+        return None
+    return _canonicalize(raw)
+
+
+def _canonicalize(raw: str) -> str | None:
     candidate = raw.strip().upper()
     match = _KEY_RE.match(candidate)
     if match is None:
@@ -77,6 +84,10 @@ def _canonical(raw: str) -> str | None:
     if not secrets.compare_digest(_checksum(prefix, random_part), checksum):
         return None
     return _format(prefix, body)
+
+
+# The hot keys of the check path, checksummed once.
+_canonical = lru_cache(maxsize=4096)(_canonicalize)
 
 
 def key_display_prefix(key: str) -> str:

@@ -6,8 +6,24 @@ import socket
 from dataclasses import fields
 from datetime import UTC, datetime
 
-from bench.faults import Answer, Lic, Plan, Result, Tally, mismatch, render
+import pytest
+
+from bench.faults import (
+    KEYS_USED,
+    Answer,
+    Lic,
+    OutputWatch,
+    Plan,
+    Result,
+    Tally,
+    judge_output,
+    key_forms,
+    leaked_keys,
+    mismatch,
+    render,
+)
 from bench.services import LOOPBACK, free_port, port_is_free
+from license_service.logging import mask_secrets_in
 
 
 def _check_answer(**entitlement: object) -> Answer:
@@ -109,3 +125,51 @@ def test_free_port_skips_a_port_in_use():
         taken = sock.getsockname()[1]
         assert not port_is_free(taken)
         assert free_port(taken) != taken
+
+
+# --- license keys in the servers' output ---------------------------------------------------
+
+KEY = "ALPH-NKJ5T-H02DZ-W3XSN-XVP94-9KC21-YZDSR"
+
+
+@pytest.mark.parametrize("form", key_forms(KEY))
+def test_a_key_in_any_form_in_the_server_output_is_found(form):
+    line = f'{{"event": "Service Unavailable: /api/v1/product/check/{form}", "x": 1}}'
+    assert leaked_keys(f"boot\n{line}\nbye\n", {KEY}) == {"ALPH-NKJ5T…": 1}
+
+
+def test_a_key_written_with_look_alikes_or_percent_encoded_is_found():
+    lookalike = KEY.replace("0", "o").replace("1", "l")
+    encoded = "".join(f"%{ord(c):02x}" for c in KEY)
+    assert leaked_keys(f"{lookalike}\n{encoded}\n", {KEY}) == {"ALPH-NKJ5T…": 2}
+
+
+def test_masked_output_and_other_keys_are_not_leaks():
+    masked = mask_secrets_in(f"GET /api/v1/product/check/{KEY.replace('-', '')} and {KEY}")
+    other = "ALPH-NKJ5T-H02DZ-W3XSN-XVP94-9KC21-YZDSQ"  # one symbol off
+    assert leaked_keys(f"{masked}\n{other}\n", {KEY}) == {}
+
+
+def test_judging_the_output_fails_the_scenario_and_names_only_the_prefix(tmp_path):
+    class FakeStack:
+        base = tmp_path
+        postgres = type("Pg", (), {"log": tmp_path / "pg" / "server.log"})()
+
+    (tmp_path / "gunicorn").mkdir()
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "pg" / "server.log").write_text(f"DETAIL: Key (key)=({KEY}) exists\n")
+    server_log = tmp_path / "gunicorn" / "server.log"
+    server_log.write_text("clean line\n")
+    watch = OutputWatch(FakeStack())  # type: ignore[arg-type]
+    KEYS_USED.note(KEY.lower())
+
+    clean = Result("4", "x", passed=True)
+    judge_output(clean, watch)
+    assert clean.passed
+    with server_log.open("a") as log:
+        log.write(f"Invalid request line 'GET /check/{KEY.replace('-', '')}'\npartial {KEY}")
+    leaking = Result("4", "x", passed=True)
+    judge_output(leaking, watch)
+    assert not leaking.passed
+    assert leaking.problems == ["1 full license keys in the server output: ALPH-NKJ5T… (1x)"]
+    assert KEY not in " ".join(leaking.problems) + str(leaking.figures)

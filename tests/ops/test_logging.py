@@ -284,3 +284,135 @@ def test_a_full_run_logs_no_license_key_api_key_jwt_or_password(brand, product, 
     assert all(
         {"request_id", "route", "status", "duration_ms", "method"} <= set(line) for line in access
     )
+
+
+# --- every form of a license key is masked (SPEC §7) ----------------------------------------
+
+# A valid key (checksum and all) with an S and a 1, which have non-ASCII spellings.
+KEY = "ALPH-NKJ5T-H02DZ-W3XSN-XVP94-9KC21-YZDSR"
+BODY = KEY.replace("-", "")[4:]  # the 30 symbols after the prefix: what must never show
+
+
+def key_forms(key: str) -> dict[str, str]:
+    """The forms the service accepts a key in (licensing.keys: any case, dashes anywhere or
+    none, percent-encoded in a URL, letters that upper-case to ASCII), and near forms it
+    refuses yet that show the key (doubled dashes, a dash in front, a split prefix)."""
+    bare = key.replace("-", "")
+    return {
+        "canonical": key,
+        "lower": key.lower(),
+        "undashed": bare,
+        "undashed-lower": bare.lower(),
+        "prefix-dash-only": key[:5] + key[5:].replace("-", ""),
+        "one-odd-dash": key[:7] + "-" + key[7:].replace("-", "").lower(),
+        "dash-every-3": "-".join(bare[i : i + 3] for i in range(0, len(bare), 3)),
+        "double-dashes": key.replace("-", "--"),
+        "dash-around": "-" + key + "-",
+        "percent-dashes": key.replace("-", "%2D"),
+        "percent-dashes-lower": key.replace("-", "%2d").lower(),
+        "percent-everything": "".join(f"%{ord(c):02X}" for c in key),
+        "non-ascii-letters": key.lower().replace("s", "\u017f").replace("1", "\u0131"),
+    }
+
+
+FORMS = key_forms(KEY)
+
+
+def shows_key_body(text: str, key: str = KEY) -> bool:
+    """Whether the key's symbols after its prefix can be read in ``text`` in any form."""
+    from urllib.parse import unquote
+
+    squeezed = "".join(c for c in unquote(text).upper() if c.isalnum())
+    return key.replace("-", "")[4:] in squeezed
+
+
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{}",
+        "GET /api/v1/product/check/{} HTTP/1.1",
+        "Invalid request from ip=127.0.0.1: Invalid HTTP request line: 'GET /check/{}?x=1 HTTP/1'",
+        "<WSGIRequest: GET '/api/v1/product/check/{}'>",
+        '{{"license_key": "{}"}}',
+        "key={}&product_slug=alpha",
+    ],
+    ids=["bare", "request-line", "gunicorn-invalid-line", "wsgirequest", "json", "query"],
+)
+def test_a_license_key_in_any_form_is_masked_to_its_display_prefix(form, template):
+    masked = mask_secrets_in(template.format(form))
+    assert not shows_key_body(masked), masked
+    assert key_display_prefix(KEY).upper() in masked.upper()
+
+
+def test_a_key_with_symbols_that_look_alike_is_masked_too():
+    # The service reads O as 0 and I, L as 1 (Crockford): a key typed that way is a key.
+    lookalike = KEY.replace("0", "O").replace("1", "L")
+    masked = mask_secrets_in(f"/check/{lookalike.lower().replace('-', '')}")
+    assert not shows_key_body(masked.replace("O", "0").replace("L", "1"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "request 3f2a9c0e1b7d4e5f8a6b9c0d1e2f3a4b done",
+        "request abcdef0123456789abcdef0123456789 done",  # a letter-led hex id, 32 long
+        "trace 1aa3874c-d21c-4143-a41b-1c347f9c37d2 and ab3874cd-d21c-4143-a41b-1c347f9c37d2",
+        "commit 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12 (sha1)",
+        "Straße, ﬁle, ıd: plain words of a log line, 100% sure",
+        "GET /api/v1/brand/licenses?customer_email=user%40example.com HTTP/1.1",
+        "abcdefghijklmnopqrstuvwxyzabcdefgh-ijklmnopqrstuvwxyzabcdef",
+        "Not Found: /api/v1/product/check/not-a-key",
+    ],
+)
+def test_text_without_a_key_is_left_as_it_is(text):
+    assert mask_secrets_in(text) == text
+
+
+def test_a_line_of_key_shaped_garbage_costs_bounded_work_and_still_hides_a_key():
+    garbage = " ".join(f"ZZ{n:030d}" for n in range(40))
+    masked = mask_secrets_in(f"{garbage} {KEY.replace('-', '').lower()}")
+    assert not shows_key_body(masked)
+
+
+def test_a_framework_object_in_a_records_extra_is_masked(logs):
+    from django.test import RequestFactory
+    from django.utils.log import log_response
+
+    request = RequestFactory().get(f"/api/v1/product/check/{KEY.replace('-', '').lower()}")
+    assert BODY.lower() in repr(request)
+    response = type("Response", (), {"status_code": 503, "_has_been_logged": False})()
+    log_response("Service Unavailable: %s", request.path, response=response, request=request)
+    [line] = logs.lines
+    assert line["status_code"] == 503
+    assert line["request"].startswith("<WSGIRequest: GET '/api/v1/product/check/ALPH-")
+    assert not shows_key_body(logs.text)
+
+
+ACCEPTED = [
+    "canonical",
+    "lower",
+    "undashed",
+    "undashed-lower",
+    "prefix-dash-only",
+    "one-odd-dash",
+    "percent-dashes",
+    "non-ascii-letters",
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", [FORMS[name] for name in ACCEPTED], ids=ACCEPTED)
+def test_a_503_check_with_the_database_down_logs_no_key(api_client, logs, monkeypatch, form):
+    from django.db import OperationalError
+
+    from activations import selectors
+
+    def down(*args: Any) -> Any:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(selectors, "_check_data_query", down)
+    response = api_client.get(f"/api/v1/product/check/{form}")
+    assert response.status_code == 503
+    assert any(line.get("status_code") == 503 for line in logs.lines)
+    assert not shows_key_body(logs.text)
