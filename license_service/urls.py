@@ -36,13 +36,12 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The admin's static files under the development server (make run), as runserver served
+    # them; an empty list unless DEBUG is on. After the API: no API route pays for it.
+    *staticfiles_urlpatterns(),
     # Last: every URL no pattern above takes is a JSON 404, DEBUG or not (license_service.views).
     re_path(CATCH_ALL_ROUTE, not_found, name="not-found"),
 ]
-
-# The admin's static files under the development server (make run), as runserver served
-# them; an empty list unless DEBUG is on. Last: no other route pays for it.
-urlpatterns += staticfiles_urlpatterns()
 
 handler400 = "license_service.views.bad_request"
 handler403 = "license_service.views.permission_denied"
