@@ -112,3 +112,19 @@ def test_events_are_newest_first(brand_client, license_):
     body = brand_client.get(f"{LICENSES_URL}/{license_.pk}/events").json()
     assert [e["action"] for e in body["results"]] == ["license.resumed", "license.suspended"]
     assert body["results"][0]["actor"] == "rankmath"
+
+
+def test_blank_list_filters_mean_no_filter(brand_client, product, second_product):
+    provision(brand_client, customer_email="a@example.com")
+    provision(brand_client, customer_email="b@example.com", product_slug="content-ai")
+    for query in ("customer_email=&product=&status=", "status=", "customer_email=%20&product="):
+        response = brand_client.get(f"{LICENSES_URL}?{query}")
+        assert response.status_code == 200, (query, response.json())
+        assert len(response.json()["results"]) == 2, query
+
+
+def test_a_blank_filter_beside_a_set_one_still_filters(brand_client, product, second_product):
+    provision(brand_client, customer_email="a@example.com")
+    provision(brand_client, customer_email="b@example.com", product_slug="content-ai")
+    results = brand_client.get(f"{LICENSES_URL}?customer_email=&product=content-ai&status=").json()
+    assert [r["customer_email"] for r in results["results"]] == ["b@example.com"]
