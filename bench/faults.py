@@ -19,9 +19,9 @@ only, and reports each scenario as pass/fail with its figures in bench/faults.md
 ``--skip 3b`` leaves some out;
 ``--keep`` leaves the temporary directory (server logs) behind. The throwaway servers try
 ports 55432 (PostgreSQL), 56379 (Redis) and 58000 (gunicorn) first, or ``FAULTS_PG_PORT``,
-``FAULTS_REDIS_PORT`` and ``FAULTS_HTTP_PORT`` (the next free port when one is busy). The exit status is 1 when
-any scenario fails. Every request has a timeout; a request that times out is a hang, and a
-hang fails its scenario.
+``FAULTS_REDIS_PORT`` and ``FAULTS_HTTP_PORT`` (the next free port when one is busy).
+The exit status is 1 when any scenario fails. Every request has a timeout; a request that
+times out is a hang, and a hang fails its scenario.
 """
 
 from __future__ import annotations

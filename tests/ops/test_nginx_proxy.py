@@ -1,19 +1,17 @@
 """The reverse proxy of docker-compose.yml, for real: nginx with deploy/nginx's template in
 front of gunicorn (production settings), both on loopback.
 
-The template is rendered the way the official nginx image renders it (only the ``LS_*``
-variables are substituted) and included in a minimal main configuration, as the image's
-``http {}`` block includes it. Skipped, saying why, when no nginx binary is installed
-(``apt-get install nginx-light``; ``.ci/run`` installs it).
+scripts/local_proxy.py renders the template the way the official nginx image renders it
+(only the ``LS_*`` variables are substituted) and includes it in a minimal main
+configuration, as the image's ``http {}`` block includes it. Skipped, saying why, when no
+nginx binary is installed (``apt-get install nginx-light``; ``.ci/run`` installs it).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,15 +21,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from scripts.local_proxy import Nginx, find_nginx, render, start_nginx
+
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
-NGINX = shutil.which("nginx") or next(
-    (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)),
-    None,
-)
+NGINX = find_nginx()
 
 pytestmark = pytest.mark.skipif(
     NGINX is None, reason="no nginx binary (apt-get install nginx-light); .ci/run installs it"
@@ -42,16 +39,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def render(template: str, variables: dict[str, str]) -> str:
-    """envsubst restricted to the given variables, as the nginx image's entrypoint does
-    with NGINX_ENVSUBST_FILTER=^LS_ (nginx's own $variables stay as they are)."""
-    rendered = re.sub(
-        r"\$\{(LS_[A-Z_]+)\}", lambda m: variables.get(m.group(1), m.group(0)), template
-    )
-    assert "${LS_" not in rendered
-    return rendered
 
 
 def wait_for(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -75,45 +62,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@dataclass
-class Nginx:
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_nginx(base: Path, upstream: str) -> Nginx:
-    base.mkdir(parents=True)
-    port = free_port()
-    (base / "default.conf").write_text(
-        render(TEMPLATE.read_text(), {"LS_LISTEN": f"127.0.0.1:{port}", "LS_UPSTREAM": upstream})
-    )
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {base / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp paths
-    (base / "nginx.conf").write_text(
-        f"{user}daemon off;\nworker_processes 1;\npid {base / 'nginx.pid'};\n"
-        "error_log stderr notice;\n"
-        "events { worker_connections 256; }\n"
-        f"http {{\n{temp_paths}\n    include {base / 'default.conf'};\n}}\n"
-    )
-    log = base / "nginx.log"
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(base), "-c", str(base / "nginx.conf")],  # type: ignore[list-item]
-        # Append mode: nginx reopens /dev/stdout for its access log (with O_APPEND); a
-        # second description of the same file at offset 0 would overwrite those lines.
-        stdout=log.open("a"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_for(port, proc, log)
-    return Nginx(port, proc, log)
 
 
 @dataclass
@@ -153,11 +101,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     nginx = None
     try:
         wait_for(port, gunicorn, log)
-        nginx = start_nginx(base / "nginx", f"127.0.0.1:{port}")
+        nginx = start_nginx(base / "nginx", listen_port=free_port(), upstream=f"127.0.0.1:{port}")
         yield Stack(nginx, port, log)
     finally:
         if nginx is not None:
-            stop(nginx.proc)
+            nginx.stop()
         stop(gunicorn)
 
 
@@ -167,7 +115,7 @@ class Answer:
     headers: dict[str, str]
     body: bytes
 
-    def json(self) -> dict[str, object]:
+    def json(self) -> dict[str, Any]:
         assert self.headers.get("content-type", "").startswith("application/json"), self
         return json.loads(self.body)
 
@@ -330,12 +278,12 @@ def test_the_application_sees_the_request_id_and_the_address_nginx_saw(stack):
 
 def test_an_unreachable_application_is_a_json_503_and_no_key_reaches_the_log(tmp_path):
     closed = free_port()  # nothing listens there
-    nginx = start_nginx(tmp_path / "nginx", f"127.0.0.1:{closed}")
+    nginx = start_nginx(tmp_path / "nginx", listen_port=free_port(), upstream=f"127.0.0.1:{closed}")
     key = "ABCD-EFGH-JKLM-NPQR"
     try:
         answer = get(nginx.port, f"/api/v1/product/check/{key}/?instance_identifier=x")
     finally:
-        stop(nginx.proc)
+        nginx.stop()
     assert answer.status == 503
     assert answer.headers["retry-after"] == "5"
     assert answer.json()["error"] == "service_unavailable"
@@ -343,3 +291,12 @@ def test_an_unreachable_application_is_a_json_503_and_no_key_reaches_the_log(tmp
     assert '"status":503' in output  # the access log line is there...
     assert key not in output  # ...without the URL
     assert key.replace("-", "") not in output
+
+
+def test_the_template_renders_only_the_ls_variables():
+    template = ROOT.joinpath("deploy", "nginx", "default.conf.template").read_text()
+    rendered = render(template, {"LS_LISTEN": "127.0.0.1:1", "LS_UPSTREAM": "127.0.0.1:2"})
+    assert "${" not in rendered
+    assert "$remote_addr" in rendered  # nginx's own variables untouched
+    with pytest.raises(ValueError, match="LS_UPSTREAM"):
+        render(template, {"LS_LISTEN": "1"})

@@ -64,7 +64,9 @@ def test_license_is_an_spdx_string_backed_by_the_license_file(pyproject):
     assert "License Service contributors" in text
     requires = pyproject["build-system"]["requires"]
     minimum = next(r for r in requires if r.startswith("setuptools"))
-    assert int(re.search(r">=(\d+)", minimum).group(1)) >= 77  # PEP 639 support
+    found = re.search(r">=(\d+)", minimum)
+    assert found is not None
+    assert int(found.group(1)) >= 77  # PEP 639 support
 
 
 def test_changelog_follows_keep_a_changelog_with_the_current_version(pyproject):
