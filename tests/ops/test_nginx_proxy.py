@@ -88,6 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "2",
         "NUM_PROXIES": "1",
+        "GUNICORN_LIMIT_REQUEST_FIELDS": "32768",  # as docker-compose.yml sets it
     }
     env.pop("REDIS_URL", None)
     log = base / "gunicorn.log"
@@ -216,6 +217,20 @@ def test_an_oversized_header_gets_the_json_envelope(stack):
     assert "headers" in answer.json()["details"]
 
 
+def test_many_small_headers_get_the_applications_answer_not_gunicorns_html(stack):
+    headers = [f"X-H{i}: v" for i in range(500)]
+    answer = get(stack.nginx.port, "/healthz", *headers)
+    assert answer.status == 200
+    assert answer.json() == {"status": "ok"}
+
+
+def test_headers_over_the_proxys_total_get_the_json_envelope(stack):
+    headers = [f"X-H{i}: {'v' * 4000}" for i in range(12)]  # 48 KB, over 4 x 8 KiB
+    answer = get(stack.nginx.port, "/healthz", *headers)
+    assert answer.status == 400
+    assert answer.json()["error"] == "validation_error"
+
+
 def post(port: int, target: str, body: bytes) -> Answer:
     head = (
         f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -249,6 +264,19 @@ def test_the_applications_own_errors_pass_through_untouched(stack):
     direct = get(stack.gunicorn_port, "/no/such/page")
     assert through.status == direct.status == 404
     assert through.json() == direct.json()
+
+
+@pytest.mark.parametrize("target", ["/healthz", "/api/v1/product/activate", "/api/v1/brands/"])
+def test_trace_gets_the_applications_405_with_its_allow_header(stack, target):
+    """nginx refuses TRACE itself; the application's answer (JSON, Allow) is what it gets."""
+    lines = ["Connection: close", "Content-Length: 3"]
+    raw = "\r\n".join([f"TRACE {target} HTTP/1.1", "Host: 127.0.0.1", *lines]) + "\r\n\r\nabc"
+    through = request(stack.nginx.port, raw.encode())
+    direct = request(stack.gunicorn_port, raw.encode())
+    assert through.status == direct.status
+    assert through.headers["allow"] == direct.headers["allow"]
+    assert through.json()["error"] == direct.json()["error"]
+    assert through.status in (401, 405)  # the staff API authenticates before anything else
 
 
 def test_the_application_sees_the_request_id_and_the_address_nginx_saw(stack):
