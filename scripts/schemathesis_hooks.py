@@ -160,8 +160,9 @@ def filter_case(context: Any, case: Any) -> bool:
 
 
 @schemathesis.hook
-def filter_path_parameters(context: Any, path_parameters: dict[str, Any]) -> bool:
+def filter_path_parameters(context: Any, path_parameters: dict[str, Any] | None) -> bool:
     """Drop path values holding a ``%``: schemathesis puts them in the URL without escaping
     it, so ``%06`` in a generated e-mail (``%`` is a valid local-part character) reaches the
     service as a control character, which it rightly refuses (seed 4242, by-email)."""
-    return not any(isinstance(value, str) and "%" in value for value in path_parameters.values())
+    values = (path_parameters or {}).values()
+    return not any(isinstance(value, str) and "%" in value for value in values)
