@@ -1,4 +1,4 @@
-"""Dockerfile, docker-compose.yml and gunicorn.conf.py.
+"""Dockerfile, docker-compose.yml, deploy/nginx (the proxy's template) and gunicorn.conf.py.
 
 No Docker engine runs here, so the compose file is checked for structure with PyYAML and,
 when a compose client is installed (``docker compose`` v2 or ``docker-compose`` v1), with
