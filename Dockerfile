@@ -1,14 +1,17 @@
 # syntax=docker/dockerfile:1
 # License service: gunicorn (gthread) serving Django, static files by WhiteNoise.
 #   docker build -t license-service .
-#   docker compose up          (PostgreSQL, Redis, migrations, web; see docs/operations)
+#   docker compose up          (nginx, gunicorn, PostgreSQL, Redis, migrations: docker-compose.yml;
+#                               README.md, "Running it like production")
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # Dependencies first, so a code change does not reinstall them (pinned in pyproject.toml;
 # psycopg's binary wheel brings its own libpq, so no compiler or system library is needed).
-COPY pyproject.toml README.md ./
+# The version is read from license_service/__init__.py, the license text from LICENSE.
+COPY pyproject.toml README.md LICENSE ./
+COPY license_service/__init__.py license_service/
 RUN python -m venv /venv && /venv/bin/pip install --no-compile .
 
 FROM python:3.11-slim

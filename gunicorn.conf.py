@@ -10,6 +10,8 @@ Every number comes from the environment:
 - ``GUNICORN_TIMEOUT`` (default 30 s), ``GUNICORN_GRACEFUL_TIMEOUT`` (default 30 s),
   ``GUNICORN_KEEPALIVE`` (default 5 s)
 - ``GUNICORN_MAX_REQUESTS`` (default 0 = never recycle a worker)
+- ``GUNICORN_LIMIT_REQUEST_LINE`` (default 8190 bytes), ``GUNICORN_LIMIT_REQUEST_FIELDS``
+  (default 100 header lines)
 - ``PROMETHEUS_MULTIPROC_DIR`` (default: a fresh temporary directory)
 
 Size the database pool accordingly: each thread may hold one connection
@@ -80,6 +82,10 @@ backlog = _int("GUNICORN_BACKLOG", 2048)
 # API is bounded in the OpenAPI document so that even fully percent-encoded a URL fits;
 # past this gunicorn answers 414 itself, before Django (and its JSON errors) run.
 limit_request_line = _int("GUNICORN_LIMIT_REQUEST_LINE", 8190)
+# How many header lines gunicorn takes (its default, 100; at most 32768). Behind the nginx of
+# docker-compose.yml, which bounds headers by size (4 x 8 KiB), the compose file raises it to
+# 32768, so nginx's JSON 400 is the limit a client meets, never gunicorn's HTML 431.
+limit_request_fields = _int("GUNICORN_LIMIT_REQUEST_FIELDS", 100)
 wsgi_app = "license_service.wsgi:application"
 
 # The application logs every request as JSON (without the URL, which may carry a license

@@ -21,9 +21,11 @@ scenario (SPEC §7: logs never carry a full key).
 ``python -m bench.faults`` runs the full suite (a few minutes); ``--quick`` (or
 ``FAULTS_QUICK=1``) runs a few rounds of each (CI). ``--only 1,5`` picks scenarios,
 ``--skip 3b`` leaves some out;
-``--keep`` leaves the temporary directory (server logs) behind. The exit status is 1 when
-any scenario fails. Every request has a timeout; a request that times out is a hang, and a
-hang fails its scenario.
+``--keep`` leaves the temporary directory (server logs) behind. The throwaway servers try
+ports 55432 (PostgreSQL), 56379 (Redis) and 58000 (gunicorn) first, or ``FAULTS_PG_PORT``,
+``FAULTS_REDIS_PORT`` and ``FAULTS_HTTP_PORT`` (the next free port when one is busy).
+The exit status is 1 when any scenario fails. Every request has a timeout; a request that
+times out is a hang, and a hang fails its scenario.
 """
 
 from __future__ import annotations

@@ -45,6 +45,27 @@ class ServiceError(RuntimeError):
 
 # --- small helpers -------------------------------------------------------------------------
 
+# The first port each throwaway server tries (the next free one within 100 is taken when it
+# is busy); FAULTS_PG_PORT, FAULTS_REDIS_PORT and FAULTS_HTTP_PORT override them, so two
+# runs on one machine (CI and a developer, two worktrees) can keep apart.
+DEFAULT_PG_PORT = 55432
+DEFAULT_REDIS_PORT = 56379
+DEFAULT_HTTP_PORT = 58000
+
+
+def env_port(name: str, default: int) -> int:
+    """A TCP port from the environment variable ``name``; ``default`` when unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ServiceError(f"{name} must be a TCP port (1-65535), got {raw!r}")
+    return port
+
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -442,12 +463,15 @@ class Stack:
     def __init__(
         self,
         *,
-        pg_port: int = 55432,
-        redis_port: int = 56379,
-        http_port: int = 58000,
+        pg_port: int | None = None,
+        redis_port: int | None = None,
+        http_port: int | None = None,
         dbname: str = "faults",
         keep: bool = False,
     ) -> None:
+        pg_port = pg_port or env_port("FAULTS_PG_PORT", DEFAULT_PG_PORT)
+        redis_port = redis_port or env_port("FAULTS_REDIS_PORT", DEFAULT_REDIS_PORT)
+        http_port = http_port or env_port("FAULTS_HTTP_PORT", DEFAULT_HTTP_PORT)
         self.base = Path(tempfile.mkdtemp(prefix="license-faults-"))
         # The postgres user must be able to reach its directory below this one.
         self.base.chmod(0o755)

@@ -10,6 +10,7 @@
   matches what the service does (it is fuzzed against the running service). 429 and 503
   answers document their ``Retry-After`` header, and the ``Error`` component states that
   all four envelope fields are always present.
+- Path parameters carry the bounds their URL patterns enforce (``_bound_path_parameters``).
 - OpenAPI links between operations (a created license's id feeds its reads and lifecycle,
   an activation's id feeds the seat release, ...), and PATCH bodies that must carry at
   least one field say so.
@@ -20,6 +21,7 @@ schema is generated.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -232,8 +234,43 @@ def _bodies_with_rules_are_required(result: dict[str, Any]) -> None:
                     operation["requestBody"]["required"] = True
 
 
+# A bounded group of a URL pattern: (?P<name>[class]{min,max}).
+_BOUNDED_GROUP = re.compile(
+    r"\(\?P<(?P<name>\w+)>(?P<cls>\[[^\]]+\])\{(?P<min>\d+),(?P<max>\d+)\}\)"
+)
+
+
+def _bound_path_parameters(result: dict[str, Any], generator: Any) -> None:
+    """Document each path parameter's bounds as its URL pattern enforces them (a value the
+    pattern refuses is a 404 before any view runs): ``maxLength`` and the pattern for a
+    string, ``minimum``/``maximum`` for an id of at most N digits. A parameter a view
+    declares itself (``OpenApiParameter``) otherwise loses what drf-spectacular would infer
+    from the pattern, and a fuzzer may then build URLs longer than any server accepts."""
+    paths = result.get("paths", {})
+    for path, path_regex, method, _callback in getattr(generator, "endpoints", None) or []:
+        operation = paths.get(path, {}).get(method.lower())
+        if not operation:
+            continue
+        bounds = {m["name"]: m for m in _BOUNDED_GROUP.finditer(path_regex)}
+        for parameter in operation.get("parameters", []):
+            found = bounds.get(parameter["name"]) if parameter.get("in") == "path" else None
+            if found is None:
+                continue
+            schema = parameter.setdefault("schema", {"type": "string"})
+            low, high = int(found["min"]), int(found["max"])
+            if schema.get("type") == "integer" and found["cls"] == "[0-9]":
+                schema.setdefault("minimum", 0)
+                schema.setdefault("maximum", 10**high - 1)
+            elif schema.get("type") == "string":
+                schema.setdefault("minLength", low)
+                schema.setdefault("maxLength", high)
+                if "format" not in schema and "pattern" not in schema:
+                    schema["pattern"] = f"^{found['cls']}{{{low},{high}}}$"
+
+
 def add_uniform_errors(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
     """drf-spectacular postprocessing hook (see the module docstring)."""
+    _bound_path_parameters(result, generator)
     _add_links(result)
     _patch_needs_a_field(result)
     _bodies_with_rules_are_required(result)

@@ -146,7 +146,8 @@ class LicenseCollectionApi(BrandApi):
         },
     )
     def get(self, request: Request) -> Response:
-        # A plain dict: DRF would treat "?status=" from a QueryDict as absent.
+        # A plain dict: DRF reads a QueryDict's "?status=" as absent, so a blank "status"
+        # would skip its validation; the serializer turns every blank filter into no filter.
         filters = LicenseListFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = licenses_list_for_brand(

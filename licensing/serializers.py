@@ -99,11 +99,19 @@ LIFECYCLE_ACTION_SERIALIZERS: dict[
 
 
 class LicenseListFilterSerializer(serializers.Serializer):
-    customer_email = StrictCharField(required=False, max_length=254)
-    product = StrictCharField(required=False, max_length=50)
+    """The list's filters. A blank one (``?customer_email=&product=&status=``, as a form or
+    a template fills them) means no filter: it validates to ``None``."""
+
+    customer_email = StrictCharField(required=False, allow_blank=True, max_length=254)
+    product = StrictCharField(required=False, allow_blank=True, max_length=50)
     status = serializers.ChoiceField(
-        required=False, choices=["valid", "suspended", "cancelled", "expired"]
+        required=False,
+        allow_blank=True,
+        choices=["valid", "suspended", "cancelled", "expired"],
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {name: value or None for name, value in attrs.items()}
 
 
 class ProvisionOutputSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import schemathesis
 
@@ -152,6 +153,12 @@ def filter_case(context: Any, case: Any) -> bool:
     """Drop positive cases the SPEC calls invalid for reasons no schema can state."""
     if _is_negative(case):
         return True
+    # schemathesis does not enforce "format: email" on what it generates (seeds 4242 and 777
+    # sent "\x060|$q@3sdpclgr.org" as valid): a control character in a path value is
+    # invalid input for the service (SPEC §3), whatever the format says.
+    for value in (case.path_parameters or {}).values():
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in unquote(value)):
+            return False
     identifier = case.body.get("instance_identifier") if isinstance(case.body, dict) else None
     query = case.query or {}
     identifier = identifier if identifier is not None else query.get("instance_identifier")

@@ -5,13 +5,17 @@ What it does, all on loopback and in a throwaway directory:
 1. migrates a fresh SQLite database and seeds it: the demo brands, products and API keys
    (``load_demo_data``), one license with one activation, and a spare API key for the
    revocation endpoint to revoke;
-2. starts gunicorn with the production settings (plain HTTP, very high rate limits);
+2. starts gunicorn with the production settings (plain HTTP, very high rate limits) and,
+   in front of it, nginx with docker-compose.yml's configuration (scripts/local_proxy.py):
+   the fuzzer tests the stack as deployed, and a generated URL longer than any server takes
+   gets the proxy's JSON 400, not gunicorn's HTML 414. Without an nginx binary (or with
+   ``--no-proxy``) it fuzzes gunicorn directly and says so;
 3. runs ``schemathesis run`` with every check, authenticated as a brand (API key and brand
    JWT) and as staff (staff JWT), see ``schemathesis.toml``;
-4. stops the server, prints the server-side errors it logged, and exits with schemathesis'
-   status.
+4. stops the servers, prints the server-side errors they logged, and exits with
+   schemathesis' status.
 
-    python scripts/schemathesis_run.py [--max-examples N] [--seed S] [extra schemathesis args]
+    python scripts/schemathesis_run.py [--max-examples N] [--seed S] [--no-proxy] [extra args]
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: scripts/ is sys.path[0], not the repository
+    sys.path.insert(0, str(ROOT))
+
+from scripts.local_proxy import Nginx, find_nginx, start_nginx  # noqa: E402
+
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
@@ -128,6 +137,9 @@ def main() -> int:
     # depth mismatch"), and hypothesis calls it while describing strategies.
     parser.add_argument("--workers", default=os.environ.get("ST_WORKERS", "1"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--no-proxy", action="store_true", help="fuzz gunicorn directly, without nginx in front"
+    )
     args, extra = parser.parse_known_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="schemathesis-"))
@@ -176,6 +188,16 @@ def main() -> int:
         "GUNICORN_THREADS": "4",
         "GUNICORN_TIMEOUT": "60",
     }
+    use_proxy = not args.no_proxy and find_nginx() is not None
+    if use_proxy:
+        # As in docker-compose.yml.
+        server_env.update(NUM_PROXIES="1", GUNICORN_LIMIT_REQUEST_FIELDS="32768")
+    elif not args.no_proxy:
+        print(
+            "== schemathesis: no nginx binary (apt-get install nginx-light): fuzzing gunicorn"
+            " directly; a URL over its request-line limit gets an HTML 414",
+            flush=True,
+        )
     with log.open("w") as log_file:
         server = subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
@@ -185,8 +207,15 @@ def main() -> int:
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
+    proxy: Nginx | None = None
     try:
         wait_ready(f"{base}/readyz", server, log)
+        if use_proxy:
+            proxy = start_nginx(
+                workdir / "nginx", listen_port=free_port(), upstream=f"127.0.0.1:{port}"
+            )
+            base = proxy.url
+            wait_ready(f"{base}/readyz", server, log)
         print(f"== schemathesis: server ready at {base}", flush=True)
         st_env = {
             **os.environ,
@@ -229,6 +258,8 @@ def main() -> int:
         print("== schemathesis: " + " ".join(command[3:]), flush=True)
         status = subprocess.run(command, cwd=ROOT, env=st_env).returncode
     finally:
+        if proxy is not None:
+            proxy.stop()
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=30)

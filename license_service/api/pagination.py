@@ -7,7 +7,9 @@ The cursor is opaque to clients but not trusted: DRF decodes it and would put it
 straight into a ``WHERE`` clause, so a forged position that the column cannot hold (text for
 an id, an id past 64 bits, a NUL byte) is refused as an invalid cursor instead of reaching
 the database and failing there as a 500 (404 ``not_found``, as for any cursor DRF cannot
-decode). A ``page_size`` outside 1–200 is a 400 ``validation_error`` naming it (DRF would
+decode). A cursor longer than any this paginator makes (``MAX_CURSOR_LENGTH``) is a 400
+``validation_error`` naming it, as the OpenAPI document's ``maxLength`` says. A
+``page_size`` outside 1–200 is a 400 ``validation_error`` naming it (DRF would
 silently ignore it).
 """
 
@@ -26,7 +28,9 @@ from rest_framework.serializers import BaseSerializer
 
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 _MAX_POSITION_LENGTH = 100
-_MAX_CURSOR_LENGTH = 256
+# The longest cursor this paginator makes is ~75 characters (offset 1000, reversed, a
+# timestamp position); the bound keeps a list URL's request line within server limits.
+MAX_CURSOR_LENGTH = 128
 
 
 class DefaultCursorPagination(CursorPagination):
@@ -52,8 +56,13 @@ class DefaultCursorPagination(CursorPagination):
     def decode_cursor(self, request: Request) -> Cursor | None:
         # The page a forged cursor points to does not exist: 404, as DRF answers.
         invalid = NotFound(self.invalid_cursor_message)
-        if len(request.query_params.getlist(self.cursor_query_param)) > 1:
+        values = request.query_params.getlist(self.cursor_query_param)
+        if len(values) > 1:
             raise invalid
+        if values and len(values[0]) > MAX_CURSOR_LENGTH:
+            raise DRFValidationError(
+                {self.cursor_query_param: [f"At most {MAX_CURSOR_LENGTH} characters."]}
+            )
         try:
             cursor = super().decode_cursor(request)
         except NotFound as exc:
@@ -81,8 +90,7 @@ class DefaultCursorPagination(CursorPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
             elif parameter["name"] == self.cursor_query_param:
-                # Ours are a few dozen characters; the bound keeps URLs within request limits.
-                parameter["schema"]["maxLength"] = _MAX_CURSOR_LENGTH
+                parameter["schema"]["maxLength"] = MAX_CURSOR_LENGTH
         return parameters
 
     def _position_is_sane(self, position: str) -> bool:

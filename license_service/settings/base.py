@@ -14,6 +14,7 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from license_service import __version__
 from license_service.logging import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -246,7 +247,7 @@ SIMPLE_JWT = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "License Service API",
     "DESCRIPTION": "Multi-brand license provisioning, activation and status checks.",
-    "VERSION": "1.0.0",
+    "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

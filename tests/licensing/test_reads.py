@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -112,3 +113,47 @@ def test_events_are_newest_first(brand_client, license_):
     body = brand_client.get(f"{LICENSES_URL}/{license_.pk}/events").json()
     assert [e["action"] for e in body["results"]] == ["license.resumed", "license.suspended"]
     assert body["results"][0]["actor"] == "rankmath"
+
+
+def test_blank_list_filters_mean_no_filter(brand_client, product, second_product):
+    provision(brand_client, customer_email="a@example.com")
+    provision(brand_client, customer_email="b@example.com", product_slug="content-ai")
+    for query in ("customer_email=&product=&status=", "status=", "customer_email=%20&product="):
+        response = brand_client.get(f"{LICENSES_URL}?{query}")
+        assert response.status_code == 200, (query, response.json())
+        assert len(response.json()["results"]) == 2, query
+
+
+def test_a_blank_filter_beside_a_set_one_still_filters(brand_client, product, second_product):
+    provision(brand_client, customer_email="a@example.com")
+    provision(brand_client, customer_email="b@example.com", product_slug="content-ai")
+    results = brand_client.get(f"{LICENSES_URL}?customer_email=&product=content-ai&status=").json()
+    assert [r["customer_email"] for r in results["results"]] == ["b@example.com"]
+
+
+def test_a_cursor_longer_than_documented_is_a_validation_error(brand_client, db):
+    from license_service.api.pagination import MAX_CURSOR_LENGTH
+
+    response = brand_client.get(f"{LICENSES_URL}?cursor={'a' * (MAX_CURSOR_LENGTH + 1)}")
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert "cursor" in response.json()["details"]
+
+
+def test_the_longest_cursor_the_paginator_makes_is_within_the_documented_bound():
+    from urllib.parse import parse_qs, urlsplit
+
+    from rest_framework.pagination import Cursor
+
+    from license_service.api.pagination import MAX_CURSOR_LENGTH, DefaultCursorPagination
+
+    paginator = DefaultCursorPagination()
+    paginator.base_url = "http://testserver/"
+    # An id (the list) or a timestamp (the events) as position; the stubs say int only.
+    positions: list[Any] = [str(-(2**63)), "2026-12-04 19:14:00.123456+00:00"]
+    for position in positions:
+        url = paginator.encode_cursor(
+            Cursor(offset=paginator.offset_cutoff, reverse=True, position=position)
+        )
+        (cursor,) = parse_qs(urlsplit(url).query)["cursor"]
+        assert len(cursor) <= MAX_CURSOR_LENGTH

@@ -1,4 +1,4 @@
-"""Dockerfile, docker-compose.yml and gunicorn.conf.py.
+"""Dockerfile, docker-compose.yml, deploy/nginx (the proxy's template) and gunicorn.conf.py.
 
 No Docker engine runs here, so the compose file is checked for structure with PyYAML and,
 when a compose client is installed (``docker compose`` v2 or ``docker-compose`` v1), with
@@ -7,7 +7,9 @@ its own ``config`` validation, which is client-side.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import runpy
 import shutil
 import subprocess
@@ -25,10 +27,132 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_has_database_cache_migrations_and_web(compose):
-    assert set(compose["services"]) == {"db", "redis", "migrate", "web"}
+def test_compose_has_database_cache_migrations_web_and_proxy(compose):
+    assert set(compose["services"]) == {"db", "redis", "migrate", "web", "proxy"}
     assert compose["services"]["db"]["image"].startswith("postgres:")
     assert compose["services"]["redis"]["image"].startswith("redis:")
+
+
+# --- the reverse proxy in front of gunicorn (SPEC §7) ---------------------------------------
+
+TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
+
+
+@pytest.fixture(scope="module")
+def nginx_conf() -> str:
+    return TEMPLATE.read_text()
+
+
+def nginx_directives(conf: str, name: str) -> list[list[str]]:
+    """The arguments of every ``name ...;`` directive (comments dropped)."""
+    text = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+    return [m.group(1).split() for m in re.finditer(rf"(?m)^\s*{name}\s+([^;']*);", text)]
+
+
+def test_only_the_proxy_is_published_and_on_loopback_by_default(compose):
+    services = compose["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    (mapping,) = services["proxy"]["ports"]
+    host, _, container_port = mapping.rpartition(":")
+    assert host.startswith("${BIND_ADDRESS:-127.0.0.1}:")
+    assert container_port == services["proxy"]["environment"]["LS_LISTEN"]
+    assert services["web"]["expose"] == ["8000"]
+
+
+def test_the_proxy_is_the_official_nginx_image_pinned_by_version(compose):
+    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+(-alpine)?", compose["services"]["proxy"]["image"])
+
+
+def test_the_proxy_renders_the_committed_template_for_the_web_service(compose, nginx_conf):
+    proxy = compose["services"]["proxy"]
+    source, target, *_ = proxy["volumes"][0].split(":")
+    assert (ROOT / source).resolve() == TEMPLATE
+    assert target == "/etc/nginx/templates/default.conf.template"  # the image renders it
+    env = proxy["environment"]
+    assert env["NGINX_ENVSUBST_FILTER"] == "^LS_"
+    assert set(re.findall(r"\$\{(\w+)\}", nginx_conf)) == {"LS_LISTEN", "LS_UPSTREAM"}
+    assert env["LS_UPSTREAM"] == "web:8000"
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert "/healthz" in " ".join(proxy["healthcheck"]["test"])
+
+
+def test_the_web_service_trusts_exactly_the_one_proxy(compose, nginx_conf):
+    assert compose["services"]["web"]["environment"]["NUM_PROXIES"] == "1"
+    assert compose["services"]["web"]["environment"]["GUNICORN_LIMIT_REQUEST_FIELDS"] == "32768"
+    forwarded = [
+        args
+        for args in nginx_directives(nginx_conf, "proxy_set_header")
+        if args[0] == "X-Forwarded-For"
+    ]
+    assert forwarded  # replaced by the address nginx saw, not appended to
+    assert all(args == ["X-Forwarded-For", "$remote_addr"] for args in forwarded)
+
+
+def nginx_size(value: str) -> int:
+    units = {"k": 1024, "m": 1024 * 1024}
+    return int(value[:-1]) * units[value[-1].lower()] if value[-1].isalpha() else int(value)
+
+
+def test_the_proxy_buffers_and_times_out_slow_clients(nginx_conf):
+    def one(name: str) -> list[str]:
+        (args,) = nginx_directives(nginx_conf, name)
+        return args
+
+    for name in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        assert 1 <= int(one(name)[0].rstrip("s")) <= 30, name
+    assert int(one("keepalive_timeout")[0].rstrip("s")) <= 75
+    assert one("proxy_buffering") == ["on"]
+    assert one("proxy_request_buffering") == ["on"]
+
+
+def test_the_proxy_limits_match_the_applications(nginx_conf, monkeypatch, tmp_path):
+    from django.conf import settings
+
+    (body_limit,) = nginx_directives(nginx_conf, "client_max_body_size")
+    assert nginx_size(body_limit[0]) == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    (buffers,) = nginx_directives(nginx_conf, "large_client_header_buffers")
+    # A request line nginx lets through fits gunicorn's limit (8192 bytes with its CRLF).
+    gunicorn = load_gunicorn_config(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert nginx_size(buffers[1]) - 2 <= gunicorn["limit_request_line"]
+
+
+def nginx_error_pages(conf: str) -> dict[int, tuple[int, dict[str, Any]]]:
+    """nginx status -> (status answered, JSON body), following error_page to its location."""
+    answers = {
+        uri: (int(status), json.loads(body.encode().decode("unicode_escape")))
+        for uri, status, body in re.findall(
+            r"location = (\S+) \{[^}]*?return (\d+) '([^']*)';", conf, re.DOTALL
+        )
+    }
+    pages = {}
+    for args in nginx_directives(conf, "error_page"):
+        *codes, equals, uri = args
+        assert equals == "="
+        for code in codes:
+            if uri in answers:
+                pages[int(code)] = answers[uri]
+    return pages
+
+
+def test_every_error_nginx_makes_itself_is_the_json_envelope(nginx_conf):
+    from license_service.api.schema import STATUS_OF
+
+    status_of = {**STATUS_OF, "payload_too_large": 413}
+    pages = nginx_error_pages(nginx_conf)
+    for code in (400, 404, 408, 411, 413, 414, 494, 500, 501, 502, 503, 504, 505):
+        assert code in pages, code
+    # nginx's own 405 (TRACE) asks the application, which knows the URL's methods (Allow).
+    (trace,) = re.findall(r"location = /\.errors/method_not_allowed \{[^}]*\}", nginx_conf)
+    assert "proxy_method TRACE;" in trace
+    assert "proxy_pass http://license_service$request_uri;" in trace
+    for code, (status, body) in pages.items():
+        assert set(body) == {"success", "error", "message", "details"}, code
+        assert body["success"] is False
+        assert status_of[body["error"]] == status, code
+    assert pages[413][1]["details"] == {"max_bytes": 64 * 1024}
+    assert pages[414][1]["error"] == "validation_error"
+    assert pages[502][1]["error"] == "service_unavailable"
 
 
 def test_long_running_services_have_health_checks(compose):

@@ -134,3 +134,85 @@ def test_docs_page_uses_bundled_assets_only(api_client):
     external = re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
     assert external == []
     assert "drf_spectacular_sidecar" in html
+
+
+# --- request-line budget -------------------------------------------------------------------
+
+# Bytes one character can take in a URL: a 4-byte UTF-8 character, percent-encoded.
+_WORST_BYTES_PER_CHAR = 12
+_ASCII_CLASS = re.compile(r"^\^\[[\w\\-]+\]\{\d+,(\d+)\}\$$")
+
+
+def longest_value(name: str, schema: dict[str, Any]) -> int:
+    """The most bytes a value within ``schema``'s documented bounds takes in a URL."""
+    if "enum" in schema:
+        return max(len(str(value)) for value in schema["enum"]) * 3
+    kind = schema.get("type")
+    if kind == "integer":
+        assert "maximum" in schema, f"{name}: unbounded integer"
+        assert "minimum" in schema, f"{name}: unbounded integer"
+        return max(len(str(schema["maximum"])), len(str(schema["minimum"])))
+    if kind == "boolean":
+        return len("false")
+    assert kind == "string", f"{name}: {schema}"
+    assert "maxLength" in schema, f"{name}: a string without maxLength"
+    ascii_only = _ASCII_CLASS.match(schema.get("pattern", ""))
+    return schema["maxLength"] * (3 if ascii_only else _WORST_BYTES_PER_CHAR)
+
+
+def longest_request_line(path: str, method: str, operation: dict[str, Any]) -> int:
+    size = len(f"{method.upper()} ") + len(path) + len(" HTTP/1.1")
+    for parameter in operation.get("parameters", []):
+        value = longest_value(parameter["name"], parameter["schema"])
+        if parameter["in"] == "path":
+            size += value - len("{" + parameter["name"] + "}")
+        elif parameter["in"] == "query":
+            size += len(parameter["name"]) + 2 + value  # "?name=value" or "&name=value"
+    return size
+
+
+def test_every_documented_request_fits_the_servers_request_line_limit(schema, monkeypatch):
+    """A request whose every parameter is within its documented bounds (maxLength, enum,
+    minimum/maximum) fits gunicorn's limit_request_line (nginx's is a little larger), even
+    with every character a 4-byte one, percent-encoded. Past the bounds the service answers
+    400; a longer request line than a server takes would get that server's own answer
+    (gunicorn: an HTML 414)."""
+    import runpy
+    from pathlib import Path
+
+    for key in ("GUNICORN_LIMIT_REQUEST_LINE", "PROMETHEUS_MULTIPROC_DIR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/openapi-test-prometheus")  # noqa: S108
+    limit = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))[
+        "limit_request_line"
+    ]
+    sizes = {
+        f"{method.upper()} {path}": longest_request_line(path, method, operation)
+        for path, method, operation in operations(schema)
+    }
+    too_long = {line: size for line, size in sizes.items() if size > limit}
+    assert too_long == {}
+    assert sizes["GET /api/v1/brand/licenses/"] > limit // 2  # the budget is really spent
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v1/brands/{slug}/", "slug"),
+        ("/api/v1/brand/licenses/by-email/{email}/", "email"),
+        ("/api/v1/products/{product_id}/", "product_id"),
+        ("/api/v1/brand/activations/{activation_id}/", "activation_id"),
+    ],
+)
+def test_a_path_parameter_documents_the_bounds_its_url_pattern_enforces(schema, path, parameter):
+    from django.urls import Resolver404, resolve
+
+    operation = next(op for p, _, op in operations(schema) if p == path)
+    (declared,) = [p["schema"] for p in operation["parameters"] if p["name"] == parameter]
+    if declared["type"] == "integer":
+        longest, too_long = str(declared["maximum"]), str(declared["maximum"] + 1)
+    else:
+        longest, too_long = "a" * declared["maxLength"], "a" * (declared["maxLength"] + 1)
+    resolve(path.replace("{" + parameter + "}", longest))
+    with pytest.raises(Resolver404):
+        resolve(path.replace("{" + parameter + "}", too_long))

@@ -1,0 +1,1 @@
+"""Developer and CI scripts (the OpenAPI fuzz and its local reverse proxy)."""

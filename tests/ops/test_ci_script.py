@@ -1,0 +1,95 @@
+""".ci/run, run with stand-ins for make, apt-get and the service probes: which database,
+Redis database and fault-suite ports each step gets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BASH = shutil.which("bash") or "/bin/bash"
+RECORDED = ("DATABASE_URL", "REDIS_URL", "FAULTS_PG_PORT", "FAULTS_REDIS_PORT", "FAULTS_HTTP_PORT")
+
+
+def run_ci(tmp_path: Path, *, nginx: bool = True, **env: str) -> list[dict[str, str]]:
+    """Run a copy of .ci/run whose tools only record how they were called; the make calls,
+    each as {"target": ..., VARIABLE: value or "-"}."""
+    repo = tmp_path / "repo"
+    (repo / ".ci").mkdir(parents=True)
+    shutil.copy(ROOT / ".ci" / "run", repo / ".ci" / "run")
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    record = " ".join(f'{name}="${{{name}:--}}"' for name in RECORDED)
+    for tool, body in {
+        "make": f'echo "make target=$1 {record}" >> {calls}',
+        "apt-get": f'echo "apt-get $*" >> {calls}',
+        **({"nginx": "exit 0"} if nginx else {}),
+        "pg_isready": "exit 0",
+        "redis-cli": "exit 0",
+    }.items():
+        script = stubs / tool
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    clean = {k: v for k, v in os.environ.items() if k not in RECORDED and not k.startswith("CI_")}
+    result = subprocess.run(
+        [BASH, str(repo / ".ci" / "run")],
+        env={**clean, "PATH": f"{stubs}:/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    made = []
+    for line in calls.read_text().splitlines():
+        words = line.split()
+        if words[0] == "make":
+            made.append(dict(word.split("=", 1) for word in words[1:]))
+    return made
+
+
+def test_ci_runs_the_postgres_suite_on_todays_database_by_default(tmp_path):
+    made = run_ci(tmp_path)
+    assert [call["target"] for call in made] == ["lint", "schemathesis", "faults", "test", "test"]
+    embedded, postgres = made[-2], made[-1]
+    assert (embedded["DATABASE_URL"], embedded["REDIS_URL"]) == ("-", "-")
+    assert postgres["DATABASE_URL"] == "postgres://postgres@127.0.0.1:5432/license_service"
+    assert postgres["REDIS_URL"] == "redis://127.0.0.1:6379/1"
+
+
+def test_ci_takes_its_database_redis_and_fault_ports_from_the_environment(tmp_path):
+    made = run_ci(
+        tmp_path,
+        CI_DATABASE_URL="postgres://postgres@127.0.0.1:5432/ci_other",
+        CI_REDIS_URL="redis://127.0.0.1:6379/9",
+        FAULTS_PG_PORT="45432",
+        FAULTS_REDIS_PORT="46379",
+        FAULTS_HTTP_PORT="48000",
+    )
+    postgres = made[-1]
+    assert postgres["DATABASE_URL"] == "postgres://postgres@127.0.0.1:5432/ci_other"
+    assert postgres["REDIS_URL"] == "redis://127.0.0.1:6379/9"
+    faults = next(call for call in made if call["target"] == "faults")
+    assert (faults["FAULTS_PG_PORT"], faults["FAULTS_REDIS_PORT"], faults["FAULTS_HTTP_PORT"]) == (
+        "45432",
+        "46379",
+        "48000",
+    )
+    # Neither the schemathesis run nor the embedded suite sees the CI database.
+    for call in made[1:2] + made[-2:-1]:
+        assert call["DATABASE_URL"] == "-"
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_ci_installs_nginx_only_when_it_is_missing(tmp_path, installed):
+    run_ci(tmp_path, nginx=installed)
+    installs = [line for line in (tmp_path / "calls").read_text().splitlines() if "install" in line]
+    if installed:
+        assert installs == []
+    else:
+        assert installs
+        assert "nginx" in installs[0]
