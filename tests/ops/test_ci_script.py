@@ -15,9 +15,17 @@ BASH = shutil.which("bash") or "/bin/bash"
 RECORDED = ("DATABASE_URL", "REDIS_URL", "FAULTS_PG_PORT", "FAULTS_REDIS_PORT", "FAULTS_HTTP_PORT")
 
 
-def run_ci(tmp_path: Path, *, nginx: bool = True, **env: str) -> list[dict[str, str]]:
-    """Run a copy of .ci/run whose tools only record how they were called; the make calls,
-    each as {"target": ..., VARIABLE: value or "-"}."""
+# What .ci/run needs from the machine besides the tools stubbed below.
+SYSTEM_TOOLS = ("dirname", "env", "ls", "seq", "sleep", "sh")
+PACKAGED_TOOLS = ("nginx", "docker-compose")
+
+
+def run_ci(
+    tmp_path: Path, *, present: tuple[str, ...] = PACKAGED_TOOLS, **env: str
+) -> list[dict[str, str]]:
+    """Run a copy of .ci/run whose tools only record how they were called (of the Debian
+    packages it installs, only those in ``present`` are there); the make calls, each as
+    {"target": ..., VARIABLE: value or "-"}."""
     repo = tmp_path / "repo"
     (repo / ".ci").mkdir(parents=True)
     shutil.copy(ROOT / ".ci" / "run", repo / ".ci" / "run")
@@ -28,17 +36,21 @@ def run_ci(tmp_path: Path, *, nginx: bool = True, **env: str) -> list[dict[str, 
     for tool, body in {
         "make": f'echo "make target=$1 {record}" >> {calls}',
         "apt-get": f'echo "apt-get $*" >> {calls}',
-        **({"nginx": "exit 0"} if nginx else {}),
+        **{tool: "exit 0" for tool in present},
         "pg_isready": "exit 0",
         "redis-cli": "exit 0",
     }.items():
         script = stubs / tool
         script.write_text(f"#!/bin/sh\n{body}\n")
         script.chmod(0o755)
+    for tool in SYSTEM_TOOLS:
+        found = shutil.which(tool)
+        assert found, tool
+        (stubs / tool).symlink_to(found)
     clean = {k: v for k, v in os.environ.items() if k not in RECORDED and not k.startswith("CI_")}
     result = subprocess.run(
         [BASH, str(repo / ".ci" / "run")],
-        env={**clean, "PATH": f"{stubs}:/usr/bin:/bin", **env},
+        env={**clean, "PATH": str(stubs), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -84,12 +96,19 @@ def test_ci_takes_its_database_redis_and_fault_ports_from_the_environment(tmp_pa
         assert call["DATABASE_URL"] == "-"
 
 
-@pytest.mark.parametrize("installed", [True, False])
-def test_ci_installs_nginx_only_when_it_is_missing(tmp_path, installed):
-    run_ci(tmp_path, nginx=installed)
+@pytest.mark.parametrize(
+    ("present", "installed"),
+    [
+        (PACKAGED_TOOLS, []),
+        (("docker-compose",), ["nginx-light"]),
+        (("nginx",), ["docker-compose"]),
+        ((), ["nginx-light", "docker-compose"]),
+    ],
+)
+def test_ci_installs_nginx_and_a_compose_client_only_when_missing(tmp_path, present, installed):
+    run_ci(tmp_path, present=present)
     installs = [line for line in (tmp_path / "calls").read_text().splitlines() if "install" in line]
-    if installed:
+    if not installed:
         assert installs == []
     else:
-        assert installs
-        assert "nginx" in installs[0]
+        assert installs[0].split()[-len(installed) :] == installed
