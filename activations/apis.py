@@ -6,6 +6,13 @@ for that product) count against a much lower per-IP limit. That limit is checked
 any lookup and counted atomically after one, so neither a slow nor a concurrent burst of
 guesses gets more than its count of ``license_not_found`` answers per window.
 
+Once an IP has spent that budget, it is still answered for a key together with an
+instance that holds a seat of it (check with ``instance_identifier``, activate again,
+deactivate): a guesser cannot know such a pair, and one mistyped key must not cut off
+every site behind a shared host. Anything else from that IP is 429 until the window ends,
+answered the same whether the key exists or not, and a refused request writes nothing but
+its IP's counter (no key counter, cache entry or generation stamp).
+
 The check endpoints are the hot path: they are DRF views only for the OpenAPI schema and
 run as plain Django views (``LeanApiView``), counting the rate limits and reading the cached
 answer in one round trip to the cache.
@@ -39,6 +46,8 @@ from activations.selectors import (
     check_body,
     check_cache_lookup,
     check_data,
+    check_data_unwritten,
+    instance_active_on,
     iso_datetime,
     json_body,
     rendered_body,
@@ -63,7 +72,7 @@ from license_service.api.schema import error_responses
 from license_service.errors import DomainError, PayloadTooLarge, Throttled
 from license_service.logging import bind_license_key
 from license_service.middleware import client_ip
-from license_service.ratelimit import Window, rate_limit_hit, rate_limit_peek, rate_window
+from license_service.ratelimit import Window, rate_limit_hit, rate_limit_spent, rate_window
 from licensing.keys import MAX_KEY_INPUT_LENGTH, canonical_license_key
 from licensing.nearcache import NearCache, near_cache
 
@@ -108,8 +117,16 @@ def _limit_key(key: str) -> None:
     rate_limit_hit(KEY_SCOPE, key, settings.LICENSE_SERVICE["THROTTLE_PRODUCT_KEY"])
 
 
-def _peek_unknown(ip: str) -> None:
-    rate_limit_peek(UNKNOWN_KEY_SCOPE, ip, settings.LICENSE_SERVICE["THROTTLE_UNKNOWN_KEY_IP"])
+def _unknown_budget_spent(ip: str) -> Window | None:
+    """The IP's unknown-key window if it has no room left (read, not counted)."""
+    return rate_limit_spent(
+        UNKNOWN_KEY_SCOPE, ip, settings.LICENSE_SERVICE["THROTTLE_UNKNOWN_KEY_IP"]
+    )
+
+
+class _BudgetSpent(Throttled):
+    """The IP has spent its unknown-key budget (nothing about the key was read or written
+    yet): only a key with an instance active on it may still be answered."""
 
 
 def _unknown_key(ip: str, error: LicenseNotFound | None = None) -> LicenseNotFound:
@@ -182,13 +199,18 @@ def _seat_call(request: Request, service: Callable[..., _T]) -> _T:
     bind_license_key(key)
     if key is None:
         raise _unknown_key(ip)
+    product_slug, instance = data["product_slug"], data["instance_identifier"]
+    spent = _unknown_budget_spent(ip)
+    if spent is not None and not instance_active_on(
+        license_key=key, product_slug=product_slug, instance_identifier=instance
+    ):
+        raise Throttled(spent.retry_after)
     _limit_key(key)
-    _peek_unknown(ip)
     try:
         return service(
             license_key=key,
-            product_slug=data["product_slug"],
-            instance_identifier=data["instance_identifier"],
+            product_slug=product_slug,
+            instance_identifier=instance,
             actor=Actor.product(),
         )
     except LicenseNotFound as exc:
@@ -324,7 +346,12 @@ def _check(
             return HttpResponse(body, content_type="application/json")
         data = kept.data()
     else:
-        data, cache_result = _check_from_cache(key, count, unknown, near, token)
+        try:
+            data, cache_result = _check_from_cache(key, count, unknown, near, token)
+        except _BudgetSpent:
+            if instance_identifier is None:
+                raise
+            return _check_over_budget(key, product_slug, instance_identifier, unknown)
         metrics.record_check_cache(cache_result)
     if data is None:
         raise _unknown_key(ip)
@@ -339,7 +366,7 @@ def _check(
     if instance_identifier is not None:
         services.activation_heartbeat(
             license_key=key,
-            license_ids=[e["license_id"] for e in answer["entitlements"] if e["instance_active"]],
+            license_ids=_active_license_ids(answer),
             instance_identifier=instance_identifier,
         )
     return HttpResponse(json_body(answer), content_type="application/json")
@@ -348,26 +375,73 @@ def _check(
 def _check_from_cache(
     key: str, count: Sequence[Window], unknown: Window, near: NearCache | None, token: int | None
 ) -> tuple[CheckData | None, CacheResult]:
-    """One round trip: both counters (with the events the near cache admitted locally),
-    this IP's unknown-key counter, the cached answer; the database on a miss. What Redis
-    answers goes to the near cache if nothing invalidated it since ``token``."""
-    amounts = near.counts.take(count) if near is not None else ()
-    lookup = check_cache_lookup(key, count=count, amounts=amounts, peek=(unknown.key,))
+    """One round trip: the IP's counter, this IP's unknown-key counter (a gate: read, and
+    _BudgetSpent when it has no room, before anything about the key is counted, read or
+    written), the key's counter (each with the events the near cache admitted locally),
+    the cached answer; the database on a miss. What Redis answers goes to the near cache if
+    nothing invalidated it since ``token``."""
+    ip_window, key_window = count
+    windows = (ip_window, unknown, key_window)
+    if near is not None:
+        ip_events, key_events = near.counts.take(count)
+        amounts: Sequence[int] = (ip_events, 0, key_events)
+    else:
+        amounts = _ONE_EVENT_AND_A_GATE
+    lookup = check_cache_lookup(key, count=windows, amounts=amounts)
     cached = None
     if lookup is not None:
-        if lookup.throttled is not None:
+        stop = lookup.throttled
+        if stop is not None:
             if near is not None:
-                near.counts.learned([lookup.throttled], [lookup.throttled.limit + 1])
-            raise Throttled(lookup.throttled.retry_after)
+                near.counts.learned([stop], [stop.limit + 1])
+                after = windows.index(stop) + 1  # not counted: those events wait again
+                near.counts.untaken(windows[after:], amounts[after:])
+            if stop.key == unknown.key:
+                raise _BudgetSpent(stop.retry_after)
+            raise Throttled(stop.retry_after)
         if near is not None:
-            near.counts.learned([*count, unknown], [*lookup.counts, lookup.peeked[0] or 0])
-        if unknown.reached(lookup.peeked[0]):
-            raise Throttled(unknown.retry_after)
+            near.counts.learned(windows, lookup.counts)
         cached = lookup.cached
     data, cache_result = check_data(key, read=cached)
     if data is not None and cache_result in ("hit", "miss") and near is not None:
         near.put(key, data, token)
     return data, cache_result
+
+
+# A check's events without the near cache: one in the IP's window, none in the gate of the
+# unknown-key budget, one in the key's.
+_ONE_EVENT_AND_A_GATE = (1, 0, 1)
+
+
+def _check_over_budget(
+    key: str, product_slug: str | None, instance_identifier: str, spent: Window
+) -> HttpResponse:
+    """A check from an IP past its unknown-key budget: answered only if the instance holds
+    a seat of one of the key's licenses (of ``product_slug`` when given), then counted
+    against the key; else refused as if the key did not exist, having written nothing
+    (the facts are read without filling the cache)."""
+    data, cache_result = check_data_unwritten(key)
+    metrics.record_check_cache(cache_result)
+    if data is None:
+        raise Throttled(spent.retry_after)
+    try:
+        answer = check_answer(
+            data, product_slug=product_slug, instance_identifier=instance_identifier
+        )
+    except LicenseNotFound:  # no license for that product
+        raise Throttled(spent.retry_after) from None
+    active = _active_license_ids(answer)
+    if not active:
+        raise Throttled(spent.retry_after)
+    _limit_key(key)
+    services.activation_heartbeat(
+        license_key=key, license_ids=active, instance_identifier=instance_identifier
+    )
+    return HttpResponse(json_body(answer), content_type="application/json")
+
+
+def _active_license_ids(answer: dict[str, Any]) -> list[int]:
+    return [e["license_id"] for e in answer["entitlements"] if e["instance_active"]]
 
 
 def _check_recorded(

@@ -30,13 +30,20 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, router
 from django.utils import timezone
 
 from activations.errors import LicenseNotFound
 from activations.models import Activation
 from brands.models import Brand, Product
-from license_service.ratelimit import Stamp, Window, cache_count_and_read
+from license_service.ratelimit import (
+    Stamp,
+    Window,
+    cache_count_and_read,
+    cache_failed,
+    cache_unavailable,
+)
 from license_service.routers import replica_was_used
 from licensing.cache import (
     EPOCH_KEY,
@@ -222,32 +229,29 @@ class CheckCacheRead:
 
 @dataclass(frozen=True, slots=True)
 class CheckLookup:
-    """The cache's round trip of a check: the first of the caller's windows past its limit
-    (then nothing else was read), else the ``peek`` values and what the key's entry is."""
+    """The cache's round trip of a check: the first of the caller's windows that stopped it
+    (then nothing about the key was read or written), else each window's counter and what
+    the key's entry is."""
 
     throttled: Window | None
-    peeked: list[Any]
     cached: CheckCacheRead | None
     counts: list[int] = field(default_factory=list)
 
 
 def check_cache_lookup(
-    key: str,
-    *,
-    count: Sequence[Window] = (),
-    amounts: Sequence[int] = (),
-    peek: Sequence[str] = (),
+    key: str, *, count: Sequence[Window] = (), amounts: Sequence[int] = ()
 ) -> CheckLookup | None:
     """One round trip to the cache (one Lua script on Redis): count the request in the
-    caller's rate-limit windows (``amounts`` events each, one by default), read the
-    ``peek`` keys, the key's entry, its generation and the epoch (writing either if
-    missing, and a new epoch if an invalidation of this process was lost). None when the
-    cache is down: limits fail open, the database answers.
+    caller's rate-limit windows (``amounts`` events each, one by default; 0: a gate, only
+    read), in order, stopping at the first past its limit or gate without room; else read
+    the key's entry, its generation and the epoch (writing either if missing, and a new
+    epoch if an invalidation of this process was lost). None when the cache is down:
+    limits fail open, the database answers.
     """
     stamp, pending = new_stamp(), epoch_bump_pending()
     found = cache_count_and_read(
         count,
-        [*peek, check_cache_key(key)],
+        [check_cache_key(key)],
         [
             Stamp(check_generation_key(key), stamp, generation_timeout()),
             Stamp(EPOCH_KEY, stamp, None, force=bool(pending)),
@@ -258,12 +262,12 @@ def check_cache_lookup(
     if found is None:
         return None
     if found.throttled is not None:
-        return CheckLookup(throttled=found.throttled, peeked=[], cached=None)
+        return CheckLookup(throttled=found.throttled, cached=None)
     if pending:
         epoch_bumped(pending)
-    *peeked, entry, generation, epoch = found.values
+    entry, generation, epoch = found.values
     cached = CheckCacheRead(entry=entry, generation=generation, epoch=epoch)
-    return CheckLookup(throttled=None, peeked=peeked, cached=cached, counts=found.counts)
+    return CheckLookup(throttled=None, cached=cached, counts=found.counts)
 
 
 def check_data(key: str, *, read: CheckCacheRead | None) -> tuple[CheckData | None, CacheResult]:
@@ -279,6 +283,26 @@ def check_data(key: str, *, read: CheckCacheRead | None) -> tuple[CheckData | No
     data = check_data_load(key)
     _remember(key, data, read)
     return data, "miss"
+
+
+def check_data_unwritten(key: str) -> tuple[CheckData | None, CacheResult]:
+    """The check facts of a canonical key as ``check_data`` has them, writing nothing to
+    the cache: a fresh entry if there is one, else the database's (not stored). For a
+    caller that may yet be refused (a refused request writes only its counter)."""
+    names = [check_cache_key(key), check_generation_key(key), EPOCH_KEY]
+    found: dict[str, Any] | None = None
+    if not cache_unavailable():
+        try:
+            found = cache.get_many(names)
+        except Exception:
+            cache_failed("check cache read")
+    if found is None:
+        return check_data_load(key), "error"
+    entry: Any = found.get(names[0])
+    if check_entry_fresh(entry, generation=found.get(names[1]), epoch=found.get(names[2])):
+        data = entry[2]
+        return data, "hit" if data is not None else "negative_hit"
+    return check_data_load(key), "miss"
 
 
 def _remember(key: str, data: CheckData | None, read: CheckCacheRead) -> None:
@@ -390,3 +414,13 @@ def _active_license_ids(licenses: list[dict[str, Any]], instance_identifier: str
             ).values_list("license_id", flat=True)
         )
     return active
+
+
+def instance_active_on(*, license_key: str, product_slug: str, instance_identifier: str) -> bool:
+    """Whether this instance (normalized) holds a seat of the key's license for this
+    product: one indexed query."""
+    return Activation.objects.filter(
+        license__license_key__key=license_key,
+        license__product__slug=product_slug,
+        instance_identifier=instance_identifier,
+    ).exists()

@@ -8,7 +8,8 @@ cache. A fixed window lets up to twice the rate through across a window boundary
 abuse protection that is the right trade for one round trip per event.
 
 Rates are strings ``"<count>/<period>"``, period ``s``, ``m``, ``h`` or ``d`` (or a word
-starting with one of those, as in DRF: ``"20/hour"``), read from settings at call time.
+starting with one of those, as in DRF: ``"20/hour"``), optionally a multiple of one
+(``"30/10m"``: 30 per ten-minute window), read from settings at call time.
 
 The cache is an optimisation, never a dependency: if it cannot be reached, limits fail open
 (the request is allowed and a warning logged) and for ``CACHE_RETRY_SECONDS`` this process
@@ -29,6 +30,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -79,14 +81,18 @@ class Rate:
     period: int  # seconds
 
 
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*", re.IGNORECASE | re.ASCII)
+
+
 @lru_cache(maxsize=64)
 def parse_rate(value: str) -> Rate:
-    """``"600/m"`` -> Rate(600, 60). Raises ImproperlyConfigured on anything else."""
-    count, sep, period = value.strip().partition("/")
-    unit = period.strip()[:1].lower()
-    if not sep or not count.strip().isdigit() or unit not in _PERIODS:
-        raise ImproperlyConfigured(f"Invalid rate {value!r}: use '<count>/<s|m|h|d>'.")
-    return Rate(limit=int(count), period=_PERIODS[unit])
+    """``"600/m"`` -> Rate(600, 60), ``"30/10m"`` -> Rate(30, 600). Raises
+    ImproperlyConfigured on anything else."""
+    match = _RATE.fullmatch(value)
+    multiple = int(match.group(2) or 1) if match else 0
+    if match is None or multiple == 0:
+        raise ImproperlyConfigured(f"Invalid rate {value!r}: use '<count>/[<n>]<s|m|h|d>'.")
+    return Rate(limit=int(match.group(1)), period=multiple * _PERIODS[match.group(3).lower()])
 
 
 class Window(NamedTuple):
@@ -159,12 +165,12 @@ def rate_limit_hit(scope: str, identity: str, rate: str) -> None:
         raise Throttled(window.retry_after)
 
 
-def rate_limit_peek(scope: str, identity: str, rate: str) -> None:
-    """Raise Throttled if ``identity`` has used up its events in this window, without
-    counting one (for limits that count only some outcomes, such as unknown keys)."""
+def rate_limit_spent(scope: str, identity: str, rate: str) -> Window | None:
+    """The window if ``identity`` has used up its events in it, without counting one (for
+    limits that count only some outcomes, such as unknown keys); None while there is room
+    (or the cache cannot tell: fail open)."""
     window = rate_window(scope, identity, rate)
-    if window.reached(cache_get(window.key, "rate limit")):
-        raise Throttled(window.retry_after)
+    return window if window.reached(cache_get(window.key, "rate limit")) else None
 
 
 def cache_get(key: str, what: str) -> Any:
@@ -222,8 +228,8 @@ class Stamp:
 @dataclass(frozen=True, slots=True)
 class CacheRead:
     """What ``cache_count_and_read`` found: the first window past its limit (nothing was
-    read then, and the windows after it were not counted), else each window's counter
-    after this call and the values of the reads and then of the stamps, decoded as
+    read nor written then, and the windows after it were not counted), else each window's
+    counter after this call and the values of the reads and then of the stamps, decoded as
     ``cache.get`` would."""
 
     throttled: Window | None
@@ -232,23 +238,24 @@ class CacheRead:
 
 
 # KEYS: the windows, the reads, the stamps. ARGV: how many windows and reads; then
-# (timeout, limit, amount) per window (amount 0: read the counter, count nothing); then
-# (value, timeout or 0, force 0|1) per stamp. Replies {0, counts..., values...}, or {n}
-# when window n (1-based) is past its limit.
+# (timeout, limit, amount) per window (amount 0: a gate, read the counter, count nothing,
+# and stop if it has no room for one more event); then (value, timeout or 0, force 0|1)
+# per stamp. Replies {0, counts..., values...}, or {n} when window n (1-based) stopped the
+# call: then nothing after that window was counted, read or written.
 _COUNT_AND_READ = """
 local windows, reads = tonumber(ARGV[1]), tonumber(ARGV[2])
 local counts, out = {}, {}
 local a = 3
 for i = 1, windows do
   local amount = tonumber(ARGV[a + 2])
-  local count
+  local count, room
   if amount == 0 then
-    count = tonumber(redis.call('GET', KEYS[i])) or 0
+    count, room = tonumber(redis.call('GET', KEYS[i])) or 0, 1
   else
-    count = redis.call('INCRBY', KEYS[i], amount)
+    count, room = redis.call('INCRBY', KEYS[i], amount), 0
     if count == amount then redis.call('EXPIRE', KEYS[i], ARGV[a]) end
   end
-  if count > tonumber(ARGV[a + 1]) then return {i} end
+  if count + room > tonumber(ARGV[a + 1]) then return {i} end
   counts[i] = count
   a = a + 3
 end
@@ -294,8 +301,10 @@ def cache_count_and_read(
     amounts: Sequence[int] = (),
 ) -> CacheRead | None:
     """Count events in each window, in order (``amounts[i]`` of them in window i, one by
-    default; 0 only reads its counter), stopping at the first past its limit; then read
-    ``reads`` and ``stamps``. One round trip on Redis, all of it atomic.
+    default), stopping at the first past its limit; then read ``reads`` and ``stamps``.
+    A window with amount 0 is a gate: its counter is read, not counted, and the call stops
+    there if it has no room for one more event (``Window.reached``). One round trip on
+    Redis, all of it atomic; a call that stops writes nothing but the counters before.
 
     None when the cache cannot be reached (fail open: nothing counted, nothing read).
     """
@@ -487,7 +496,7 @@ def _portable_count_and_read(
         count = _increment(window, amount) if amount else backend.get(window.key, 0)
         if count is None and cache_unavailable():
             return None
-        if window.exceeded(count):
+        if window.exceeded(count) or (not amount and window.reached(count)):
             return CacheRead(throttled=window, values=[])
         counts.append(count if isinstance(count, int) else 0)
     found = backend.get_many([*reads, *(stamp.key for stamp in stamps)])
@@ -587,6 +596,15 @@ class LocalCounts:
         """The events an exact call counts per window: its own and those still waiting."""
         with self._lock:
             return [1 + self._pending.pop(window.key, 0) for window in windows]
+
+    def untaken(self, windows: Sequence[Window], amounts: Sequence[int]) -> None:
+        """``take`` gave these, but the exact call stopped before counting them (at a window
+        past its limit): the events admitted here wait again; the call's own is dropped."""
+        with self._lock:
+            pending = self._pending
+            for window, amount in zip(windows, amounts, strict=True):
+                if amount > 1 and window.key in self._window:
+                    pending[window.key] = pending.get(window.key, 0) + amount - 1
 
     def learned(self, windows: Sequence[Window], counts: Sequence[Any]) -> None:
         """Counters as the cache returned them (after this process's events in them)."""

@@ -279,6 +279,10 @@ SPECTACULAR_SETTINGS = {
 # --- License service knobs (all from the environment) -----------------------------------
 
 _CHECK_CACHE_TTL = env.int("CHECK_CACHE_TTL", default=300)
+# Unknown-key answers per client IP: a window of minutes, so a mistyped key behind a shared
+# host costs minutes (and only new activations and checks without an active instance);
+# 4,320 guesses a day per IP against 115 random bits stays hopeless (ARCHITECTURE.md).
+DEFAULT_THROTTLE_UNKNOWN_KEY_IP = "30/10m"
 
 LICENSE_SERVICE = {
     # Brand JWT minted from an API key.
@@ -299,10 +303,12 @@ LICENSE_SERVICE = {
     # last_seen_at is refreshed at most once per this many seconds per activation.
     "HEARTBEAT_INTERVAL": env.int("HEARTBEAT_INTERVAL", default=3600),
     "IDEMPOTENCY_TTL": timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24)),
-    # Rate limits: "<count>/<period>", period one of s, m, h, d.
+    # Rate limits: "<count>/<period>", period one of s, m, h, d, or a multiple ("30/10m").
     "THROTTLE_PRODUCT_IP": env("THROTTLE_PRODUCT_IP", default="600/m"),
     "THROTTLE_PRODUCT_KEY": env("THROTTLE_PRODUCT_KEY", default="120/m"),
-    "THROTTLE_UNKNOWN_KEY_IP": env("THROTTLE_UNKNOWN_KEY_IP", default="20/h"),
+    "THROTTLE_UNKNOWN_KEY_IP": env(
+        "THROTTLE_UNKNOWN_KEY_IP", default=DEFAULT_THROTTLE_UNKNOWN_KEY_IP
+    ),
     "THROTTLE_BRAND": env("THROTTLE_BRAND", default="6000/m"),
     "THROTTLE_AUTH_IP": env("THROTTLE_AUTH_IP", default="30/m"),
 }
