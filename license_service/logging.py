@@ -127,10 +127,19 @@ def _as_a_url_decodes(text: str) -> str:
     return text
 
 
+# No secret above fits in fewer characters (a JWT's three parts: 16; an API key: 20; a
+# license key: 32), and percent-decoding only shortens a text: shorter ASCII texts (most of
+# an access line's values) are returned without a scan. (A non-ASCII letter such as "ß"
+# may upper-case to two, so those are scanned whatever their length.)
+_SHORTEST_SECRET = 16
+
+
 def mask_secrets_in(text: str) -> str:
     """License keys (in any form the service accepts: any case, any dashes, percent-encoded)
     and API keys cut to their display prefix; JWTs removed. Text without any of them is
     returned as it is."""
+    if len(text) < _SHORTEST_SECRET and text.isascii():
+        return text
     masked = _mask(text)
     decoded = _as_a_url_decodes(masked)
     if decoded != masked:

@@ -416,3 +416,13 @@ def test_a_503_check_with_the_database_down_logs_no_key(api_client, logs, monkey
     assert response.status_code == 503
     assert any(line.get("status_code") == 503 for line in logs.lines)
     assert not shows_key_body(logs.text)
+
+
+def test_the_shortest_secrets_are_still_masked_past_the_length_shortcut():
+    from license_service.logging import mask_secrets_in
+
+    shortest_jwt = "eyJaaaaa.bbbbb.c"  # 16 characters: the shortcut's bound
+    assert len(shortest_jwt) == 16
+    assert mask_secrets_in(shortest_jwt) == "[jwt]"
+    assert mask_secrets_in("lsk_abcdefgh12345678") == "lsk_abcdefgh…"
+    assert mask_secrets_in("GET /healthz") == "GET /healthz"
