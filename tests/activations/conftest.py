@@ -13,6 +13,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from brands.models import Product
+from license_service import ratelimit
 from license_service.ratelimit import cache_breaker_reset
 from licensing import cache as check_cache
 from licensing.models import License
@@ -26,6 +27,20 @@ def _cache_breaker_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(check_cache, "_repaired", 0)
     yield
     cache_breaker_reset()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the hot path's round trips to Redis (the commands each one carried)."""
+    calls: list[int] = []
+    real = ratelimit.redis_pipeline
+
+    def counted(redis: Any, commands: Any) -> Any:
+        calls.append(len(commands))
+        return real(redis, commands)
+
+    monkeypatch.setattr(ratelimit, "redis_pipeline", counted)
+    return calls
 
 
 @pytest.fixture

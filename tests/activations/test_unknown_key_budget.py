@@ -314,7 +314,7 @@ def test_events_admitted_locally_wait_again_when_an_exact_call_stops_before_thei
 
 @requires_redis
 def test_a_cached_check_under_budget_is_still_one_round_trip_and_no_query(
-    settings, key, monkeypatch, django_assert_num_queries
+    settings, key, round_trips, django_assert_num_queries
 ):
     """The gate of the unknown-key budget rides in the check's one script call."""
     from licensing import nearcache
@@ -323,15 +323,8 @@ def test_a_cached_check_under_budget_is_still_one_round_trip_and_no_query(
     nearcache.near_cache_reset()
     client = APIClient(REMOTE_ADDR=IP)
     assert get_check(client, key).status_code == 200  # fills the cache
-    calls: list[int] = []
-    real = ratelimit.redis_pipeline
-
-    def counted(redis: Any, commands: Any) -> Any:
-        calls.append(len(commands))
-        return real(redis, commands)
-
-    monkeypatch.setattr(ratelimit, "redis_pipeline", counted)
+    round_trips.clear()
     with django_assert_num_queries(0):
         assert get_check(client, key).status_code == 200
         assert post_check(client, key).status_code == 200
-    assert calls == [1, 1]
+    assert round_trips == [1, 1]
