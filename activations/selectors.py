@@ -270,10 +270,13 @@ def check_cache_lookup(
     return CheckLookup(throttled=None, cached=cached, counts=found.counts)
 
 
-def check_data(key: str, *, read: CheckCacheRead | None) -> tuple[CheckData | None, CacheResult]:
+def check_data(
+    key: str, *, read: CheckCacheRead | None, remember: bool = True
+) -> tuple[CheckData | None, CacheResult]:
     """The check facts of a canonical key (None: no such key), from the entry ``read``
-    found if it is fresh, else from the database (which then fills the cache). ``read`` is
-    None when the cache is down: the database answers and nothing is stored."""
+    found if it is fresh, else from the database (which then fills the cache, unless
+    ``remember`` is False). ``read`` is None when the cache is down: the database answers
+    and nothing is stored."""
     if read is None:
         return check_data_load(key), "error"
     entry = read.entry
@@ -281,7 +284,8 @@ def check_data(key: str, *, read: CheckCacheRead | None) -> tuple[CheckData | No
         data = entry[2]
         return data, "hit" if data is not None else "negative_hit"
     data = check_data_load(key)
-    _remember(key, data, read)
+    if remember:
+        _remember(key, data, read)
     return data, "miss"
 
 
@@ -290,19 +294,19 @@ def check_data_unwritten(key: str) -> tuple[CheckData | None, CacheResult]:
     the cache: a fresh entry if there is one, else the database's (not stored). For a
     caller that may yet be refused (a refused request writes only its counter)."""
     names = [check_cache_key(key), check_generation_key(key), EPOCH_KEY]
-    found: dict[str, Any] | None = None
+    read: CheckCacheRead | None = None
     if not cache_unavailable():
         try:
             found = cache.get_many(names)
         except Exception:
             cache_failed("check cache read")
-    if found is None:
-        return check_data_load(key), "error"
-    entry: Any = found.get(names[0])
-    if check_entry_fresh(entry, generation=found.get(names[1]), epoch=found.get(names[2])):
-        data = entry[2]
-        return data, "hit" if data is not None else "negative_hit"
-    return check_data_load(key), "miss"
+        else:
+            # Not stamped, so a tag may be missing (None): then no entry is fresh, and
+            # nothing is stored under it (remember=False).
+            values: list[Any] = [found.get(name) for name in names]
+            entry, generation, epoch = values
+            read = CheckCacheRead(entry=entry, generation=generation, epoch=epoch)
+    return check_data(key, read=read, remember=False)
 
 
 def _remember(key: str, data: CheckData | None, read: CheckCacheRead) -> None:

@@ -77,9 +77,7 @@ class StaffModelPermissions(DjangoModelPermissions):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        model = view.queryset.model
-        perm = _CHANGE % {"app_label": model._meta.app_label, "model_name": model._meta.model_name}
-        return bool(user.has_perm(perm))
+        return bool(user.has_perms(self.get_required_permissions("PATCH", view.queryset.model)))
 
 
 class RevokeNeedsChangePermission(StaffModelPermissions):

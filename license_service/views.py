@@ -12,7 +12,7 @@ import sys
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
@@ -54,7 +54,7 @@ CATCH_ALL_ROUTE = r"^"
 
 @csrf_exempt  # an unknown URL is a 404 whatever the method, not a CSRF refusal
 def not_found(request: HttpRequest) -> HttpResponse:
-    return error_response(code="not_found", message="Not found.", status=404)
+    return page_not_found(request, Http404())
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -18,7 +18,7 @@ from license_service.api.fields import (
 )
 from licensing.expiry import EXPIRY_HORIZON_YEARS
 from licensing.keys import MAX_KEY_INPUT_LENGTH, key_masked
-from licensing.models import License, LicenseKey
+from licensing.models import MAX_EMAIL_LENGTH, License, LicenseKey
 from licensing.selectors import seats_remaining
 from licensing.services import LIFECYCLE_ACTIONS
 
@@ -102,7 +102,7 @@ class LicenseListFilterSerializer(serializers.Serializer):
     """The list's filters. A blank one (``?customer_email=&product=&status=``, as a form or
     a template fills them) means no filter: it validates to ``None``."""
 
-    customer_email = StrictCharField(required=False, allow_blank=True, max_length=254)
+    customer_email = StrictCharField(required=False, allow_blank=True, max_length=MAX_EMAIL_LENGTH)
     product = StrictCharField(required=False, allow_blank=True, max_length=50)
     status = serializers.ChoiceField(
         required=False,
