@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -88,14 +89,41 @@ def _mask_token(match: re.Match[str]) -> str:
     return f"{match.group(1)}…" if match.group(1) else "[jwt]"
 
 
+# --- license keys: what a key is, told by the app that owns them -------------------------
+
+
+@dataclass(frozen=True)
+class LicenseKeyRules:
+    """How to read a license key, registered by the app that defines keys (licensing's
+    ``AppConfig.ready``): this plumbing package imports no app."""
+
+    canonical: Callable[[object], str | None]
+    """The canonical key for a value as a customer typed it, or None (may cache)."""
+    canonical_uncached: Callable[[str], str | None]
+    """The same, uncached: for scanning arbitrary text."""
+    display_prefix: Callable[[str], str]
+    """What logs may show of a canonical key."""
+
+
+class _Registered:
+    key_rules: LicenseKeyRules | None = None
+
+
+def register_license_keys(rules: LicenseKeyRules | None) -> None:
+    """Install how license keys are read (None: back to the default). Until then anything
+    shaped like a key is masked entirely, and a request's ``key_prefix`` is ``MASK``."""
+    _Registered.key_rules = rules
+
+
 # Checksums tried per text before every further key-shaped run is masked unseen: a line
 # made of key-shaped garbage (a crafted request line) costs a bounded amount of CPU.
 CHECKSUMS_PER_TEXT = 16
 
 
 def _mask_keys(text: str) -> str:
-    from licensing.keys import canonical_license_key_uncached, key_display_prefix
-
+    rules = _Registered.key_rules
+    if rules is None:
+        return _KEY_SHAPE.sub(MASK, text)
     budget = CHECKSUMS_PER_TEXT
 
     def mask_key(match: re.Match[str]) -> str:
@@ -107,8 +135,8 @@ def _mask_keys(text: str) -> str:
         if budget <= 0:
             return MASK
         budget -= 1
-        key = canonical_license_key_uncached(shaped.replace("-", ""))
-        return f"{key_display_prefix(key)}…" if key is not None else shaped
+        key = rules.canonical_uncached(shaped.replace("-", ""))
+        return f"{rules.display_prefix(key)}…" if key is not None else shaped
 
     return _KEY_SHAPE.sub(mask_key, text)
 
@@ -312,19 +340,19 @@ def bind_license_key(key: str | None) -> None:
     if key is None:
         key_prefix_var.set("invalid")
         return
-    from licensing.keys import key_display_prefix
-
-    key_prefix_var.set(key_display_prefix(key))
+    rules = _Registered.key_rules
+    key_prefix_var.set(rules.display_prefix(key) if rules is not None else MASK)
 
 
 def _key_prefix_from_url(kwargs: dict[str, Any]) -> str | None:
     raw = kwargs.get("license_key")
     if raw is None:
         return None
-    from licensing.keys import canonical_license_key, key_display_prefix
-
-    canonical = canonical_license_key(raw)
-    return key_display_prefix(canonical) if canonical else "invalid"
+    rules = _Registered.key_rules
+    if rules is None:
+        return MASK
+    canonical = rules.canonical(raw)
+    return rules.display_prefix(canonical) if canonical else "invalid"
 
 
 def _principal_fields(request: HttpRequest) -> dict[str, str]:

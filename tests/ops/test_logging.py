@@ -426,3 +426,42 @@ def test_the_shortest_secrets_are_still_masked_past_the_length_shortcut():
     assert mask_secrets_in(shortest_jwt) == "[jwt]"
     assert mask_secrets_in("lsk_abcdefgh12345678") == "lsk_abcdefgh…"
     assert mask_secrets_in("GET /healthz") == "GET /healthz"
+
+
+@pytest.fixture
+def no_key_rules() -> Iterator[None]:
+    """The logging plumbing as it is before licensing's AppConfig.ready() registers keys."""
+    from license_service import logging as service_logging
+
+    registered = service_logging._Registered.key_rules
+    service_logging.register_license_keys(None)
+    try:
+        yield
+    finally:
+        service_logging.register_license_keys(registered)
+
+
+@pytest.mark.usefixtures("no_key_rules")
+def test_before_licensing_registers_its_keys_anything_key_shaped_is_masked_entirely(logs):
+    key = generate_license_key("ACME")
+    masked = mask_secrets_in(f"checking {key} and {key.replace('-', '').lower()} now")
+    assert masked == "checking [redacted] and [redacted] now"
+    assert key_display_prefix(key) not in masked
+    bind_license_key(key)
+    try:
+        structlog.get_logger("test").info("bound")
+    finally:
+        key_prefix_var.set(None)
+    (line,) = [line for line in logs.lines if line.get("event") == "bound"]
+    assert line["key_prefix"] == "[redacted]"
+
+
+def test_licensing_registers_its_key_rules_at_startup():
+    from license_service import logging as service_logging
+    from licensing import keys
+
+    rules = service_logging._Registered.key_rules
+    assert rules is not None
+    assert rules.canonical is keys.canonical_license_key
+    assert rules.canonical_uncached is keys.canonical_license_key_uncached
+    assert rules.display_prefix is keys.key_display_prefix
