@@ -5,10 +5,15 @@ Some tests need a real backend: PostgreSQL row locks, or Redis. On the embedded 
 time against PostgreSQL and Redis, where they run. Every other skip, and a backend skip on the
 run that has that backend, is unexpected: the summary names it, and under CI (``CI`` set) the
 run fails.
+
+With ``SKIP_REPORT_FILE`` set, the skips are also written there as JSON (``[[test id,
+reason], ...]``): ``scripts/run_tests.py`` (``make test``) counts from it the backend tests a
+missing server kept from running.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from typing import Any
@@ -55,6 +60,10 @@ def unexpected_skips() -> list[tuple[str, str]]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    report_file = os.environ.get("SKIP_REPORT_FILE")
+    if report_file and not hasattr(session.config, "workerinput"):  # xdist: the controller
+        with open(report_file, "w", encoding="utf-8") as f:
+            json.dump(_skipped, f)
     if os.environ.get("CI") and unexpected_skips() and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -12,7 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BASH = shutil.which("bash") or "/bin/bash"
-RECORDED = ("DATABASE_URL", "REDIS_URL", "FAULTS_PG_PORT", "FAULTS_REDIS_PORT", "FAULTS_HTTP_PORT")
+RECORDED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "FAULTS_PG_PORT",
+    "FAULTS_REDIS_PORT",
+    "FAULTS_HTTP_PORT",
+    "CI",
+)
 
 
 # What .ci/run needs from the machine besides the tools stubbed below.
@@ -112,3 +119,12 @@ def test_ci_installs_nginx_and_a_compose_client_only_when_missing(tmp_path, pres
         assert installs == []
     else:
         assert installs[0].split()[-len(installed) :] == installed
+
+
+def test_ci_runs_every_step_as_ci_so_an_unexpected_skip_fails_it(tmp_path):
+    # make test under CI: the embedded pass alone (the server pass is CI's last step), and
+    # tests/skip_report.py fails the suite on an unexpected skip.
+    made = run_ci(tmp_path)
+    assert {call["CI"] for call in made} == {"true"}
+    made = run_ci(tmp_path / "again", CI="github")
+    assert {call["CI"] for call in made} == {"github"}

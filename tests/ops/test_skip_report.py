@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,24 @@ def test_outside_ci_an_unexpected_skip_is_reported_but_passes(
     result = run_inner(pytester, "no browser installed")
     result.stdout.fnmatch_lines(["*CI would fail this run*"])
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_the_skips_are_written_where_skip_report_file_says(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scripts/run_tests.py (make test) counts from it the tests a missing server kept from running.
+    report = pytester.path / "skips.json"
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("SKIP_REPORT_FILE", str(report))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    run_inner(pytester, "no browser installed")
+    assert sorted(map(tuple, json.loads(report.read_text()))) == [
+        (
+            "test_the_skips_are_written_where_skip_report_file_says.py::test_other",
+            "no browser installed",
+        ),
+        (
+            "test_the_skips_are_written_where_skip_report_file_says.py::test_redis_only",
+            "needs Redis (REDIS_URL)",
+        ),
+    ]
