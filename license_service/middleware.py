@@ -1,18 +1,18 @@
-"""Request id on every response, and the client IP for audit rows."""
+"""Request id on every response, the client IP for audit rows, and the admin-only stack."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 import uuid
-import weakref
 from collections.abc import Callable
+from typing import Any, ClassVar
 
 from django.conf import settings
-from django.contrib.auth import middleware as auth_middleware
-from django.contrib.auth.middleware import auser, get_user
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from django.utils.functional import SimpleLazyObject
+from django.urls import get_script_prefix, reverse
+from django.utils.module_loading import import_string
 
 from license_service.context import client_ip_var, request_id_var
 
@@ -79,21 +79,62 @@ class RequestIdMiddleware:
         return response
 
 
-class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
-    """Django's, without a reference cycle per request: its ``request.user`` (a closure over
-    the request) and ``request.auser`` (a partial of it) held the request that holds them,
-    garbage only the cyclic collector could free (ARCHITECTURE.md, garbage collection).
-    Here they reach the request through a weak reference; both are used while it lives."""
+# --- the admin's middleware, for the admin only ------------------------------------------
 
-    def process_request(self, request: HttpRequest) -> None:
-        if not hasattr(request, "session"):
-            super().process_request(request)  # Django's ImproperlyConfigured
-        ref = weakref.ref(request)
 
-        def alive() -> HttpRequest:
-            held = ref()
-            assert held is not None  # noqa: S101 (only called while the request is served)
-            return held
+class AdminOnly:
+    """One of Django's own middleware, run only for requests under the admin's URL prefix;
+    every other request goes straight past it.
 
-        request.user = SimpleLazyObject(lambda: get_user(alive()))  # type: ignore[assignment]
-        request.auser = lambda: auser(alive())
+    Sessions, authentication and messages serve the admin alone: the APIs authenticate by
+    API key or JWT (DRF's ``DEFAULT_AUTHENTICATION_CLASSES`` is empty), and no other page
+    reads a session. Off the admin they cost time and made a reference cycle per request
+    (the lazy ``request.user`` and the message storage hold the request that holds them).
+    The wrapped class is Django's, built as Django builds it, untouched: in ``MIDDLEWARE``
+    each wrapper stands where the class stood, so the admin sees the same order.
+
+    Only a middleware whose hooks all run inside its ``__call__`` (``process_request`` and
+    ``process_response``) can be wrapped: Django collects ``process_view``,
+    ``process_exception`` and ``process_template_response`` from the ``MIDDLEWARE`` entry
+    itself, so those of a wrapped class would be lost, and wrapping one is refused.
+    """
+
+    wrapped: ClassVar[str]
+    _HOOKS_CALLED_BY_DJANGO = ("process_view", "process_exception", "process_template_response")
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.middleware = import_string(self.wrapped)(get_response)
+        lost = [hook for hook in self._HOOKS_CALLED_BY_DJANGO if hasattr(self.middleware, hook)]
+        if lost:
+            raise ImproperlyConfigured(
+                f"{self.wrapped} has {', '.join(lost)}, which AdminOnly cannot run."
+            )
+        self._prefix: str | None = None
+
+    def admin_prefix(self) -> str:
+        """The admin's path (``/admin/``) as ``request.path_info`` shows it, from the URL
+        map (reversed once, on the first request: the URLconf is not loaded before)."""
+        if self._prefix is None:
+            index = reverse("admin:index")
+            self._prefix = "/" + index.removeprefix(get_script_prefix())
+        return self._prefix
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if request.path_info.startswith(self.admin_prefix()):
+            return self.middleware(request)
+        return self.get_response(request)
+
+
+def admin_only(dotted_path: str) -> type[AdminOnly]:
+    """An ``AdminOnly`` middleware class running the middleware at ``dotted_path``."""
+    name = dotted_path.rsplit(".", 1)[-1]
+    return type(f"AdminOnly{name}", (AdminOnly,), {"wrapped": dotted_path, "__module__": __name__})
+
+
+# What MIDDLEWARE names (license_service.settings.base), each in its Django original's place.
+AdminSessionMiddleware = admin_only("django.contrib.sessions.middleware.SessionMiddleware")
+AdminAuthenticationMiddleware = admin_only(
+    "django.contrib.auth.middleware.AuthenticationMiddleware"
+)
+AdminMessageMiddleware = admin_only("django.contrib.messages.middleware.MessageMiddleware")
