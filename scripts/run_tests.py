@@ -51,7 +51,9 @@ class Pass:
     def verdict(self) -> str:
         if self.status is None:
             return f"NOT RUN ({self.note})" if self.note else "NOT RUN"
-        return "passed" if self.status == 0 else f"FAILED (pytest exit {self.status})"
+        if self.status == 0:
+            return "passed"
+        return f"FAILED ({self.note})" if self.note else f"FAILED (pytest exit {self.status})"
 
 
 def shown(url: str) -> str:

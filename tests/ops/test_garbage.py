@@ -38,6 +38,9 @@ ADMIN_MIDDLEWARE_GARBAGE = {
     "SessionStorage",
 }
 
+# The admin index page left 180 objects (184 with the weakref'd auth and message storage).
+ADMIN_INDEX_GARBAGE_BOUND = 400
+
 
 @pytest.mark.django_db
 def test_a_check_leaves_no_reference_cycles(product: Product) -> None:
@@ -82,7 +85,7 @@ def test_an_admin_request_leaves_the_admins_cycles_and_the_middlewares(client: A
     statuses, garbage = _calls(app, ["/admin/"])
     assert statuses == [200]
     assert set(garbage) >= ADMIN_MIDDLEWARE_GARBAGE
-    assert len(garbage) < 400
+    assert len(garbage) < ADMIN_INDEX_GARBAGE_BOUND
 
 
 def _with_headers(app: Any, headers: dict[str, str]) -> Callable[..., Iterable[bytes]]:

@@ -120,6 +120,7 @@ def test_a_server_pass_whose_server_does_not_answer_fails_and_never_skips(ci):
     assert fake.calls == []
     assert "SERVER PASS FAILED" in out
     assert f"{DB} did not answer" in out
+    assert f"FAILED ({DB} did not answer)" in out  # not "pytest exit": pytest never ran
 
 
 @pytest.mark.parametrize(("statuses", "expected"), [((1, 0), 1), ((0, 2), 2), ((1, 2), 1)])
