@@ -121,7 +121,8 @@ class AdminOnly:
         return self._prefix
 
     def __call__(self, request: HttpRequest) -> Any:
-        if request.path_info.startswith(self.admin_prefix()):
+        prefix = self._prefix if self._prefix is not None else self.admin_prefix()
+        if request.path_info.startswith(prefix):
             return self.middleware(request)
         return self.get_response(request)
 
