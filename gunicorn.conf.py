@@ -156,7 +156,7 @@ def child_exit(server: Any, worker: Any) -> None:
     # of this file, before PROMETHEUS_MULTIPROC_DIR is set above.
     from prometheus_client import multiprocess  # noqa: PLC0415 (only once the directory is set)
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # unannotated
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # unannotated upstream
 
 
 def on_exit(server: Any) -> None:
