@@ -93,7 +93,7 @@ wsgi_app = "license_service.wsgi:application"
 accesslog = None
 
 
-class NoAccessLogLogger(Logger):
+class NoAccessLogLogger(Logger):  # type: ignore[misc]  # gunicorn ships no types
     """gunicorn's logger with its access log off for good. gunicorn treats any logging
     config (``logconfig_dict`` below) as a request for its access log and builds every
     request's log atoms (headers, times, a strftime) before the logger drops them: about 2%
@@ -128,7 +128,7 @@ logconfig_dict: dict[str, Any] = {
     },
 }
 if os.path.isdir("/dev/shm"):  # noqa: S108 (worker heartbeat files: keep them off disk)
-    worker_tmp_dir = "/dev/shm"  # noqa: S108
+    worker_tmp_dir = "/dev/shm"  # noqa: S108 (the same: heartbeat files in memory)
 
 # --- Prometheus multiprocess directory -----------------------------------------------------
 
@@ -152,9 +152,11 @@ def on_starting(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
+    # prometheus_client picks its multiprocess mode when first imported, so not at the top
+    # of this file, before PROMETHEUS_MULTIPROC_DIR is set above.
+    from prometheus_client import multiprocess  # noqa: PLC0415 (only once the directory is set)
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # unannotated upstream
 
 
 def on_exit(server: Any) -> None:

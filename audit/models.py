@@ -31,7 +31,7 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     ) -> int:
         raise AuditEventImmutable("QuerySet.bulk_update()")
 
-    def bulk_create(
+    def bulk_create(  # noqa: PLR0913, PLR0917 (Django's own signature, whole: no argument slips past)
         self,
         objs: Iterable[AuditEvent],
         batch_size: int | None = None,

@@ -7,14 +7,14 @@ shown; its plain text is shown once, in the message after it was created.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
-from django.db.models import Model, QuerySet
-from django.forms import BaseFormSet, ModelForm
+from django.db.models import QuerySet
+from django.forms import BaseModelFormSet, ModelForm
 from django.http import HttpRequest
 
 from audit.services import Actor
@@ -27,11 +27,14 @@ def _actor(request: HttpRequest) -> Actor:
     return Actor.staff(request.user.get_username())
 
 
-def _adopt(obj: Model, saved: Model) -> None:
+_Row = TypeVar("_Row", Brand, Product, BrandApiKey)
+
+
+def _adopt(obj: _Row, saved: _Row) -> None:
     """Make the admin's unsaved form instance stand for the row a service created, so the
     admin's log entry, redirect and inline formsets refer to it."""
     obj.pk = saved.pk
-    obj.created_at = saved.created_at  # type: ignore[attr-defined]
+    obj.created_at = saved.created_at
     obj._state.adding = False
     obj._state.db = saved._state.db
 
@@ -129,14 +132,18 @@ class BrandAdmin(admin.ModelAdmin):
             )
 
     def save_formset(
-        self, request: HttpRequest, form: ModelForm, formset: BaseFormSet, change: bool
+        self,
+        request: HttpRequest,
+        form: ModelForm[Brand],
+        formset: BaseModelFormSet[Any, ModelForm[Any]],
+        change: bool,
     ) -> None:
         # commit=False: collect what changed without writing (the admin's change message
         # reads new_objects/changed_objects); the API key inline is read-only and yields none.
-        formset.save(commit=False)  # type: ignore[attr-defined]
-        if formset.model is not Product:  # type: ignore[attr-defined]
+        formset.save(commit=False)
+        if formset.model is not Product:
             return
-        for product in formset.new_objects:  # type: ignore[attr-defined]
+        for product in formset.new_objects:
             services.product_create(
                 brand=form.instance,
                 name=product.name,
@@ -144,7 +151,7 @@ class BrandAdmin(admin.ModelAdmin):
                 default_max_seats=product.default_max_seats,
                 actor=_actor(request),
             )
-        for product, _fields in formset.changed_objects:  # type: ignore[attr-defined]
+        for product, _fields in formset.changed_objects:
             services.product_update(
                 product=product,
                 name=product.name,

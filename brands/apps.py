@@ -10,4 +10,4 @@ class BrandsConfig(AppConfig):
     def ready(self) -> None:
         # Receivers: staff tokens revoked on a password change or deactivation, and a
         # successful login clearing that user's failed attempts.
-        from brands import lockout, signals  # noqa: F401
+        from brands import lockout, signals  # noqa: F401, PLC0415 (receivers connect in ready())

@@ -148,10 +148,11 @@ class BrandJWTAuthentication(authentication.BaseAuthentication):
         parts = header.split()
         if not parts or parts[0] != self.keyword:
             return None
-        if len(parts) != 2:
+        credentials = parts[1:]
+        if len(credentials) != 1:
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
         try:
-            token = BrandAccessToken(parts[1])
+            token = BrandAccessToken(credentials[0])
         except TokenError as exc:
             raise exceptions.AuthenticationFailed("Invalid or expired token.") from exc
         slug = token.get("brand")

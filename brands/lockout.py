@@ -57,7 +57,7 @@ _NUL = "\x00"
 _HEADER_ATTRIBUTES = ("axes_user_agent", "axes_http_accept", "axes_path_info")
 
 
-class LockoutDatabaseHandler(AxesDatabaseHandler):
+class LockoutDatabaseHandler(AxesDatabaseHandler):  # type: ignore[misc]  # axes ships no types
     """``AXES_HANDLER``: axes' database handler, storing only what the database can hold.
     axes records the User-Agent and Accept headers with each attempt; PostgreSQL text
     refuses a NUL byte, which a client may send in a header (a 500 on the login, before
@@ -138,7 +138,7 @@ def lockout_response(
     )
 
 
-class LockoutMiddleware(AxesMiddleware):
+class LockoutMiddleware(AxesMiddleware):  # type: ignore[misc]  # axes ships no types
     """axes' middleware (``MIDDLEWARE``, last, as its docs say), as cheap as an attribute
     lookup on every other request: axes' own ``__call__`` asks ``iscoroutinefunction(self)``
     per request (about 3 µs, on the product check too); here that is decided once. axes

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Model
+from django.db.models import CharField, Model
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import exceptions, serializers
 from rest_framework_simplejwt.serializers import (
@@ -37,10 +37,11 @@ from brands.models import (
 from license_service.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 
 
-def _max_length(model: type[Model], field: str) -> int:
-    length = model._meta.get_field(field).max_length  # type: ignore[union-attr]
-    assert length is not None  # noqa: S101 (every CharField of these models has one)
-    return int(length)
+def _max_length(model: type[Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    if not isinstance(field, CharField) or field.max_length is None:
+        raise TypeError(f"{model.__name__}.{name} is not a CharField with a max_length")
+    return field.max_length
 
 
 _BRAND_NAME_MAX = _max_length(Brand, "name")
@@ -53,7 +54,7 @@ _API_KEY_NAME_MAX = _max_length(BrandApiKey, "name")
 MAX_TOKEN_LENGTH = 4096
 
 
-class UpdateSerializer(serializers.Serializer):
+class UpdateSerializer(serializers.Serializer[Any]):
     """A PATCH body: every field optional, at least one given, fixed fields refused by name."""
 
     immutable_fields: tuple[str, ...] = ()
@@ -83,7 +84,7 @@ class UpdateSerializer(serializers.Serializer):
 # --- brands --------------------------------------------------------------------------------
 
 
-class BrandCreateInputSerializer(serializers.Serializer):
+class BrandCreateInputSerializer(serializers.Serializer[Any]):
     name = StrictCharField(max_length=_BRAND_NAME_MAX)
     slug = StrictCharField(max_length=_BRAND_SLUG_MAX, validators=[slug_validator])
     key_prefix = StrictCharField(max_length=_KEY_PREFIX_MAX, validators=[key_prefix_validator])
@@ -96,7 +97,7 @@ class BrandUpdateInputSerializer(UpdateSerializer):
     is_active = StrictBooleanField(required=False)
 
 
-class BrandOutputSerializer(serializers.Serializer):
+class BrandOutputSerializer(serializers.Serializer[Brand]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField()
@@ -108,7 +109,7 @@ class BrandOutputSerializer(serializers.Serializer):
 # --- brand API keys ------------------------------------------------------------------------
 
 
-class ApiKeyCreateInputSerializer(serializers.Serializer):
+class ApiKeyCreateInputSerializer(serializers.Serializer[Any]):
     name = StrictCharField(max_length=_API_KEY_NAME_MAX)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ALL_SCOPES),
@@ -120,7 +121,7 @@ class ApiKeyCreateInputSerializer(serializers.Serializer):
     )
 
 
-class ApiKeyOutputSerializer(serializers.Serializer):
+class ApiKeyOutputSerializer(serializers.Serializer[BrandApiKey]):
     """A key as listed: never its secret."""
 
     id = serializers.IntegerField()
@@ -132,7 +133,7 @@ class ApiKeyOutputSerializer(serializers.Serializer):
     revoked_at = serializers.DateTimeField(allow_null=True)
 
 
-class ApiKeyCreatedOutputSerializer(serializers.Serializer):
+class ApiKeyCreatedOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     prefix = serializers.CharField()
@@ -144,7 +145,7 @@ class ApiKeyCreatedOutputSerializer(serializers.Serializer):
 # --- products ------------------------------------------------------------------------------
 
 
-class ProductCreateInputSerializer(serializers.Serializer):
+class ProductCreateInputSerializer(serializers.Serializer[Any]):
     brand = StrictCharField(
         max_length=_BRAND_SLUG_MAX, validators=[slug_validator], help_text="Brand slug."
     )
@@ -168,14 +169,14 @@ class ProductUpdateInputSerializer(UpdateSerializer):
     )
 
 
-class ProductFilterSerializer(serializers.Serializer):
+class ProductFilterSerializer(serializers.Serializer[Any]):
     # Any text: one that is not a brand's slug just matches no product.
     brand = StrictCharField(
         max_length=_BRAND_SLUG_MAX, required=False, help_text="Only the products of this brand."
     )
 
 
-class ProductOutputSerializer(serializers.Serializer):
+class ProductOutputSerializer(serializers.Serializer[Product]):
     id = serializers.IntegerField()
     brand = serializers.CharField(source="brand.slug", help_text="Brand slug.")
     name = serializers.CharField()
@@ -233,23 +234,23 @@ class StaffTokenRevokeInputSerializer(TokenBlacklistSerializer):
     token_class = StaffRefreshToken
 
 
-class TokenPairOutputSerializer(serializers.Serializer):
+class TokenPairOutputSerializer(serializers.Serializer[Any]):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
 
-class TokenRefreshOutputSerializer(serializers.Serializer):
+class TokenRefreshOutputSerializer(serializers.Serializer[Any]):
     access = serializers.CharField()
     refresh = serializers.CharField(
         help_text="The next refresh token: the one sent is no longer valid."
     )
 
 
-class BrandTokenInputSerializer(serializers.Serializer):
+class BrandTokenInputSerializer(serializers.Serializer[Any]):
     api_key = StrictCharField(max_length=MAX_API_KEY_LENGTH)
 
 
-class BrandTokenOutputSerializer(serializers.Serializer):
+class BrandTokenOutputSerializer(serializers.Serializer[Any]):
     access = serializers.CharField()
     token_type = serializers.CharField(default="Bearer")
     expires_in = serializers.IntegerField(help_text="Seconds until the token expires.")
@@ -262,7 +263,11 @@ class UpdateSerializerSchema(OpenApiSerializerExtension):
     match_subclasses = True
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        schema: dict[str, Any] = auto_schema._map_basic_serializer(self.target, direction)
+        # drf-spectacular hands an extension its AutoSchema to call back, and its own
+        # extensions call these underscored mappers (_map_serializer would re-enter this one).
+        schema: dict[str, Any] = auto_schema._map_basic_serializer(  # noqa: SLF001 (extension callback)
+            self.target, direction
+        )
         fixed = list(getattr(self.target, "immutable_fields", ()))
         if fixed and direction == "request":
             schema["not"] = {"anyOf": [{"required": [name]} for name in fixed]}

@@ -24,13 +24,16 @@ from django.dispatch import receiver
 from brands.services import staff_refresh_tokens_revoke
 
 _WATCHED = {"password", "is_active"}
+# Carried on the user instance from its pre_save to its post_save: the instance is the one
+# thing both receivers see, and it belongs to one thread's save.
+_REVOKE_FLAG = "_staff_tokens_revoke"
 
 
 @receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="brands.tokens_note")
 def _note_credential_change(
     sender: Any, instance: Any, raw: bool, update_fields: Any, **kwargs: Any
 ) -> None:
-    instance._staff_tokens_revoke = False
+    setattr(instance, _REVOKE_FLAG, False)
     if raw or instance._state.adding or instance.pk is None:
         return
     if update_fields is not None and not _WATCHED & set(update_fields):
@@ -38,13 +41,14 @@ def _note_credential_change(
     stored = sender._default_manager.filter(pk=instance.pk).values(*_WATCHED).first()
     if stored is None:
         return
-    instance._staff_tokens_revoke = stored["password"] != instance.password or (
+    revoke = stored["password"] != instance.password or (
         stored["is_active"] and not instance.is_active
     )
+    setattr(instance, _REVOKE_FLAG, revoke)
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="brands.tokens_revoke")
 def _revoke_tokens_after_credential_change(sender: Any, instance: Any, **kwargs: Any) -> None:
-    if getattr(instance, "_staff_tokens_revoke", False):
-        instance._staff_tokens_revoke = False
+    if getattr(instance, _REVOKE_FLAG, False):
+        setattr(instance, _REVOKE_FLAG, False)
         staff_refresh_tokens_revoke(user=instance)

@@ -22,6 +22,10 @@ import os
 import sys
 from pathlib import Path
 
+import django
+from django.core.management import call_command
+from django.db import connections
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BIND = "127.0.0.1:8000"
 SETTINGS = "license_service.settings.local"
@@ -53,10 +57,6 @@ def serve_command(bind: str) -> list[str]:
 
 def prepare() -> None:
     """What ``make run`` does before serving: migrate, then load the demo data."""
-    import django
-    from django.core.management import call_command
-    from django.db import connections
-
     django.setup()
     call_command("migrate", interactive=False)
     call_command("load_demo_data")

@@ -29,11 +29,11 @@ logger = logging.getLogger(__name__)
 READY_RETRY_AFTER = "5"
 
 
-class HealthSerializer(serializers.Serializer):
+class HealthSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["ok"])
 
 
-class ReadinessSerializer(serializers.Serializer):
+class ReadinessSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["ok"])
     checks = serializers.DictField(
         child=serializers.ChoiceField(choices=["ok", "error"]),
@@ -59,7 +59,7 @@ def _check_cache() -> bool:
     token = uuid.uuid4().hex
     try:
         cache.set(probe_key, token, timeout=10)
-        ok = cache.get(probe_key) == token
+        ok: bool = cache.get(probe_key) == token
         cache.delete(probe_key)
     except Exception:
         logger.warning("readiness: cache unreachable", exc_info=True)
@@ -79,8 +79,8 @@ def readiness_checks() -> dict[str, bool]:
 
 
 class _ProbeApi(APIView):
-    authentication_classes: list[Any] = []
-    permission_classes = [AllowAny]
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
 
 
 class HealthzApi(_ProbeApi):

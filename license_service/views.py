@@ -14,6 +14,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 
 from license_service.api.errors import error_response
@@ -66,7 +67,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if _is_admin(request):
-        from django.views.csrf import csrf_failure as django_csrf_failure
-
         return django_csrf_failure(request, reason)
     return error_response(code="permission_denied", message="CSRF check failed.", status=403)

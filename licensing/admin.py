@@ -52,7 +52,18 @@ def renewal_expiry(expires_at: datetime, now: datetime) -> datetime:
         raise expiry_refused(TOO_FAR) from None
 
 
-class KeySearchMixin:
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class _KeySearchReadOnlyAdmin(_ReadOnlyAdmin):
     """Search also finds a key typed the way customers do: lower case, no dashes, O for 0."""
 
     key_lookup = "key"
@@ -64,18 +75,7 @@ class KeySearchMixin:
         if canonical is not None:
             # A term that passes the key checksum is a key: nothing else can mean it.
             return queryset.filter(**{self.key_lookup: canonical}), False
-        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        return super().get_search_results(request, queryset, search_term)
 
 
 class LicenseInline(ReadOnlyInline):
@@ -92,7 +92,7 @@ class LicenseInline(ReadOnlyInline):
 
 
 @admin.register(LicenseKey)
-class LicenseKeyAdmin(KeySearchMixin, _ReadOnlyAdmin):
+class LicenseKeyAdmin(_KeySearchReadOnlyAdmin):
     """Keys are issued by provisioning (brand API)."""
 
     list_display = ["key", "customer_email", "brand", "created_at"]
@@ -105,7 +105,7 @@ class LicenseKeyAdmin(KeySearchMixin, _ReadOnlyAdmin):
 
 
 @admin.register(License)
-class LicenseAdmin(KeySearchMixin, _ReadOnlyAdmin):
+class LicenseAdmin(_KeySearchReadOnlyAdmin):
     key_lookup = "license_key__key"
 
     list_display = [
@@ -147,7 +147,8 @@ class LicenseAdmin(KeySearchMixin, _ReadOnlyAdmin):
     actions = ["suspend", "resume", "cancel", "renew"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[License]:
-        return super().get_queryset(request).annotate(seats_used=Count("activations"))
+        queryset: QuerySet[License] = super().get_queryset(request)
+        return queryset.annotate(seats_used=Count("activations"))
 
     @admin.display(description="customer email", ordering="license_key__customer_email")
     def customer_email(self, obj: License) -> str:

@@ -92,7 +92,9 @@ _canonical = lru_cache(maxsize=4096)(_canonicalize)
 
 def key_display_prefix(key: str) -> str:
     """What logs may show of a key: the brand prefix and the first group."""
-    return key[: key.find("-", key.find("-") + 1)] if key.count("-") >= 2 else key[:6]
+    brand_prefix, _, rest = key.partition("-")
+    first_group, second_dash, _ = rest.partition("-")
+    return f"{brand_prefix}-{first_group}" if second_dash else key[:6]
 
 
 def key_masked(key: str) -> str:

@@ -27,7 +27,7 @@ EXPIRES_AT_HELP = (
 )
 
 
-class ProvisionInputSerializer(serializers.Serializer):
+class ProvisionInputSerializer(serializers.Serializer[Any]):
     customer_email = StrictEmailField()
     product_slug = StrictCharField(max_length=50)
     expires_at = FutureAwareDateTimeField(
@@ -40,7 +40,7 @@ class ProvisionInputSerializer(serializers.Serializer):
     new_key = StrictBooleanField(required=False, default=False)
 
 
-class LifecycleInputSerializer(serializers.Serializer):
+class LifecycleInputSerializer(serializers.Serializer[Any]):
     action = serializers.ChoiceField(choices=LIFECYCLE_ACTIONS)
     expires_at = FutureAwareDateTimeField(required=False, help_text=EXPIRES_AT_HELP)
     max_seats = StrictIntegerField(
@@ -65,24 +65,24 @@ class _ActionField(serializers.ChoiceField):
         super().__init__(choices=[action])
 
 
-class RenewActionSerializer(serializers.Serializer):
+class RenewActionSerializer(serializers.Serializer[Any]):
     action = _ActionField("renew")
     expires_at = FutureAwareDateTimeField(help_text=EXPIRES_AT_HELP)
 
 
-class SuspendActionSerializer(serializers.Serializer):
+class SuspendActionSerializer(serializers.Serializer[Any]):
     action = _ActionField("suspend")
 
 
-class ResumeActionSerializer(serializers.Serializer):
+class ResumeActionSerializer(serializers.Serializer[Any]):
     action = _ActionField("resume")
 
 
-class CancelActionSerializer(serializers.Serializer):
+class CancelActionSerializer(serializers.Serializer[Any]):
     action = _ActionField("cancel")
 
 
-class SetSeatsActionSerializer(serializers.Serializer):
+class SetSeatsActionSerializer(serializers.Serializer[Any]):
     action = _ActionField("set_seats")
     max_seats = StrictIntegerField(allow_null=True, min_value=1, max_value=MAX_SEATS)
 
@@ -98,7 +98,7 @@ LIFECYCLE_ACTION_SERIALIZERS: dict[
 }
 
 
-class LicenseListFilterSerializer(serializers.Serializer):
+class LicenseListFilterSerializer(serializers.Serializer[Any]):
     """The list's filters. A blank one (``?customer_email=&product=&status=``, as a form or
     a template fills them) means no filter: it validates to ``None``."""
 
@@ -114,7 +114,7 @@ class LicenseListFilterSerializer(serializers.Serializer):
         return {name: value or None for name, value in attrs.items()}
 
 
-class ProvisionOutputSerializer(serializers.Serializer):
+class ProvisionOutputSerializer(serializers.Serializer[License]):
     license_key = serializers.CharField(source="license_key.key")
     license_id = serializers.IntegerField(source="pk")
     customer_email = serializers.EmailField(source="license_key.customer_email")
@@ -129,7 +129,7 @@ class ProvisionOutputSerializer(serializers.Serializer):
         return obj.effective_status()
 
 
-class LicenseActivationSerializer(serializers.Serializer):
+class LicenseActivationSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     instance_identifier = serializers.CharField()
     activated_at = serializers.DateTimeField()
@@ -142,14 +142,15 @@ class LicenseOutputSerializer(ProvisionOutputSerializer):
     updated_at = serializers.DateTimeField()
 
     def get_seats_remaining(self, obj: License) -> int | None:
-        return seats_remaining(seats_used=obj.seats_used, max_seats=obj.max_seats)  # type: ignore[attr-defined]
+        seats_used = obj.seats_used  # type: ignore[attr-defined]  # the queryset's annotation
+        return seats_remaining(seats_used=seats_used, max_seats=obj.max_seats)
 
 
 class LicenseDetailOutputSerializer(LicenseOutputSerializer):
     activations = LicenseActivationSerializer(many=True)
 
 
-class AuditEventOutputSerializer(serializers.Serializer):
+class AuditEventOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     action = serializers.CharField()
     actor_type = serializers.CharField()
@@ -161,7 +162,7 @@ class AuditEventOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ByEmailProductSerializer(serializers.Serializer):
+class ByEmailProductSerializer(serializers.Serializer[License]):
     product_slug = serializers.CharField(source="product.slug")
     license_id = serializers.IntegerField(source="pk")
     status = serializers.SerializerMethodField()
@@ -173,7 +174,7 @@ class ByEmailProductSerializer(serializers.Serializer):
         return obj.effective_status()
 
 
-class ByEmailKeySerializer(serializers.Serializer):
+class ByEmailKeySerializer(serializers.Serializer[LicenseKey]):
     """A key of the customer. Another brand's key is masked (``context["brand"]`` is the
     caller): a key is the product API's credential, and a read scope must not hand it out."""
 
@@ -191,6 +192,6 @@ class ByEmailKeySerializer(serializers.Serializer):
         return key_masked(obj.key)
 
 
-class ByEmailOutputSerializer(serializers.Serializer):
+class ByEmailOutputSerializer(serializers.Serializer[Any]):
     customer_email = serializers.EmailField()
     licenses = ByEmailKeySerializer(many=True)

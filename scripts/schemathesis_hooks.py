@@ -24,10 +24,12 @@ from urllib.parse import unquote
 
 import schemathesis
 
+from activations.normalize import clean_instance_identifier
 from licensing.expiry import latest_expiry
 
 _SLUG = re.compile(r"^[a-z0-9-]{1,50}$")
 _KEY_PREFIX = re.compile(r"^[A-Z]{2,6}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
 _unique = itertools.count(1)
 
 BRAND_SLUG = os.environ.get("ST_BRAND_SLUG", "rankmath")
@@ -84,6 +86,51 @@ def _seed_path_parameters(case: Any) -> None:
             params[name] = SEEDED[name]
 
 
+def _keep_expiry_in_range(body: dict[str, Any]) -> None:
+    """An expiry in the future (SPEC §5) and within the horizon (licensing.expiry)."""
+    value = body.get("expires_at")
+    if not isinstance(value, str):
+        return
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return
+    if parsed.tzinfo is None:
+        return
+    now = datetime.now(UTC)
+    try:
+        out_of_range = not now < parsed <= latest_expiry(now)
+    except (OverflowError, ValueError):
+        out_of_range = False
+    if out_of_range:
+        body["expires_at"] = (now + timedelta(days=30)).isoformat()
+
+
+def _make_unique(body: dict[str, Any], path: str) -> None:
+    """Slugs and key prefixes are unique (a duplicate is a 400 naming the field, SPEC §3)."""
+    n = next(_unique)
+    slug = body.get("slug")
+    if isinstance(slug, str) and _SLUG.match(slug):
+        suffix = f"-{n}"
+        body["slug"] = slug[: 50 - len(suffix)] + suffix
+    # A product belongs to an existing brand (an unknown one is a 400 on "brand").
+    brand = body.get("brand")
+    if path == "/api/v1/products/" and isinstance(brand, str) and _SLUG.match(brand):
+        body["brand"] = (BRAND_SLUG, "wp-rocket")[n % 2]
+    prefix = body.get("key_prefix")
+    if isinstance(prefix, str) and _KEY_PREFIX.match(prefix):
+        body["key_prefix"] = ("Z" + _letters(n))[-6:].rjust(2, "Z")
+
+
+def _use_real_credentials(body: dict[str, Any], path: str) -> None:
+    if path == "/api/v1/auth/token/" and isinstance(body.get("username"), str):
+        body["username"], body["password"] = "admin", STAFF_PASSWORD
+    elif path == "/api/v1/auth/token/refresh/" and isinstance(body.get("refresh"), str):
+        body["refresh"] = STAFF_REFRESH
+    elif path == "/api/v1/auth/brand-token/" and isinstance(body.get("api_key"), str):
+        body["api_key"] = BRAND_API_KEY
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     _seed_path_parameters(case)
@@ -91,35 +138,9 @@ def map_case(context: Any, case: Any) -> Any:
     if not isinstance(body, dict):
         return case
     path, method = _path(context), _method(context)
-    # "expires_at must be in the future" (SPEC §5), and within the horizon (licensing.expiry).
-    value = body.get("expires_at")
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            now = datetime.now(UTC)
-            try:
-                out_of_range = not now < parsed <= latest_expiry(now)
-            except (OverflowError, ValueError):
-                out_of_range = False
-            if out_of_range:
-                body["expires_at"] = (now + timedelta(days=30)).isoformat()
-    # Slugs and key prefixes are unique (a duplicate is a 400 naming the field, SPEC §3).
+    _keep_expiry_in_range(body)
     if method == "POST" and path in ("/api/v1/brands/", "/api/v1/products/"):
-        n = next(_unique)
-        slug = body.get("slug")
-        if isinstance(slug, str) and _SLUG.match(slug):
-            suffix = f"-{n}"
-            body["slug"] = slug[: 50 - len(suffix)] + suffix
-        # A product belongs to an existing brand (an unknown one is a 400 on "brand").
-        brand = body.get("brand")
-        if path == "/api/v1/products/" and isinstance(brand, str) and _SLUG.match(brand):
-            body["brand"] = (BRAND_SLUG, "wp-rocket")[n % 2]
-        prefix = body.get("key_prefix")
-        if isinstance(prefix, str) and _KEY_PREFIX.match(prefix):
-            body["key_prefix"] = ("Z" + _letters(n))[-6:].rjust(2, "Z")
+        _make_unique(body, path)
     # Half of the positive product calls use the seeded license, so they reach the seat
     # logic instead of stopping at license_not_found.
     if (
@@ -135,12 +156,7 @@ def map_case(context: Any, case: Any) -> Any:
     # Logins: half of the positive ones use the real credentials, to reach the success path.
     login = method == "POST" and path.startswith("/api/v1/auth/")
     if login and not _is_negative(case) and next(_unique) % 2:
-        if path == "/api/v1/auth/token/" and isinstance(body.get("username"), str):
-            body["username"], body["password"] = "admin", STAFF_PASSWORD
-        elif path == "/api/v1/auth/token/refresh/" and isinstance(body.get("refresh"), str):
-            body["refresh"] = STAFF_REFRESH
-        elif path == "/api/v1/auth/brand-token/" and isinstance(body.get("api_key"), str):
-            body["api_key"] = BRAND_API_KEY
+        _use_real_credentials(body, path)
     # The fuzzer's own brand stays active.
     own_brand = (case.path_parameters or {}).get("slug") == BRAND_SLUG
     if method == "PATCH" and own_brand and body.get("is_active") is False:
@@ -157,14 +173,12 @@ def filter_case(context: Any, case: Any) -> bool:
     # sent "\x060|$q@3sdpclgr.org" as valid): a control character in a path value is
     # invalid input for the service (SPEC §3), whatever the format says.
     for value in (case.path_parameters or {}).values():
-        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in unquote(value)):
+        if isinstance(value, str) and _CONTROL.search(unquote(value)):
             return False
     identifier = case.body.get("instance_identifier") if isinstance(case.body, dict) else None
     query = case.query or {}
     identifier = identifier if identifier is not None else query.get("instance_identifier")
     if isinstance(identifier, str):
-        from activations.normalize import clean_instance_identifier
-
         try:
             clean_instance_identifier(identifier)
         except ValueError:

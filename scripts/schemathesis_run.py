@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,13 +32,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: scripts/ is sys.path[0], not the repository
     sys.path.insert(0, str(ROOT))
 
-from scripts.local_proxy import Nginx, find_nginx, start_nginx  # noqa: E402
+from scripts.local_proxy import Nginx, find_nginx, start_nginx  # noqa: E402 (needs the path above)
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -94,7 +97,7 @@ def free_port() -> int:
 
 def manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         sys.exit(f"manage.py {' '.join(args[:1])} failed:\n{result.stdout}\n{result.stderr}")
@@ -106,7 +109,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
-                if response.status == 200:
+                if response.status == HTTPStatus.OK:
                     return
         except OSError:
             pass
@@ -129,9 +132,11 @@ def server_errors(log: Path) -> list[str]:
     return errors
 
 
-def main() -> int:
+def parse_args() -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("ST_EXAMPLES", 40)))
+    parser.add_argument(
+        "--max-examples", type=int, default=int(os.environ.get("ST_EXAMPLES", "40"))
+    )
     parser.add_argument("--seed", default=os.environ.get("ST_SEED", ""))
     # One worker: CPython 3.11.7's ast.parse is not thread-safe ("AST constructor recursion
     # depth mismatch"), and hypothesis calls it while describing strategies.
@@ -140,10 +145,11 @@ def main() -> int:
     parser.add_argument(
         "--no-proxy", action="store_true", help="fuzz gunicorn directly, without nginx in front"
     )
-    args, extra = parser.parse_known_args()
+    return parser.parse_known_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="schemathesis-"))
-    port = free_port()
+
+def settings_environments(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The environments of the production and the local settings, on one fresh database."""
     base_env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG")
     }
@@ -169,16 +175,23 @@ def main() -> int:
         "SECURE_SSL_REDIRECT": "false",
     }
     local = {**env, "DJANGO_SETTINGS_MODULE": "license_service.settings.local", "DEBUG": "true"}
+    return prod, local
 
+
+def seed(workdir: Path, prod: dict[str, str], local: dict[str, str]) -> dict[str, Any]:
     print(f"== schemathesis: seeding {workdir}", flush=True)
     manage(prod, "migrate", "--noinput", "--verbosity", "0")
     manage(prod, "collectstatic", "--noinput", "--verbosity", "0")
     manage(local, "load_demo_data")
-    seeded = json.loads(
+    seeded: dict[str, Any] = json.loads(
         manage(local, "shell", "--verbosity", "0", "-c", SEED_CODE).splitlines()[-1]
     )
+    return seeded
 
-    log = workdir / "server.log"
+
+def start_server(
+    prod: dict[str, str], port: int, log: Path, *, use_proxy: bool
+) -> subprocess.Popen[bytes]:
     server_env = {
         **prod,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
@@ -188,24 +201,92 @@ def main() -> int:
         "GUNICORN_THREADS": "4",
         "GUNICORN_TIMEOUT": "60",
     }
-    use_proxy = not args.no_proxy and find_nginx() is not None
     if use_proxy:
         # As in docker-compose.yml.
         server_env.update(NUM_PROXIES="1", GUNICORN_LIMIT_REQUEST_FIELDS="32768")
-    elif not args.no_proxy:
-        print(
-            "== schemathesis: no nginx binary (apt-get install nginx-light): fuzzing gunicorn"
-            " directly; a URL over its request-line limit gets an HTML 414",
-            flush=True,
-        )
     with log.open("w") as log_file:
-        server = subprocess.Popen(
+        return subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
             cwd=ROOT,
             env=server_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
+
+
+def schemathesis_env(seeded: dict[str, Any]) -> dict[str, str]:
+    """What the hooks (scripts/schemathesis_hooks.py) and schemathesis.toml read."""
+    return {
+        **os.environ,
+        "ST_BRAND_API_KEY": seeded["brand_api_key"],
+        "ST_BRAND_JWT": seeded["brand_jwt"],
+        "ST_STAFF_JWT": seeded["staff_jwt"],
+        "ST_STAFF_REFRESH": seeded["staff_refresh"],
+        "ST_BRAND_SLUG": seeded["brand_slug"],
+        "ST_LICENSE_KEY": seeded["license_key"],
+        "ST_LICENSE_ID": str(seeded["license_id"]),
+        "ST_PRODUCT_SLUG": seeded["product_slug"],
+        "ST_PRODUCT_ID": str(seeded["product_id"]),
+        "ST_ACTIVATION_ID": str(seeded["activation_id"]),
+        "ST_SPARE_API_KEY_ID": str(seeded["spare_api_key_id"]),
+        "SCHEMATHESIS_HOOKS": "scripts.schemathesis_hooks",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def schemathesis_command(
+    base: str, args: argparse.Namespace, workdir: Path, extra: list[str]
+) -> list[str]:
+    command = [
+        str(BIN / "schemathesis"),
+        "--config-file",
+        str(ROOT / "schemathesis.toml"),
+        "run",
+        f"{base}/api/schema/",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(args.max_examples),
+        "--workers",
+        args.workers,
+        "--request-timeout",
+        "30",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(workdir / "report"),
+    ]
+    if args.seed:
+        command += ["--seed", args.seed]
+    return command + extra
+
+
+def stop(server: subprocess.Popen[bytes], proxy: Nginx | None) -> None:
+    if proxy is not None:
+        proxy.stop()
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def main() -> int:
+    args, extra = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="schemathesis-"))
+    port = free_port()
+    prod, local = settings_environments(workdir)
+    seeded = seed(workdir, prod, local)
+
+    log = workdir / "server.log"
+    use_proxy = not args.no_proxy and find_nginx() is not None
+    if not use_proxy and not args.no_proxy:
+        print(
+            "== schemathesis: no nginx binary (apt-get install nginx-light): fuzzing gunicorn"
+            " directly; a URL over its request-line limit gets an HTML 414",
+            flush=True,
+        )
+    server = start_server(prod, port, log, use_proxy=use_proxy)
     base = f"http://127.0.0.1:{port}"
     proxy: Nginx | None = None
     try:
@@ -217,54 +298,12 @@ def main() -> int:
             base = proxy.url
             wait_ready(f"{base}/readyz", server, log)
         print(f"== schemathesis: server ready at {base}", flush=True)
-        st_env = {
-            **os.environ,
-            "ST_BRAND_API_KEY": seeded["brand_api_key"],
-            "ST_BRAND_JWT": seeded["brand_jwt"],
-            "ST_STAFF_JWT": seeded["staff_jwt"],
-            "ST_STAFF_REFRESH": seeded["staff_refresh"],
-            "ST_BRAND_SLUG": seeded["brand_slug"],
-            "ST_LICENSE_KEY": seeded["license_key"],
-            "ST_LICENSE_ID": str(seeded["license_id"]),
-            "ST_PRODUCT_SLUG": seeded["product_slug"],
-            "ST_PRODUCT_ID": str(seeded["product_id"]),
-            "ST_ACTIVATION_ID": str(seeded["activation_id"]),
-            "ST_SPARE_API_KEY_ID": str(seeded["spare_api_key_id"]),
-            "SCHEMATHESIS_HOOKS": "scripts.schemathesis_hooks",
-            "PYTHONPATH": str(ROOT),
-        }
-        command = [
-            str(BIN / "schemathesis"),
-            "--config-file",
-            str(ROOT / "schemathesis.toml"),
-            "run",
-            f"{base}/api/schema/",
-            "--checks",
-            "all",
-            "--max-examples",
-            str(args.max_examples),
-            "--workers",
-            args.workers,
-            "--request-timeout",
-            "30",
-            "--report",
-            "junit",
-            "--report-dir",
-            str(workdir / "report"),
-        ]
-        if args.seed:
-            command += ["--seed", args.seed]
-        command += extra
+        command = schemathesis_command(base, args, workdir, extra)
         print("== schemathesis: " + " ".join(command[3:]), flush=True)
-        status = subprocess.run(command, cwd=ROOT, env=st_env).returncode
+        run = subprocess.run(command, cwd=ROOT, env=schemathesis_env(seeded), check=False)
+        status = run.returncode
     finally:
-        if proxy is not None:
-            proxy.stop()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, proxy)
     errors = server_errors(log)
     if errors:
         print(f"== schemathesis: the server logged {len(errors)} error line(s):")
@@ -273,8 +312,6 @@ def main() -> int:
         status = status or 1
     print(f"== schemathesis: work files in {workdir}" if args.keep else "", flush=True)
     if not args.keep and status == 0:
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     elif status:
         print(f"== schemathesis: work files kept in {workdir}")

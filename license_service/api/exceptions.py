@@ -92,41 +92,38 @@ _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
 def exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse:
     if isinstance(exc, RequestDataTooBig):  # Django refuses to read the body (its size limit)
         exc = PayloadTooLarge()
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
     if isinstance(exc, DomainError):
         return domain_error_response(exc)
     if isinstance(exc, Http404):
         return error_response(code="not_found", message="Not found.", status=404)
-    if isinstance(exc, DjangoPermissionDenied):
-        exc = drf.PermissionDenied()
+    if isinstance(exc, drf.APIException):
+        return _api_exception_response(exc, context)
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc.__class__.__name__)
         return database_unavailable_response()
-    if isinstance(exc, drf.APIException):
-        code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "error")
-        headers: dict[str, str] = {}
-        if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
-            request = context.get("request")
-            view = context.get("view")
-            auth_header = view.get_authenticate_header(request) if view and request else None
-            headers["WWW-Authenticate"] = auth_header or 'Bearer realm="api"'
-            status = 401
-        else:
-            status = exc.status_code
-        wait = getattr(exc, "wait", None)
-        if isinstance(exc, drf.Throttled) and wait is not None:
-            headers["Retry-After"] = str(int(wait) + 1)
-        if isinstance(exc, drf.ValidationError):
-            return error_response(
-                code=code,
-                message="Invalid input.",
-                status=400,
-                details=_field_details(exc.detail),
-            )
-        return error_response(
-            code=code, message=_message(exc.detail), status=status, headers=headers
-        )
-    if isinstance(exc, DatabaseError):
-        logger.exception("database error", extra={"request_id": request_id_var.get()})
-        return server_error_response()
-    logger.exception("unhandled error", extra={"request_id": request_id_var.get()})
+    what = "database error" if isinstance(exc, DatabaseError) else "unhandled error"
+    logger.exception(what, extra={"request_id": request_id_var.get()})
     return server_error_response()
+
+
+def _api_exception_response(exc: drf.APIException, context: dict[str, Any]) -> JsonResponse:
+    """DRF's own exceptions, in the SPEC's envelope with their codes and headers."""
+    code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "error")
+    if isinstance(exc, drf.ValidationError):
+        return error_response(
+            code=code, message="Invalid input.", status=400, details=_field_details(exc.detail)
+        )
+    headers: dict[str, str] = {}
+    status = exc.status_code
+    if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+        request = context.get("request")
+        view = context.get("view")
+        auth_header = view.get_authenticate_header(request) if view and request else None
+        headers["WWW-Authenticate"] = auth_header or 'Bearer realm="api"'
+        status = 401
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, drf.Throttled) and wait is not None:
+        headers["Retry-After"] = str(int(wait) + 1)
+    return error_response(code=code, message=_message(exc.detail), status=status, headers=headers)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # No C0/C1 control characters, and at least one character that is neither whitespace nor
 # control. Written for both regex dialects: OpenAPI patterns are ECMA-262, the server's are
@@ -38,7 +41,7 @@ def visible_text(value: str, *, max_length: int | None) -> str:
 class StrictCharField(serializers.CharField):
     """A string and nothing else (DRF's CharField accepts numbers)."""
 
-    default_error_messages = {"invalid": "Must be a string."}
+    default_error_messages: ClassVar[dict[str, StrOrPromise]] = {"invalid": "Must be a string."}
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -65,7 +68,7 @@ class StrictCharField(serializers.CharField):
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer; strings, floats and booleans are refused."""
 
-    default_error_messages = {"invalid": "Must be an integer."}
+    default_error_messages: ClassVar[dict[str, StrOrPromise]] = {"invalid": "Must be an integer."}
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
@@ -74,7 +77,9 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictBooleanField(serializers.BooleanField):
-    default_error_messages = {"invalid": "Must be true or false."}
+    default_error_messages: ClassVar[dict[str, StrOrPromise]] = {
+        "invalid": "Must be true or false."
+    }
 
     def to_internal_value(self, data: Any) -> bool:
         if not isinstance(data, bool):
@@ -83,7 +88,7 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictEmailField(serializers.EmailField):
-    default_error_messages = {
+    default_error_messages: ClassVar[dict[str, StrOrPromise]] = {
         "invalid": "Enter a valid email address.",
         "type": "Must be a string.",
     }
@@ -101,7 +106,7 @@ class StrictEmailField(serializers.EmailField):
 class FutureAwareDateTimeField(serializers.DateTimeField):
     """ISO 8601 with an explicit offset, strictly in the future."""
 
-    default_error_messages = {
+    default_error_messages: ClassVar[dict[str, StrOrPromise]] = {
         "naive": "Must include a timezone offset (e.g. 2030-01-01T00:00:00Z).",
         "past": "Must be in the future.",
         "type": "Must be an ISO 8601 string.",

@@ -31,7 +31,7 @@ STATUS_OF = {
 }
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """The SPEC §3 envelope."""
 
     success = serializers.BooleanField(default=False)

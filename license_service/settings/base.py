@@ -182,9 +182,10 @@ AUTHENTICATION_BACKENDS = [
 # admin, cleared there or with `manage.py axes_reset`.
 AXES_HANDLER = "brands.lockout.LockoutDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
-if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 60:
+_cooloff_minutes = env.int("LOGIN_COOLOFF_MINUTES", default=15)
+if AXES_FAILURE_LIMIT < 1 or _cooloff_minutes < 1:
     raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more.")
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # The client IP as the rest of the service sees it (license_service.middleware.client_ip:
 # NUM_PROXIES hops of X-Forwarded-For), None when that is no IP address.

@@ -9,7 +9,7 @@ never in the production URL map.
 
 from __future__ import annotations
 
-from .production import *  # noqa: F403
+from .production import *
 
 ROOT_URLCONF = "license_service.bench_urls"
 

@@ -6,13 +6,22 @@ cookies, static files (admin, API docs) served by WhiteNoise without any CDN.
 
 from __future__ import annotations
 
+from django.core.checks.security.base import (
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import MIDDLEWARE, env
 
 SECRET_KEY = env("SECRET_KEY", default="")
-if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("insecure-"):
+# Django's own bounds (the security.W009 check of ``check --deploy``), refused at start.
+if (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith("insecure-")
+):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random value of 50+ characters "
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."

@@ -21,6 +21,7 @@ from audit.services import Actor
 from brands.authentication import api_key_lookup
 from brands.models import Brand, BrandApiKey, Product
 from brands.services import api_key_create
+from licensing import admin as licensing_admin
 from licensing.admin import one_year_after, renewal_expiry
 from licensing.cache import check_cache_key
 from licensing.models import License
@@ -423,8 +424,6 @@ def test_admin_action_invalidates_the_check_cache(
 
 
 def test_admin_actions_call_the_licensing_services(admin_client, license_, monkeypatch):
-    import licensing.admin
-
     calls: list[tuple[str, int, str]] = []
 
     def spy(name: str) -> Any:
@@ -435,7 +434,7 @@ def test_admin_actions_call_the_licensing_services(admin_client, license_, monke
         return service
 
     for name in ("license_suspend", "license_resume", "license_cancel", "license_renew"):
-        monkeypatch.setattr(licensing.admin, name, spy(name))
+        monkeypatch.setattr(licensing_admin, name, spy(name))
     for action in ("suspend", "resume", "cancel", "renew"):
         run_action(admin_client, "licensing.license", action, [license_])
     assert calls == [

@@ -19,7 +19,7 @@ REFRESH_URL = "/api/v1/auth/token/refresh/"
 REVOKE_URL = "/api/v1/auth/token/revoke/"
 
 
-def pair(client: APIClient, username: str = "ops", password: str = "staff-password") -> Any:  # noqa: S107
+def pair(client: APIClient, username: str = "ops", password: str = "staff-password") -> Any:  # noqa: S107 (a test password)
     response = client.post(TOKEN_URL, {"username": username, "password": password}, format="json")
     assert response.status_code == 200, response.content
     return response.json()

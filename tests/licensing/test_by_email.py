@@ -123,7 +123,6 @@ def test_the_other_brand_sees_the_first_brands_key_masked(other_brand, customer_
 def test_a_masked_key_opens_nothing_on_the_product_api(
     ecosystem_client, customer_everywhere, api_client
 ):
-    _, theirs = customer_everywhere
     body = ecosystem_client.get(URL + "jane@example.com").json()
     masked = next(k["license_key"] for k in body["licenses"] if k["brand"] == "wp-rocket")
     response = api_client.post("/api/v1/product/check", {"license_key": masked}, format="json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
-from licensing.keys import canonical_license_key
+from licensing.keys import canonical_license_key, generate_license_key
 from licensing.models import License, LicenseKey
 from tests.factories import LicenseKeyFactory
 from tests.licensing.conftest import future, provision
@@ -104,8 +104,6 @@ def test_license_key_of_another_brand_is_a_key_conflict(brand_client, product, o
 
 
 def test_unknown_license_key_is_license_not_found(brand_client, product):
-    from licensing.keys import generate_license_key
-
     response = provision(brand_client, license_key=generate_license_key("RNKM"))
     assert response.status_code == 404
     assert response.json()["error"] == "license_not_found"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
+from rest_framework.pagination import Cursor
 
+from license_service.api.pagination import MAX_CURSOR_LENGTH, DefaultCursorPagination
 from licensing.models import License
 from tests.factories import ActivationFactory, LicenseFactory, LicenseKeyFactory
 from tests.licensing.conftest import LICENSES_URL, patch, provision
@@ -132,8 +135,6 @@ def test_a_blank_filter_beside_a_set_one_still_filters(brand_client, product, se
 
 
 def test_a_cursor_longer_than_documented_is_a_validation_error(brand_client, db):
-    from license_service.api.pagination import MAX_CURSOR_LENGTH
-
     response = brand_client.get(f"{LICENSES_URL}?cursor={'a' * (MAX_CURSOR_LENGTH + 1)}")
     assert response.status_code == 400
     assert response.json()["error"] == "validation_error"
@@ -141,12 +142,6 @@ def test_a_cursor_longer_than_documented_is_a_validation_error(brand_client, db)
 
 
 def test_the_longest_cursor_the_paginator_makes_is_within_the_documented_bound():
-    from urllib.parse import parse_qs, urlsplit
-
-    from rest_framework.pagination import Cursor
-
-    from license_service.api.pagination import MAX_CURSOR_LENGTH, DefaultCursorPagination
-
     paginator = DefaultCursorPagination()
     paginator.base_url = "http://testserver/"
     # An id (the list) or a timestamp (the events) as position; the stubs say int only.

@@ -71,7 +71,7 @@ class DevServer:
         request.add_header("Content-Type", "application/json")
         request.add_header("X-Brand-API-Key", DEMO_API_KEY)
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:  # noqa: S310 (loopback only)
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+import runpy
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import resolve
 from drf_spectacular.validation import validate_schema
+from rest_framework.test import APIClient
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker: Any) -> dict[str, Any]:
-    from rest_framework.test import APIClient
-
     with django_db_blocker.unblock():
         response = APIClient().get("/api/schema/")
     assert response.status_code == 200
@@ -177,12 +179,9 @@ def test_every_documented_request_fits_the_servers_request_line_limit(schema, mo
     with every character a 4-byte one, percent-encoded. Past the bounds the service answers
     400; a longer request line than a server takes would get that server's own answer
     (gunicorn: an HTML 414)."""
-    import runpy
-    from pathlib import Path
-
     for key in ("GUNICORN_LIMIT_REQUEST_LINE", "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/openapi-test-prometheus")  # noqa: S108
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/openapi-test-prometheus")  # noqa: S108 (nothing is written there: no server starts)
     limit = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))[
         "limit_request_line"
     ]
@@ -205,8 +204,6 @@ def test_every_documented_request_fits_the_servers_request_line_limit(schema, mo
     ],
 )
 def test_a_path_parameter_documents_the_bounds_its_url_pattern_enforces(schema, path, parameter):
-    from django.urls import resolve
-
     operation = next(op for p, _, op in operations(schema) if p == path)
     (declared,) = [p["schema"] for p in operation["parameters"] if p["name"] == parameter]
     if declared["type"] == "integer":

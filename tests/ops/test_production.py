@@ -24,7 +24,12 @@ def run_with(env_overrides: dict[str, str | None], *args: str) -> subprocess.Com
         else:
             env[key] = value
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.specifiers import SpecifierSet
+
+import license_service
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,16 +40,12 @@ def built_version(pyproject: dict[str, Any]) -> str:
 
 
 def test_the_openapi_document_carries_the_package_version(client, pyproject, db):
-    import license_service
-
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert schema["info"]["version"] == built_version(pyproject)
     assert schema["info"]["version"] == license_service.__version__
 
 
 def test_python_3_11_to_3_13_are_supported(pyproject):
-    from packaging.specifiers import SpecifierSet
-
     supported = SpecifierSet(pyproject["project"]["requires-python"])
     for version in ("3.11.0", "3.12.5", "3.13.1"):
         assert version in supported
