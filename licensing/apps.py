@@ -1,5 +1,13 @@
 from django.apps import AppConfig
 
+# Neither module imports a model: safe while the app registry is still loading.
+from license_service.logging import LicenseKeyRules, register_license_keys
+from licensing.keys import (
+    canonical_license_key,
+    canonical_license_key_uncached,
+    key_display_prefix,
+)
+
 
 class LicensingConfig(AppConfig):
     name = "licensing"
@@ -8,13 +16,6 @@ class LicensingConfig(AppConfig):
     def ready(self) -> None:
         # The logs' masking learns what a license key is from here: license_service (the
         # plumbing) imports no app.
-        from license_service.logging import LicenseKeyRules, register_license_keys
-        from licensing.keys import (
-            canonical_license_key,
-            canonical_license_key_uncached,
-            key_display_prefix,
-        )
-
         register_license_keys(
             LicenseKeyRules(
                 canonical=canonical_license_key,

@@ -101,7 +101,7 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
 
 
 def _pytest(args: Sequence[str], env: Mapping[str, str]) -> int:
-    return subprocess.run(  # noqa: S603 (our own interpreter, our own arguments)
+    return subprocess.run(
         [sys.executable, "-m", "pytest", *args], env=dict(env), cwd=ROOT, check=False
     ).returncode
 
