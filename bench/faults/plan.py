@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.services import REPO_ROOT
+
+REPORT = REPO_ROOT / "bench" / "faults.md"
+
+
+QUICK_REPORT = REPO_ROOT / "bench" / "tmp" / "faults-quick.md"
+
+
+REQUEST_TIMEOUT = 10.0  # seconds; an answer slower than this is a hang
+
+
+SECRET_KEY = "faults-" + "0123456789abcdef" * 3
+
+
+HIGH_RATE = "1000000/m"
+
+
+UNKNOWN_KEY_LIMIT = 50  # scenario 7: THROTTLE_UNKNOWN_KEY_IP = "50/h"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much each scenario does. Every loop is bounded by a count and by time."""
+
+    quick: bool
+    seat_rounds: int = 20
+    seat_concurrency: int = 50
+    seats: int = 5
+    stale_rounds: int = 2000
+    stale_writers: int = 8
+    stale_readers: int = 4
+    outage_before: float = 6.0
+    outage_down: float = 6.0
+    outage_after: float = 10.0
+    outage_writers: int = 4
+    outage_readers: int = 4
+    outage_probes: int = 20
+    pg_before: float = 4.0
+    pg_down: float = 5.0
+    pg_after: float = 8.0
+    idem_rounds: int = 10
+    idem_concurrency: int = 20
+    audit_ops: int = 1500
+    audit_threads: int = 8
+    brute_requests: int = 600
+    brute_concurrency: int = 50
+    scenario_time_limit: float = 150.0
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(quick=False)
+
+    @classmethod
+    def quick_plan(cls) -> Plan:
+        return cls(
+            quick=True,
+            seat_rounds=3,
+            stale_rounds=200,
+            stale_writers=4,
+            stale_readers=1,
+            outage_before=3.0,
+            outage_down=3.0,
+            outage_after=7.0,
+            outage_writers=3,
+            outage_readers=2,
+            outage_probes=8,
+            pg_before=2.0,
+            pg_down=3.0,
+            pg_after=5.0,
+            idem_rounds=2,
+            audit_ops=200,
+            audit_threads=4,
+            brute_requests=200,
+            scenario_time_limit=60.0,
+        )
