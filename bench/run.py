@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench import seed
 from bench.config import REPO, TMP_DIR, WRK_DIR, Config, service_environment, setup_django
@@ -643,7 +643,9 @@ def machine_description(wrk: str, cfg: Config, env: dict[str, str], pin: bool) -
             name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
             for name in ("shared_buffers", "work_mem", "synchronous_commit", "max_connections")
         }
-    redis_version = redis.Redis.from_url(cfg.redis_url).info("server").get("redis_version", "?")
+    # redis-py types info() as "Awaitable | Any" (its sync and async clients share it).
+    server_info = cast(dict[str, Any], redis.Redis.from_url(cfg.redis_url).info("server"))
+    redis_version = server_info.get("redis_version", "?")
     git = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(
         ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
