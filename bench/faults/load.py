@@ -164,6 +164,19 @@ class Timeline:
             n = sum(1 for t, _, ok in tally.events if ok and lo <= t < hi)
         return n / (hi - lo)
 
+    def bucket_rates(
+        self, tally: Tally, start: str, end: str, width: float, trim: float = 0.0
+    ) -> list[float]:
+        """Successful answers per second in each whole ``width``-second bucket of a phase."""
+        lo, hi = self.marks[start] + trim, self.marks[end]
+        buckets = int((hi - lo) // width) if hi > lo else 0
+        counts = [0] * buckets
+        with tally.lock:
+            for t, _, ok in tally.events:
+                if ok and lo <= t < lo + buckets * width:
+                    counts[min(buckets - 1, int((t - lo) // width))] += 1
+        return [n / width for n in counts]
+
 
 class StaticReader(threading.Thread):
     """Checks keys whose state never changes; any other answer is wrong."""

@@ -35,7 +35,10 @@ class Plan:
     stale_readers: int = 4
     outage_before: float = 6.0
     outage_down: float = 6.0
-    outage_after: float = 10.0
+    outage_after: float = 12.0
+    # Seconds after the restore before throughput is judged: CACHE_RETRY_SECONDS (5 s, a
+    # process skips a cache that failed for that long), a socket timeout, and a margin.
+    outage_settle: float = 6.0
     outage_writers: int = 4
     outage_readers: int = 4
     outage_probes: int = 20
@@ -64,7 +67,7 @@ class Plan:
             stale_readers=1,
             outage_before=3.0,
             outage_down=3.0,
-            outage_after=7.0,
+            outage_after=10.0,
             outage_writers=3,
             outage_readers=2,
             outage_probes=8,
