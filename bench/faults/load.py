@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.faults.http import Api, Tally
+from bench.faults.http import Answer, Api, Tally
 from bench.faults.seeding import (
     Lic,
     future,
@@ -38,6 +38,7 @@ class Writer:
         self.stale: list[str] = []
         self.stale_persistent = 0
         self.rounds = 0
+        self.answered = 0.0  # when the last write was answered (monotonic)
         self.write_failures: list[str] = []
         self.writes: Counter[str] = Counter()
 
@@ -69,39 +70,15 @@ class Writer:
 
     def step(self) -> bool:
         """One write and its check. False when the write itself failed."""
-        lic = self.lic
         action = self.choose()
         instance: str | None = None
         if action == "activate":
-            instance = self._instance()
-            answer = self.tally.add(self.product.activate(lic.key, lic.product, instance), action)
-            if answer.status == 200:
-                lic.instances.add(self._normalized(instance))
+            answer, instance = self._activate()
         elif action == "deactivate":
-            raw = self.rng.choice(sorted(lic.instances))
-            instance = raw
-            answer = self.tally.add(self.product.deactivate(lic.key, lic.product, raw), action)
-            if answer.status == 200:
-                lic.instances.discard(raw)
+            answer, instance = self._deactivate()
         else:
-            body: dict[str, Any] = {"action": action}
-            if action == "renew":
-                body["expires_at"] = future(self.rng.randint(30, 900)).isoformat()
-            elif action == "set_seats":
-                low = max(1, len(lic.instances))
-                body["max_seats"] = (
-                    None if self.rng.random() < 0.2 else self.rng.randint(low, low + 4)
-                )
-            answer = self.tally.add(self.brand.lifecycle(lic.license_id, body), action)
-            if answer.status == 200:
-                if action == "renew":
-                    lic.expires_at = parse_time(body["expires_at"])
-                elif action == "set_seats":
-                    lic.max_seats = body["max_seats"]
-                elif action == "suspend":
-                    lic.status = "suspended"
-                elif action == "resume":
-                    lic.status = "valid"
+            answer = self._lifecycle(action)
+        self.answered = answer.started + answer.elapsed
         if answer.status != 200:
             self.write_failures.append(f"{action}: {answer.brief()}")
             return False
@@ -109,6 +86,42 @@ class Writer:
         self.rounds += 1
         self.verify(self._normalized(instance) if instance else None)
         return True
+
+    def _activate(self) -> tuple[Answer, str]:
+        lic, instance = self.lic, self._instance()
+        answer = self.tally.add(self.product.activate(lic.key, lic.product, instance), "activate")
+        if answer.status == 200:
+            lic.instances.add(self._normalized(instance))
+        return answer, instance
+
+    def _deactivate(self) -> tuple[Answer, str]:
+        lic = self.lic
+        instance = self.rng.choice(sorted(lic.instances))
+        answer = self.tally.add(
+            self.product.deactivate(lic.key, lic.product, instance), "deactivate"
+        )
+        if answer.status == 200:
+            lic.instances.discard(instance)
+        return answer, instance
+
+    def _lifecycle(self, action: str) -> Answer:
+        lic = self.lic
+        body: dict[str, Any] = {"action": action}
+        if action == "renew":
+            body["expires_at"] = future(self.rng.randint(30, 900)).isoformat()
+        elif action == "set_seats":
+            low = max(1, len(lic.instances))
+            body["max_seats"] = None if self.rng.random() < 0.2 else self.rng.randint(low, low + 4)
+        answer = self.tally.add(self.brand.lifecycle(lic.license_id, body), action)
+        if answer.status != 200:
+            return answer
+        if action == "renew":
+            lic.expires_at = parse_time(body["expires_at"])
+        elif action == "set_seats":
+            lic.max_seats = body["max_seats"]
+        elif action in ("suspend", "resume"):
+            lic.status = "suspended" if action == "suspend" else "valid"
+        return answer
 
     def verify(self, instance: str | None) -> None:
         lic = self.lic
@@ -127,9 +140,13 @@ class Writer:
             return
         at = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
         self.stale.append(f"{self.name} round {self.rounds} at {at}: {why}")
+        self.after_stale()
+
+    def after_stale(self) -> None:
+        """A stale check was seen: is it still stale half a second later?"""
         time.sleep(0.5)
-        again = self.tally.add(self.reader.check(lic.key, product=lic.product), "check")
-        if mismatch(again, lic) is not None:
+        again = self.tally.add(self.reader.check(self.lic.key, product=self.lic.product), "check")
+        if mismatch(again, self.lic) is not None:
             self.stale_persistent += 1
 
 

@@ -51,6 +51,14 @@ class Plan:
     audit_threads: int = 8
     brute_requests: int = 600
     brute_concurrency: int = 50
+    soak_seconds: float = 180.0
+    soak_hot_keys: int = 200
+    soak_distinct_keys: int = 50_000
+    soak_cache_bytes: int = 4 * 1024 * 1024
+    soak_clients: int = 8
+    cross_rounds: int = 2000
+    cross_writers: int = 8
+    cross_readers: int = 4
     scenario_time_limit: float = 150.0
 
     @classmethod
@@ -78,5 +86,11 @@ class Plan:
             audit_ops=200,
             audit_threads=4,
             brute_requests=200,
+            soak_seconds=30.0,
+            soak_distinct_keys=20_000,
+            soak_cache_bytes=1024 * 1024,
+            cross_rounds=300,
+            cross_writers=4,
+            cross_readers=1,
             scenario_time_limit=60.0,
         )

@@ -48,6 +48,25 @@ CRITERIA = {
     "send random keys (valid checksums of real and made-up prefixes, and malformed ones) to "
     "check (GET, POST) and activate at once: at most 50 (+5%) are answered 404, all others "
     "429 throttled with Retry-After.",
+    "8": "A server of its own with ONE gunicorn worker (Redis, PostgreSQL, near cache on) and "
+    "its near cache bounded by CHECK_NEAR_CACHE_MAX_BYTES (1 MiB quick, 4 MiB full). 8 clients "
+    "send checks for 30 s (quick) or 3 minutes (full): 70% of 200 hot keys, 25% of distinct "
+    "keys each sent once (20,000 or 50,000 seeded by COPY, far more than the cache holds at "
+    "~1 KiB an entry), 5% of unknown keys (fresh valid checksums; THROTTLE_UNKNOWN_KEY_IP "
+    "high). The worker's RSS (not the arbiter's) is sampled every second: it must grow by "
+    "less than 3 MiB over the last third of the run (an unbounded cache grows ~2 KiB a "
+    "distinct key: 4-5 MiB over a quick run's last third, 20+ MiB over a full run's). Every "
+    "known key answers 200, every unknown one 404, no 5xx, no hang. Reported: RSS start / "
+    "peak / end, and the hot keys' near-hit ratio (near hits in /metrics over hot checks; "
+    "distinct keys are never repeated, unknown keys never near-hit).",
+    "9": "Two gunicorn servers (A, B; 2 workers each) on one Redis and one PostgreSQL, as two "
+    "hosts would be. Writer threads each own a license; every round is one write through A "
+    "(brand API: suspend, resume, renew, set_seats; product API: activate, deactivate) and, "
+    "as soon as A answers, a check of the key on B that must show exactly the committed "
+    "state, while background readers keep the same keys in B's near caches (B must answer "
+    "near hits). 0 stale answers in 2,000 rounds (300 quick); a stale one is polled every "
+    "5 ms until fresh and its window (from A's answer) reported. A final sweep compares "
+    "every key on B with the database.",
 }
 
 

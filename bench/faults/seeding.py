@@ -132,3 +132,28 @@ def parse_time(value: Any) -> datetime | None:
 
 def future(days: float) -> datetime:
     return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0)
+
+
+def seed_bulk(slug: str, count: int) -> list[str]:
+    """``count`` license keys, one valid license each, loaded with PostgreSQL ``COPY``
+    (bench/seed.py's loader: 50,000 in a few seconds, where the service layer would take
+    minutes). Their brand and products are seeded through the service layer; the rows get
+    ids past every existing one. Returns the keys (all noted as used)."""
+    from django.db.models import Max
+
+    from bench import seed
+    from licensing.models import License, LicenseKey
+
+    tenant = seed_tenant(slug, "BNCH", {seed.PRODUCT_PRO: 3, seed.PRODUCT_UNLIMITED: None})
+    from brands.models import Product
+
+    products = dict(Product.objects.filter(brand_id=tenant.brand_id).values_list("slug", "pk"))
+    last = max(
+        LicenseKey.objects.aggregate(n=Max("pk"))["n"] or 0,
+        License.objects.aggregate(n=Max("pk"))["n"] or 0,
+    )
+    dataset = seed.Dataset(brand_id=tenant.brand_id, product_ids=products, first_id=last + 1)
+    seed.grow(dataset, count)
+    for key in dataset.keys:
+        KEYS_USED.note(key)
+    return dataset.keys
