@@ -151,7 +151,8 @@ def burst(count: int, call: Callable[[int], Answer]) -> list[Answer]:
 class Tally:
     """Thread-safe counts of answers: status, error code, latency, and bad kinds."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_answers: bool = True) -> None:
+        self.keep_answers = keep_answers  # False: counts and latencies only (long soaks)
         self.lock = threading.Lock()
         self.by_code: Counter[str] = Counter()
         self.latencies: list[float] = []
@@ -166,8 +167,9 @@ class Tally:
         with self.lock:
             self.by_code[code] += 1
             self.latencies.append(answer.elapsed)
-            self.events.append((answer.started + answer.elapsed, kind, answer.ok))
-            self.answers.append(answer)
+            if self.keep_answers:
+                self.events.append((answer.started + answer.elapsed, kind, answer.ok))
+                self.answers.append(answer)
             if answer.status == 0 or answer.status == -1:
                 self.hangs.append(f"{kind}: {answer.brief()}")
             elif answer.status >= 500 and answer.error != "service_unavailable":

@@ -6,6 +6,7 @@ import argparse
 import os
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.faults.context import Context
@@ -43,38 +44,48 @@ def run(plan: Plan, only: set[str] | None, keep: bool) -> list[Result]:
         for number, scenario in SCENARIOS:
             if only and number not in only:
                 continue
-            print(f"== scenario {number}", flush=True)
-            started = time.monotonic()
-            try:
-                result = scenario(ctx)
-            except Exception as exc:  # a crash of the suite is a failure of the scenario
-                result = Result(number, scenario.__name__ if hasattr(scenario, "__name__") else "")
-                result.fail(f"the scenario crashed: {exc!r}")
-                result.notes.append(traceback.format_exc())
-                db_reconnect()
-            judge_output(result, watch)
-            result.seconds = time.monotonic() - started
-            if not result.passed:
-                excerpt = log_excerpt(server.log)
-                if excerpt:
-                    result.notes.append("server log, warnings and errors (tail):\n" + excerpt)
-            print(
-                f"   {'PASS' if result.passed else 'FAIL'} {result.title} ({result.seconds:.1f}s)",
-                flush=True,
-            )
-            for problem in result.problems:
-                print(f"   - {problem}", flush=True)
-            results.append(result)
-            # Each scenario starts with both servers up and a reachable cache.
-            if not stack.redis.ping():
-                stack.redis.thaw()
-                if not stack.redis.ping():
-                    stack.redis.start()
-            if not stack.postgres.running():
-                stack.postgres.start()
+            results.append(run_one(ctx, watch, number, scenario))
+            restore_services(stack)
         if keep:
             print(f"kept {stack.base}", flush=True)
     return results
+
+
+def run_one(
+    ctx: Context, watch: OutputWatch, number: str, scenario: Callable[[Context], Result]
+) -> Result:
+    print(f"== scenario {number}", flush=True)
+    started = time.monotonic()
+    try:
+        result = scenario(ctx)
+    except Exception as exc:  # a crash of the suite is a failure of the scenario
+        result = Result(number, scenario.__name__ if hasattr(scenario, "__name__") else "")
+        result.fail(f"the scenario crashed: {exc!r}")
+        result.notes.append(traceback.format_exc())
+        db_reconnect()
+    judge_output(result, watch)
+    result.seconds = time.monotonic() - started
+    if not result.passed:
+        excerpt = log_excerpt(ctx.server.log)
+        if excerpt:
+            result.notes.append("server log, warnings and errors (tail):\n" + excerpt)
+    print(
+        f"   {'PASS' if result.passed else 'FAIL'} {result.title} ({result.seconds:.1f}s)",
+        flush=True,
+    )
+    for problem in result.problems:
+        print(f"   - {problem}", flush=True)
+    return result
+
+
+def restore_services(stack: Stack) -> None:
+    """Each scenario starts with both servers up and a reachable cache."""
+    if not stack.redis.ping():
+        stack.redis.thaw()
+        if not stack.redis.ping():
+            stack.redis.start()
+    if not stack.postgres.running():
+        stack.postgres.start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,3 +1,5 @@
+"""Scenario 7: a concurrent burst of random keys from one client vs the unknown-key limit."""
+
 from __future__ import annotations
 
 import random
@@ -5,22 +7,53 @@ import time
 
 from bench.faults.context import Context
 from bench.faults.http import Answer, Api, Tally, burst, tally_free
-from bench.faults.plan import (
-    UNKNOWN_KEY_LIMIT,
-)
+from bench.faults.plan import UNKNOWN_KEY_LIMIT
 from bench.faults.result import Result
-from bench.faults.seeding import (
-    provision_direct,
-    seed_tenant,
-    server_env,
-)
+from bench.faults.seeding import provision_direct, seed_tenant, server_env
+
+SYMBOLS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PREFIXES = ["FLTB", "ABCD", "ZZ"]
+
+
+def brute_keys(count: int) -> list[str]:
+    """Valid checksums of real and made-up prefixes, and every fifth one malformed."""
+    from licensing.keys import generate_license_key
+
+    rng = random.Random(7)
+
+    def random_key(i: int) -> str:
+        if i % 5 == 4:  # not even a well-formed key: fails its checksum
+            return "FLTB-" + "-".join(
+                "".join(rng.choice(SYMBOLS) for _ in range(5)) for _ in range(6)
+            )
+        return generate_license_key(PREFIXES[i % len(PREFIXES)])
+
+    return [random_key(i) for i in range(count)]
+
+
+def fire_all(api: Api, tally: Tally, keys: list[str], clients: int) -> None:
+    """``clients`` threads released together, each sending its share of ``keys`` to check
+    (GET, POST) and activate in turn."""
+    per_thread = -(-len(keys) // clients)
+
+    def fire(t: int) -> Answer:
+        last = None
+        for i in range(t * per_thread, min(len(keys), (t + 1) * per_thread)):
+            key = keys[i]
+            kind = i % 3
+            if kind == 0:
+                last = tally.add(api.check(key), "check")
+            elif kind == 1:
+                last = tally.add(api.check(key, post=True), "check")
+            else:
+                last = tally.add(api.activate(key, "pro", f"brute-{i}"), "activate")
+        return last or Answer(0, None, False, 0, 0)
+
+    burst(clients, fire)
 
 
 def scenario_brute_force(ctx: Context) -> Result:
-    result = Result("7", "Brute force: unknown-key limit under a concurrent burst")
     plan = ctx.plan
-    from licensing.keys import generate_license_key
-
     tenant = seed_tenant("faults-brute", "FLTB", {"pro": 3})
     real = provision_direct(tenant, "brute-real@example.com", "pro")
     # The limit is per fixed window (an hour): do not straddle a window boundary.
@@ -33,46 +66,21 @@ def scenario_brute_force(ctx: Context) -> Result:
     )
     api = Api(server.base_url, connections=plan.brute_concurrency)
     tally = Tally()
-    rng = random.Random(7)
-    prefixes = ["FLTB", "ABCD", "ZZ"]
-
-    def random_key(i: int) -> str:
-        if i % 5 == 4:  # not even a well-formed key: fails its checksum
-            return "FLTB-" + "-".join(
-                "".join(rng.choice("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for _ in range(5))
-                for _ in range(6)
-            )
-        return generate_license_key(prefixes[i % len(prefixes)])
-
-    keys = [random_key(i) for i in range(plan.brute_requests)]
-    per_thread = -(-plan.brute_requests // plan.brute_concurrency)
-
-    def fire(t: int) -> Answer:
-        last = None
-        for j in range(per_thread):
-            i = t * per_thread + j
-            if i >= len(keys):
-                break
-            key = keys[i]
-            kind = i % 3
-            if kind == 0:
-                last = tally.add(api.check(key), "check")
-            elif kind == 1:
-                last = tally.add(api.check(key, post=True), "check")
-            else:
-                last = tally.add(api.activate(key, "pro", f"brute-{i}"), "activate")
-        return last or Answer(0, None, False, 0, 0)
-
+    keys = brute_keys(plan.brute_requests)
     try:
         started = time.monotonic()
-        burst(plan.brute_concurrency, fire)
+        fire_all(api, tally, keys, plan.brute_concurrency)
         elapsed = time.monotonic() - started
         # An honest key from the same client, after the burst (informational).
         honest = tally_free(api.check(real.key))
-        # A different client address is not affected (127.0.0.2 is still loopback).
     finally:
         api.close()
         ctx.stack.stop_server(server)
+    return judge_brute_force(ctx, tally, elapsed, honest)
+
+
+def judge_brute_force(ctx: Context, tally: Tally, elapsed: float, honest: str) -> Result:
+    result = Result("7", "Brute force: unknown-key limit under a concurrent burst")
     through = tally.by_code.get("404 license_not_found", 0)
     throttled = tally.by_code.get("429 throttled", 0)
     allowed = int(UNKNOWN_KEY_LIMIT * 1.05)
@@ -92,7 +100,7 @@ def scenario_brute_force(ctx: Context) -> Result:
     result.require(not tally.hangs, f"hangs: {tally.hangs[:3]}")
     result.require(not tally.not_json, f"non-JSON answers: {tally.not_json[:3]}")
     result.figures = {
-        "requests (concurrent clients)": f"{tally.count} ({plan.brute_concurrency})",
+        "requests (concurrent clients)": f"{tally.count} ({ctx.plan.brute_concurrency})",
         "limit (THROTTLE_UNKNOWN_KEY_IP)": f"{UNKNOWN_KEY_LIMIT}/h, at most {allowed} through",
         "answered 404 license_not_found (got through)": through,
         "answered 429 throttled": throttled,

@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 from bench.faults.context import Context
 from bench.faults.http import Api, Tally, latency_text
 from bench.faults.load import Hammer, Writer
 from bench.faults.plan import REQUEST_TIMEOUT
 from bench.faults.result import Result
+from bench.faults.scenarios.stale_reads import drive_writers
 from bench.faults.seeding import Lic, provision_direct, seed_tenant, server_env
 from bench.faults.truth import mismatch, sweep
 from bench.services import Gunicorn
@@ -82,12 +82,6 @@ class CrossRun:
             for _ in range(plan.cross_readers)
         ]
 
-    def _drive(self, writer: Writer, rounds: int, deadline: float) -> None:
-        failures = 0
-        while writer.rounds < rounds and time.monotonic() < deadline and failures < 20:
-            if not writer.step():
-                failures += 1
-
     def run(self) -> Result:
         plan = self.plan
         per_writer = -(-plan.cross_rounds // plan.cross_writers)
@@ -99,9 +93,7 @@ class CrossRun:
             for hammer in self.hammers:
                 hammer.start()
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=len(self.writers)) as pool:
-                for w in self.writers:
-                    pool.submit(self._drive, w, per_writer, deadline)
+            drive_writers(list(self.writers), per_writer, deadline)
             elapsed = time.monotonic() - started
             self.stop.set()
             for hammer in self.hammers:

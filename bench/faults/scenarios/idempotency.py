@@ -1,9 +1,10 @@
+"""Scenario 5: identical provisions with one Idempotency-Key released together."""
+
 from __future__ import annotations
 
 import json
 import uuid
 from collections import Counter
-from typing import Any
 
 from bench.faults.context import Context
 from bench.faults.http import Answer, Api, Tally, burst, latency_text
@@ -19,42 +20,10 @@ def scenario_idempotency(ctx: Context) -> Result:
     tenant = seed_tenant("faults-idem", "FLTI", {"pro": 3})
     api = Api(ctx.server.base_url, tenant.api_key, connections=plan.idem_concurrency)
     tally = Tally()
-    from audit.models import AuditEvent
-    from licensing.models import License
-
     rounds = []
     try:
         for round_ in range(plan.idem_rounds):
-            email = f"idem-{round_}@example.com"
-            body = {"customer_email": email, "product_slug": "pro", "new_key": True}
-            idem = f"order-{round_}-{uuid.uuid4().hex}"
-
-            def provision(i: int, b: dict[str, Any] = body, k: str = idem) -> Answer:
-                return tally.add(api.provision(b, k))
-
-            answers = burst(plan.idem_concurrency, provision)
-            statuses = Counter(a.status for a in answers)
-            bodies = {json.dumps(a.body, sort_keys=True) for a in answers}
-            licenses = License.objects.filter(license_key__customer_email=email).count()
-            events = AuditEvent.objects.filter(
-                brand_id=tenant.brand_id,
-                action="license.provisioned",
-                after__customer_email=email,
-            ).count()
-            replayed = sum(a.headers.get("idempotent-replayed") == "true" for a in answers)
-            conflict = tally.add(api.provision({**body, "product_slug": "other"}, idem))
-            rounds.append((statuses, len(bodies), licenses, events, replayed, conflict.error))
-            result.require(
-                statuses == Counter({201: plan.idem_concurrency}),
-                f"round {round_}: statuses {dict(statuses)}",
-            )
-            result.require(len(bodies) == 1, f"round {round_}: {len(bodies)} different bodies")
-            result.require(licenses == 1, f"round {round_}: {licenses} licenses stored")
-            result.require(events == 1, f"round {round_}: {events} license.provisioned events")
-            result.require(
-                conflict.status == 409 and conflict.error == "idempotency_conflict",
-                f"round {round_}: other body with the same key: {conflict.brief()}",
-            )
+            rounds.append(idempotency_round(ctx, api, tally, tenant.brand_id, round_, result))
     finally:
         api.close()
     result.require(tally.fivexx() == 0, f"5xx: {tally.server_errors[:3]}")
@@ -71,3 +40,40 @@ def scenario_idempotency(ctx: Context) -> Result:
     }
     result.passed = not result.problems
     return result
+
+
+def idempotency_round(
+    ctx: Context, api: Api, tally: Tally, brand_id: int, round_: int, result: Result
+) -> tuple[Counter[int], int, int, int, int, str | None]:
+    """One burst of identical provisions with one Idempotency-Key, and its judgement."""
+    from audit.models import AuditEvent
+    from licensing.models import License
+
+    concurrency = ctx.plan.idem_concurrency
+    email = f"idem-{round_}@example.com"
+    body = {"customer_email": email, "product_slug": "pro", "new_key": True}
+    idem = f"order-{round_}-{uuid.uuid4().hex}"
+
+    def provision(i: int) -> Answer:
+        return tally.add(api.provision(body, idem))
+
+    answers = burst(concurrency, provision)
+    statuses = Counter(a.status for a in answers)
+    bodies = {json.dumps(a.body, sort_keys=True) for a in answers}
+    licenses = License.objects.filter(license_key__customer_email=email).count()
+    events = AuditEvent.objects.filter(
+        brand_id=brand_id, action="license.provisioned", after__customer_email=email
+    ).count()
+    replayed = sum(a.headers.get("idempotent-replayed") == "true" for a in answers)
+    conflict = tally.add(api.provision({**body, "product_slug": "other"}, idem))
+    result.require(
+        statuses == Counter({201: concurrency}), f"round {round_}: statuses {dict(statuses)}"
+    )
+    result.require(len(bodies) == 1, f"round {round_}: {len(bodies)} different bodies")
+    result.require(licenses == 1, f"round {round_}: {licenses} licenses stored")
+    result.require(events == 1, f"round {round_}: {events} license.provisioned events")
+    result.require(
+        conflict.status == 409 and conflict.error == "idempotency_conflict",
+        f"round {round_}: other body with the same key: {conflict.brief()}",
+    )
+    return statuses, len(bodies), licenses, events, replayed, conflict.error

@@ -177,7 +177,7 @@ class SoakRun:
         self, ctx: Context, server: Gunicorn, api: Api, hot: list[str], distinct: list[str]
     ) -> None:
         self.plan, self.server, self.api = ctx.plan, server, api
-        self.tally = Tally()
+        self.tally = Tally(keep_answers=False)
         self.traffic = Traffic(hot, distinct, api, self.tally)
         self.pid = the_worker(server)
         self.sampler = RssSampler(self.pid)

@@ -1,3 +1,5 @@
+"""Scenario 2: a write, then at once a check from another connection, under readers."""
+
 from __future__ import annotations
 
 import threading
@@ -22,7 +24,6 @@ from bench.faults.truth import (
 
 
 def scenario_stale_reads(ctx: Context) -> Result:
-    result = Result("2", "Stale reads")
     plan = ctx.plan
     tenant = seed_tenant("faults-stale", "FLTR", {"pro": 3})
     tally = Tally()
@@ -47,19 +48,11 @@ def scenario_stale_reads(ctx: Context) -> Result:
     per_writer = -(-plan.stale_rounds // plan.stale_writers)
     deadline = time.monotonic() + plan.scenario_time_limit
     started = time.monotonic()
-
-    def drive(writer: Writer) -> None:
-        failures = 0
-        while writer.rounds < per_writer and time.monotonic() < deadline and failures < 20:
-            if not writer.step():
-                failures += 1
-
     try:
         lookups_before = reader.cache_lookups()
         for hammer in hammers:
             hammer.start()
-        with ThreadPoolExecutor(max_workers=len(writers)) as pool:
-            list(pool.map(drive, writers))
+        drive_writers(writers, per_writer, deadline)
         stop.set()
         for hammer in hammers:
             hammer.join(timeout=REQUEST_TIMEOUT + 5)
@@ -71,15 +64,43 @@ def scenario_stale_reads(ctx: Context) -> Result:
         stop.set()
         for api in (brand, product, reader, hammer_api):
             api.close()
-    rounds = sum(w.rounds for w in writers)
-    stale = [s for w in writers for s in w.stale]
-    persistent = sum(w.stale_persistent for w in writers)
-    write_failures = [f for w in writers for f in w.write_failures]
     hammer_tally = Tally()
     for hammer in hammers:
         hammer_tally.by_code.update(hammer.tally.by_code)
         hammer_tally.server_errors += hammer.tally.server_errors
         hammer_tally.hangs += hammer.tally.hangs
+    return judge_stale_reads(ctx, writers, (tally, hammer_tally), elapsed, leftovers, lookups)
+
+
+def drive_writers(writers: list[Writer], per_writer: int, deadline: float) -> None:
+    """Each writer on a thread of its own: ``per_writer`` rounds, until the deadline, or
+    until 20 of its writes failed."""
+
+    def drive(writer: Writer) -> None:
+        failures = 0
+        while writer.rounds < per_writer and time.monotonic() < deadline and failures < 20:
+            if not writer.step():
+                failures += 1
+
+    with ThreadPoolExecutor(max_workers=len(writers)) as pool:
+        list(pool.map(drive, writers))
+
+
+def judge_stale_reads(
+    ctx: Context,
+    writers: list[Writer],
+    tallies: tuple[Tally, Tally],
+    elapsed: float,
+    leftovers: list[str],
+    lookups: Counter[str],
+) -> Result:
+    result = Result("2", "Stale reads")
+    plan = ctx.plan
+    tally, hammer_tally = tallies
+    rounds = sum(w.rounds for w in writers)
+    stale = [s for w in writers for s in w.stale]
+    persistent = sum(w.stale_persistent for w in writers)
+    write_failures = [f for w in writers for f in w.write_failures]
     writes: Counter[str] = Counter()
     for w in writers:
         writes.update(w.writes)
@@ -88,7 +109,7 @@ def scenario_stale_reads(ctx: Context) -> Result:
     result.require(not leftovers, f"final sweep: {leftovers[:5]}")
     result.require(not write_failures, f"{len(write_failures)} writes failed: {write_failures[:3]}")
     result.require(lookups["near_hit"] > 0, f"the near cache answered no check: {dict(lookups)}")
-    for t in (tally, hammer_tally):
+    for t in tallies:
         result.require(t.fivexx() == 0, f"{t.fivexx()} answers 5xx: {t.server_errors[:3]}")
         result.require(not t.hangs, f"hangs: {t.hangs[:3]}")
     result.figures = {
