@@ -13,12 +13,14 @@ only, and reports each scenario as pass/fail with its figures in bench/faults.md
 5. idempotency      20 concurrent identical provisions with one Idempotency-Key
 6. audit            mixed writes; audit events by action == successful writes by action
 7. brute force      a concurrent burst of random keys from one client vs the unknown-key limit
+8. memory soak      one worker's RSS under more distinct keys than its near cache holds
+9. two servers      a write through server A, at once a check on server B (one Redis, one DB)
 
 After every scenario, the output of every server it ran is searched for every license key
 the suite used, in any form (any case, dashes or none, percent-encoded): one found fails the
 scenario (SPEC §7: logs never carry a full key).
 
-``python -m bench.faults`` runs the full suite (a few minutes); ``--quick`` (or
+``python -m bench.faults`` runs the full suite (about ten minutes); ``--quick`` (or
 ``FAULTS_QUICK=1``) runs a few rounds of each (CI). ``--only 1,5`` picks scenarios,
 ``--skip 3b`` leaves some out;
 ``--keep`` leaves the temporary directory (server logs) behind. The throwaway servers try
