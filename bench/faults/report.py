@@ -55,7 +55,7 @@ CRITERIA = {
     "~1 KiB an entry), 5% of unknown keys (fresh valid checksums; THROTTLE_UNKNOWN_KEY_IP "
     "high). The worker's RSS (not the arbiter's) is sampled every second: it must grow by "
     "less than 3 MiB over the last third of the run (an unbounded cache grows ~2 KiB a "
-    "distinct key: 4-5 MiB over a quick run's last third, 20+ MiB over a full run's). Every "
+    "distinct key: 4-5 MiB over a quick run's last third, 15-17 MiB over a full run's). Every "
     "known key answers 200, every unknown one 404, no 5xx, no hang. Reported: RSS start / "
     "peak / end, and the hot keys' near-hit ratio (near hits in /metrics over hot checks; "
     "distinct keys are never repeated, unknown keys never near-hit).",
