@@ -486,53 +486,61 @@ class Bench:
                 for label, value in cache_after.items()
                 if value - cache_before.get(label, 0)
             }
-        seconds = result["duration_us"] / 1e6
-        pct = result["latency_us"]["percentiles"]
-        run = {
-            "phase": phase.name,
-            "size": size,
-            "round": round_,
-            "offered_rps": rate or None,
-            "rps": result["requests"] / seconds if seconds else 0.0,
-            "requests": result["requests"],
-            "seconds": seconds,
-            "latency_ms": {
-                "p50": pct["50"] / 1000,
-                "p90": pct["90"] / 1000,
-                "p99": pct["99"] / 1000,
-                "p99.9": pct["99.9"] / 1000,
-                "mean": result["latency_us"]["mean"] / 1000,
-                "max": result["latency_us"]["max"] / 1000,
-            },
-            "statuses": result["statuses"],
-            "socket_errors": {k: v for k, v in result["errors"].items() if k != "status"},
-            "extra": result.get("extra", {}),
-            "db_per_request": db,
-            "check_cache": cache_lookups,
-            "server_cpu": server_cpu(cpu_before, cpu_after, result["requests"], seconds),
-        }
+        run = run_record(phase, size, round_, rate, result)
+        run["db_per_request"] = db
+        run["check_cache"] = cache_lookups
+        seconds = run["seconds"]
+        run["server_cpu"] = server_cpu(cpu_before, cpu_after, result["requests"], seconds)
         self.runs.append(run)
-        bad = {s: n for s, n in run["statuses"].items() if not s.startswith("2")}
-        log(
-            f"{phase.letter} {phase.name:<5} size={size:<8} round={round_} "
-            + (f"offered={rate:.0f}/s " if rate else "")
-            + f"{run['rps']:8.0f} req/s  p50 {run['latency_ms']['p50']:.2f} ms"
-            + f"  p99 {run['latency_ms']['p99']:.2f} ms"
-            + (
-                f"  db xacts/req {db['xacts']:.2f} key-idx/req {db['key_idx_scan']:.2f}"
-                if db
-                else ""
-            )
-            + (f"  cache {cache_lookups}" if cache_lookups else "")
-            + (
-                f"  cpu {cpu['us_per_request']:.0f} µs/req busy {cpu['busy']:.2f}"
-                f" busiest worker {cpu['busiest_share']:.2f}"
-                if (cpu := run["server_cpu"])
-                else ""
-            )
-            + (f"  NON-2xx {bad}" if bad else "")
-        )
+        log_run(phase, size, round_, rate, run)
         return run
+
+
+def run_record(phase: Phase, size: int, round_: int, rate: float, result: dict) -> dict:
+    """One measured run as results.json keeps it (its database, cache and CPU figures are
+    added by the caller, in this order of keys)."""
+    seconds = result["duration_us"] / 1e6
+    pct = result["latency_us"]["percentiles"]
+    return {
+        "phase": phase.name,
+        "size": size,
+        "round": round_,
+        "offered_rps": rate or None,
+        "rps": result["requests"] / seconds if seconds else 0.0,
+        "requests": result["requests"],
+        "seconds": seconds,
+        "latency_ms": {
+            "p50": pct["50"] / 1000,
+            "p90": pct["90"] / 1000,
+            "p99": pct["99"] / 1000,
+            "p99.9": pct["99.9"] / 1000,
+            "mean": result["latency_us"]["mean"] / 1000,
+            "max": result["latency_us"]["max"] / 1000,
+        },
+        "statuses": result["statuses"],
+        "socket_errors": {k: v for k, v in result["errors"].items() if k != "status"},
+        "extra": result.get("extra", {}),
+    }
+
+
+def log_run(phase: Phase, size: int, round_: int, rate: float, run: dict) -> None:
+    db, cache_lookups = run["db_per_request"], run["check_cache"]
+    bad = {s: n for s, n in run["statuses"].items() if not s.startswith("2")}
+    log(
+        f"{phase.letter} {phase.name:<5} size={size:<8} round={round_} "
+        + (f"offered={rate:.0f}/s " if rate else "")
+        + f"{run['rps']:8.0f} req/s  p50 {run['latency_ms']['p50']:.2f} ms"
+        + f"  p99 {run['latency_ms']['p99']:.2f} ms"
+        + (f"  db xacts/req {db['xacts']:.2f} key-idx/req {db['key_idx_scan']:.2f}" if db else "")
+        + (f"  cache {cache_lookups}" if cache_lookups else "")
+        + (
+            f"  cpu {cpu['us_per_request']:.0f} µs/req busy {cpu['busy']:.2f}"
+            f" busiest worker {cpu['busiest_share']:.2f}"
+            if (cpu := run["server_cpu"])
+            else ""
+        )
+        + (f"  NON-2xx {bad}" if bad else "")
+    )
 
 
 def grow(dataset: seed.Dataset, total: int) -> None:
