@@ -715,6 +715,76 @@ def bracketed(phases: list[Phase]) -> list[Phase]:
     return out
 
 
+def choose_phases(available: dict[str, Any]) -> list[Phase]:
+    """The phases this build can run: the bare view always, the rest if their endpoints
+    answer."""
+    phases = [BARE]
+    if available["check"]:
+        phases += [HIT, MISS]
+    else:
+        log(f"check endpoint not available yet: {available['check_probe']}; skipping b, c")
+    if available["pairs"]:
+        phases.append(PAIRS)
+    else:
+        log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
+    return phases
+
+
+def small_rounds(bench: Bench, cfg: Config, phases: list[Phase], pin: bool) -> dict[str, float]:
+    """The rounds at the small size: closed loop, then paced. Returns the paced rates."""
+    with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
+        rates: dict[str, float] = {}
+        for round_ in range(1, cfg.rounds + 1):
+            for phase in bracketed(phases):
+                bench.measure(phase, size=cfg.small, round_=round_)
+            if not rates:
+                # The offered rate of the paced phases: a fraction of what the first
+                # round's closed loop reached, the same for (a) and (b), so that both
+                # can keep up with it.
+                first = {r["phase"]: r["rps"] for r in bench.runs}
+                both = min(first["bare"], first.get("hit", first["bare"]))
+                rates["bare"] = rates["hit"] = round(cfg.paced_fraction * both)
+                if "miss" in first:
+                    rates["miss"] = round(cfg.paced_fraction * first["miss"])
+            for phase in bracketed([p for p in (BARE, HIT, MISS) if p in phases]):
+                bench.measure(phase, size=cfg.small, round_=round_, rate=rates[phase.name])
+    return rates
+
+
+def large_rounds(
+    bench: Bench,
+    twin_cfg: Config,
+    dataset: seed.Dataset,
+    rates: dict[str, float],
+    small_misses: Path,
+) -> list[dict]:
+    """The rounds at the large size, with the twin server on the small copy. Returns the
+    twin's runs."""
+    cfg, wrk, pin = bench.cfg, bench.wrk, bench.pin
+    bench.key_files["miss"] = seed.write_keys(
+        TMP_DIR / "keys-miss-large.txt",
+        seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),
+    )
+    twin_env = service_environment(twin_cfg)
+    twin_server = Server(twin_cfg, twin_env, pin, name="server-twin")
+    twin = Bench(twin_cfg, twin_env, wrk, pin, twin_server)
+    twin.key_files["miss"] = small_misses
+    twin_server.start()
+    try:
+        with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
+            for round_ in range(1, cfg.large_rounds + 1):
+                bench.measure(BARE, size=cfg.large, round_=round_)
+                bench.measure(MISS, size=cfg.large, round_=round_)
+                # The paced misses at both sizes, one after the other (which first
+                # alternates), each server alone on the pinned core meanwhile.
+                paced = [(bench, cfg.large), (twin, cfg.small)]
+                for side, size in paced if round_ % 2 else paced[::-1]:
+                    side.measure(MISS, size=size, round_=round_, rate=rates["miss"])
+    finally:
+        twin_server.stop()
+    return twin.runs
+
+
 def main() -> None:
     cfg = Config.from_env()
     wrk = ensure_wrk()
@@ -756,32 +826,8 @@ def main() -> None:
     try:
         available = probe_endpoints(server.url, dataset)
         results["available"] = available
-        phases = [BARE]
-        if available["check"]:
-            phases += [HIT, MISS]
-        else:
-            log(f"check endpoint not available yet: {available['check_probe']}; skipping b, c")
-        if available["pairs"]:
-            phases.append(PAIRS)
-        else:
-            log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
-
-        with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
-            rates: dict[str, float] = {}
-            for round_ in range(1, cfg.rounds + 1):
-                for phase in bracketed(phases):
-                    bench.measure(phase, size=cfg.small, round_=round_)
-                if not rates:
-                    # The offered rate of the paced phases: a fraction of what the first
-                    # round's closed loop reached, the same for (a) and (b), so that both
-                    # can keep up with it.
-                    first = {r["phase"]: r["rps"] for r in bench.runs}
-                    both = min(first["bare"], first.get("hit", first["bare"]))
-                    rates["bare"] = rates["hit"] = round(cfg.paced_fraction * both)
-                    if "miss" in first:
-                        rates["miss"] = round(cfg.paced_fraction * first["miss"])
-                for phase in bracketed([p for p in (BARE, HIT, MISS) if p in phases]):
-                    bench.measure(phase, size=cfg.small, round_=round_, rate=rates[phase.name])
+        phases = choose_phases(available)
+        rates = small_rounds(bench, cfg, phases, pin)
         results["paced_rates"] = rates
 
         if MISS in phases and cfg.large > cfg.small:
@@ -789,28 +835,7 @@ def main() -> None:
                 close_django_connection()
                 log(f"growing to {cfg.large:,} licenses (COPY)")
                 grow(dataset, cfg.large)
-            bench.key_files["miss"] = seed.write_keys(
-                TMP_DIR / "keys-miss-large.txt",
-                seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),
-            )
-            twin_env = service_environment(twin_cfg)
-            twin_server = Server(twin_cfg, twin_env, pin, name="server-twin")
-            twin = Bench(twin_cfg, twin_env, wrk, pin, twin_server)
-            twin.key_files["miss"] = small_misses
-            twin_server.start()
-            try:
-                with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
-                    for round_ in range(1, cfg.large_rounds + 1):
-                        bench.measure(BARE, size=cfg.large, round_=round_)
-                        bench.measure(MISS, size=cfg.large, round_=round_)
-                        # The paced misses at both sizes, one after the other (which first
-                        # alternates), each server alone on the pinned core meanwhile.
-                        paced = [(bench, cfg.large), (twin, cfg.small)]
-                        for side, size in paced if round_ % 2 else paced[::-1]:
-                            side.measure(MISS, size=size, round_=round_, rate=rates["miss"])
-            finally:
-                twin_server.stop()
-            results["twin_runs"] = twin.runs
+            results["twin_runs"] = large_rounds(bench, twin_cfg, dataset, rates, small_misses)
         if MISS in phases:
             close_django_connection()
             probe_key = seed.miss_keys(dataset, 1, seed=3)[0]
