@@ -785,15 +785,9 @@ def large_rounds(
     return twin.runs
 
 
-def main() -> None:
-    cfg = Config.from_env()
-    wrk = ensure_wrk()
-    pin = pinning_available(cfg)
-    if not pin:
-        log("WARNING: cannot pin server and load generator to different CPUs")
-    env = setup_django(cfg)
-    started = time.monotonic()
-
+def prepare_databases(cfg: Config) -> tuple[seed.Dataset, Config]:
+    """The benchmark database, recreated and seeded to the small size, and the twin's copy
+    of it (when there is a large stage). Returns the dataset and the twin's config."""
     log(f"database {cfg.database_url.rsplit('/', 1)[-1]}: recreate, migrate")
     seed.recreate_database(cfg.database_url)
     seed.migrate()
@@ -806,6 +800,19 @@ def main() -> None:
         # so that misses at both sizes are measured in the same rounds.
         close_django_connection()
         seed.copy_database(cfg.database_url, twin_cfg.database_url)
+    return dataset, twin_cfg
+
+
+def main() -> None:
+    cfg = Config.from_env()
+    wrk = ensure_wrk()
+    pin = pinning_available(cfg)
+    if not pin:
+        log("WARNING: cannot pin server and load generator to different CPUs")
+    env = setup_django(cfg)
+    started = time.monotonic()
+
+    dataset, twin_cfg = prepare_databases(cfg)
 
     TMP_DIR.mkdir(parents=True, exist_ok=True)
     server = Server(cfg, env, pin)
