@@ -1,3 +1,5 @@
+"""The service's HTTP API as the suite uses it, and the counting of its answers."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.faults.keys import (
-    KEYS_USED,
-)
-from bench.faults.plan import (
-    REQUEST_TIMEOUT,
-)
+from bench.faults.keys import KEYS_USED
+from bench.faults.plan import REQUEST_TIMEOUT
 
 
 @dataclass

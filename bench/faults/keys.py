@@ -1,3 +1,5 @@
+"""Every license key the suite used, and the search for them in the servers' output."""
+
 from __future__ import annotations
 
 import re

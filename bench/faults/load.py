@@ -1,3 +1,5 @@
+"""Load generators: writers that verify their own writes, readers, phase timelines."""
+
 from __future__ import annotations
 
 import random
@@ -8,14 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.faults.http import Answer, Api, Tally
-from bench.faults.seeding import (
-    Lic,
-    future,
-    parse_time,
-)
-from bench.faults.truth import (
-    mismatch,
-)
+from bench.faults.seeding import Lic, future, parse_time
+from bench.faults.truth import mismatch
 
 
 class Writer:

@@ -1,3 +1,5 @@
+"""How much each scenario does (full and quick plans), and the suite's constants."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,3 +1,5 @@
+"""The scenarios' criteria and the Markdown report (bench/faults.md)."""
+
 from __future__ import annotations
 
 import os
@@ -5,10 +7,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.faults.plan import (
-    REQUEST_TIMEOUT,
-    Plan,
-)
+from bench.faults.plan import REQUEST_TIMEOUT, Plan
 from bench.faults.result import Result
 
 CRITERIA = {

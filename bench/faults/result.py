@@ -1,3 +1,5 @@
+"""A scenario's verdict: pass or fail, its figures, problems and notes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -10,23 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.faults.context import Context
-from bench.faults.keys import (
-    OutputWatch,
-    judge_output,
-)
-from bench.faults.plan import (
-    QUICK_REPORT,
-    REPORT,
-    Plan,
-)
+from bench.faults.keys import OutputWatch, judge_output
+from bench.faults.plan import QUICK_REPORT, REPORT, Plan
 from bench.faults.report import log_excerpt, render
 from bench.faults.result import Result
 from bench.faults.scenarios import SCENARIOS
-from bench.faults.seeding import (
-    db_reconnect,
-    server_env,
-    setup_django,
-)
+from bench.faults.seeding import db_reconnect, server_env, setup_django
 from bench.services import Stack
 
 DESCRIPTION = (

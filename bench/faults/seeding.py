@@ -1,3 +1,5 @@
+"""The servers' environment, Django set-up, and data seeded directly (not timed)."""
+
 from __future__ import annotations
 
 import os
@@ -5,13 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.faults.keys import (
-    KEYS_USED,
-)
-from bench.faults.plan import (
-    HIGH_RATE,
-    SECRET_KEY,
-)
+from bench.faults.keys import KEYS_USED
+from bench.faults.plan import HIGH_RATE, SECRET_KEY
 from bench.services import Stack
 
 
@@ -142,11 +139,10 @@ def seed_bulk(slug: str, count: int) -> list[str]:
     from django.db.models import Max
 
     from bench import seed
+    from brands.models import Product
     from licensing.models import License, LicenseKey
 
     tenant = seed_tenant(slug, "BNCH", {seed.PRODUCT_PRO: 3, seed.PRODUCT_UNLIMITED: None})
-    from brands.models import Product
-
     products = dict(Product.objects.filter(brand_id=tenant.brand_id).values_list("slug", "pk"))
     last = max(
         LicenseKey.objects.aggregate(n=Max("pk"))["n"] or 0,

@@ -1,3 +1,5 @@
+"""What a check must answer, and what the database holds (the suite's ground truth)."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -5,10 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.faults.http import Answer, Api
-from bench.faults.seeding import (
-    Lic,
-    parse_time,
-)
+from bench.faults.seeding import Lic, parse_time
 
 
 def entitlement_of(answer: Answer, product: str) -> dict[str, Any] | None:

@@ -9,9 +9,7 @@ from collections import Counter
 from bench.faults.context import Context
 from bench.faults.http import Answer, Api, Tally, burst, latency_text
 from bench.faults.result import Result
-from bench.faults.seeding import (
-    seed_tenant,
-)
+from bench.faults.seeding import seed_tenant
 
 
 def scenario_idempotency(ctx: Context) -> Result:

@@ -14,24 +14,12 @@ from urllib.parse import quote
 
 from bench.faults.context import Context
 from bench.faults.http import Answer, Api, Tally
-from bench.faults.keys import (
-    key_forms,
-)
+from bench.faults.keys import key_forms
 from bench.faults.load import StaticReader, Timeline
-from bench.faults.plan import (
-    REQUEST_TIMEOUT,
-)
+from bench.faults.plan import REQUEST_TIMEOUT
 from bench.faults.result import Result
-from bench.faults.seeding import (
-    Lic,
-    db_reconnect,
-    provision_direct,
-    seed_tenant,
-)
-from bench.faults.truth import (
-    db_invariants,
-    sweep,
-)
+from bench.faults.seeding import Lic, db_reconnect, provision_direct, seed_tenant
+from bench.faults.truth import db_invariants, sweep
 
 
 def send_key_forms(api: Api, port: int, key: str) -> Counter[str]:

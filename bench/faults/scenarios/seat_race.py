@@ -1,3 +1,5 @@
+"""Scenario 1: concurrent activations of distinct instances on 5 seats."""
+
 from __future__ import annotations
 
 import time
@@ -6,11 +8,7 @@ from collections import Counter
 from bench.faults.context import Context
 from bench.faults.http import Answer, Api, Tally, burst, latency_text
 from bench.faults.result import Result
-from bench.faults.seeding import (
-    Lic,
-    provision_direct,
-    seed_tenant,
-)
+from bench.faults.seeding import Lic, provision_direct, seed_tenant
 
 
 def scenario_seat_race(ctx: Context) -> Result:

@@ -10,17 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from bench.faults.context import Context
 from bench.faults.http import Api, Tally
 from bench.faults.load import Hammer, Writer
-from bench.faults.plan import (
-    REQUEST_TIMEOUT,
-)
+from bench.faults.plan import REQUEST_TIMEOUT
 from bench.faults.result import Result
-from bench.faults.seeding import (
-    provision_direct,
-    seed_tenant,
-)
-from bench.faults.truth import (
-    sweep,
-)
+from bench.faults.seeding import provision_direct, seed_tenant
+from bench.faults.truth import sweep
 
 
 def scenario_stale_reads(ctx: Context) -> Result:
