@@ -58,6 +58,14 @@ class Plan:
     soak_distinct_keys: int = 50_000
     soak_cache_bytes: int = 4 * 1024 * 1024
     soak_clients: int = 8
+    # THROTTLE_PRODUCT_KEY of the soak's server. Each process keeps the per-key rate-limit
+    # windows it has read until they end (LocalCounts): a minute of distinct keys with the
+    # suite's per-minute rate, which levels off after ~60 s: inside a full run, not a quick
+    # one, so the quick run uses per-second windows and its last third measures the near
+    # cache alone.
+    soak_key_rate: str = HIGH_RATE
+    # RSS levels off: the last third of the soak grows by less than this many MiB.
+    soak_level_mib: float = 3.0
     cross_rounds: int = 2000
     cross_writers: int = 8
     cross_readers: int = 4
@@ -91,6 +99,8 @@ class Plan:
             soak_seconds=30.0,
             soak_distinct_keys=20_000,
             soak_cache_bytes=1024 * 1024,
+            soak_key_rate="1000000/s",
+            soak_level_mib=2.5,
             cross_rounds=300,
             cross_writers=4,
             cross_readers=1,

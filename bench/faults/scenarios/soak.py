@@ -25,8 +25,6 @@ from bench.services import Gunicorn
 
 MIB = 1024 * 1024
 HOT_SHARE, DISTINCT_SHARE = 0.70, 0.25  # the rest: unknown keys
-# RSS levels off: the last third of the run grows by less than this (see NOTES-bench.md).
-LEVEL_MIB = 3.0
 
 
 @dataclass
@@ -162,6 +160,7 @@ def scenario_memory_soak(ctx: Context) -> Result:
         ctx.stack,
         GUNICORN_WORKERS="1",
         CHECK_NEAR_CACHE_MAX_BYTES=str(plan.soak_cache_bytes),
+        THROTTLE_PRODUCT_KEY=plan.soak_key_rate,
     )
     server = ctx.stack.gunicorn(env, name="gunicorn-8")
     api = Api(server.base_url, connections=plan.soak_clients + 2)
@@ -205,9 +204,10 @@ class SoakRun:
         growth = (max(tail) - tail[0]) / MIB if len(tail) >= 2 else float("nan")
         result.require(len(tail) >= 3, f"only {len(rss)} RSS samples of the worker")
         result.require(not self.sampler.lost, "the worker went away during the soak")
+        level = plan.soak_level_mib
         result.require(
-            growth < LEVEL_MIB,
-            f"RSS did not level off: +{growth:.1f} MiB over the last third (limit {LEVEL_MIB:g})",
+            growth < level,
+            f"RSS did not level off: +{growth:.1f} MiB over the last third (limit {level:g})",
         )
         unexpected = self.traffic.unexpected
         result.require(not unexpected, f"{len(unexpected)} unexpected answers: {unexpected[:3]}")
@@ -219,7 +219,8 @@ class SoakRun:
         result.figures = {
             "worker, near cache": (
                 f"1 gunicorn worker (pid {self.pid}), CHECK_NEAR_CACHE_MAX_BYTES="
-                f"{plan.soak_cache_bytes} ({plan.soak_cache_bytes / MIB:g} MiB)"
+                f"{plan.soak_cache_bytes} ({plan.soak_cache_bytes / MIB:g} MiB), "
+                f"THROTTLE_PRODUCT_KEY={plan.soak_key_rate}"
             ),
             "keys: hot / distinct seeded / distinct sent (each once)": (
                 f"{len(self.traffic.hot)} / {len(self.traffic.distinct)} / {sent['distinct']}"
@@ -231,7 +232,7 @@ class SoakRun:
             "worker RSS start / peak / end (MiB)": (
                 f"{rss[0] / MIB:.1f} / {max(rss) / MIB:.1f} / {rss[-1] / MIB:.1f}" if rss else "-"
             ),
-            "RSS growth over the last third (MiB)": f"{growth:+.1f} (must be < {LEVEL_MIB:g})",
+            "RSS growth over the last third (MiB)": f"{growth:+.1f} (must be < {level:g})",
             "RSS every 10 s (MiB)": " ".join(f"{r / MIB:.0f}" for r in rss[::10]),
             "near-hit ratio of the hot keys (near hits / hot checks)": (
                 f"{near / hot:.1%} ({near} / {hot})" if hot else "-"
