@@ -282,10 +282,23 @@ def summary_text(results: dict[str, Any]) -> str:
 
 
 def markdown(results: dict[str, Any], chart_name: str) -> str:
-    meta, cfg = results["meta"], results["config"]
     s = summarize(results)
-    small, large = sizes(results)
-    gun = meta.get("gunicorn", {})
+    out = _header(results, chart_name)
+    for section in (
+        _machine,
+        _targets,
+        _closed_loop,
+        _paced,
+        _miss_path,
+        _method,
+        _every_run,
+    ):
+        out += section(results, s)
+    return "\n".join(out)
+
+
+def _header(results: dict[str, Any], chart_name: str) -> list[str]:
+    meta, cfg = results["meta"], results["config"]
     out: list[str] = []
     add = out.append
     add("# Benchmarks: the product check path against the framework's ceiling")
@@ -299,6 +312,15 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
     add("")
     add(f"![throughput and latency]({chart_name})")
     add("")
+    return out
+
+
+def _machine(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    meta, cfg = results["meta"], results["config"]
+    small, large = sizes(results)
+    gun = meta.get("gunicorn", {})
+    out: list[str] = []
+    add = out.append
     add("## Machine and settings")
     add("")
     add("| | |")
@@ -349,6 +371,12 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
         add(f"| {name} | {value} |")
     add("")
 
+    return out
+
+
+def _targets(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    add = out.append
     add("## Targets")
     add("")
     add("| target | measured | wanted | |")
@@ -364,6 +392,13 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
     )
     add("")
 
+    return out
+
+
+def _closed_loop(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    cfg = results["config"]
+    out: list[str] = []
+    add = out.append
     add(f"## Closed loop: as fast as the server answers ({cfg['wrk_connections']} connections)")
     add("")
     add(
@@ -401,6 +436,14 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
         )
     add("")
 
+    return out
+
+
+def _paced(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    cfg = results["config"]
+    _, large = sizes(results)
+    out: list[str] = []
+    add = out.append
     add("## Same offered rate (paced)")
     add("")
     rates = results.get("paced_rates", {})
@@ -438,6 +481,13 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
         )
     add("")
 
+    return out
+
+
+def _miss_path(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    small, large = sizes(results)
+    out: list[str] = []
+    add = out.append
     add(f"## Cache-miss path: {size_label(large)} licenses against {size_label(small)}")
     add("")
     add("| | ratio |")
@@ -477,6 +527,14 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
             add("```")
         add("")
 
+    return out
+
+
+def _method(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    cfg = results["config"]
+    small, large = sizes(results)
+    out: list[str] = []
+    add = out.append
     add("## How it is measured")
     add("")
     add(METHOD.format(
@@ -486,6 +544,12 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
     ).strip())  # fmt: skip
     add("")
 
+    return out
+
+
+def _every_run(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    add = out.append
     add("## Every run")
     add("")
     add(
@@ -506,7 +570,8 @@ def markdown(results: dict[str, Any], chart_name: str) -> str:
             f"| {statuses} | {cache or '–'} | {db_text} |"
         )
     add("")
-    return "\n".join(out)
+
+    return out
 
 
 QUICK_NOTE = " **Quick mode (BENCH_QUICK=1): a smoke run, not a measurement.**"

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench import seed
 from bench.config import REPO, TMP_DIR, WRK_DIR, Config, service_environment, setup_django
@@ -486,53 +486,61 @@ class Bench:
                 for label, value in cache_after.items()
                 if value - cache_before.get(label, 0)
             }
-        seconds = result["duration_us"] / 1e6
-        pct = result["latency_us"]["percentiles"]
-        run = {
-            "phase": phase.name,
-            "size": size,
-            "round": round_,
-            "offered_rps": rate or None,
-            "rps": result["requests"] / seconds if seconds else 0.0,
-            "requests": result["requests"],
-            "seconds": seconds,
-            "latency_ms": {
-                "p50": pct["50"] / 1000,
-                "p90": pct["90"] / 1000,
-                "p99": pct["99"] / 1000,
-                "p99.9": pct["99.9"] / 1000,
-                "mean": result["latency_us"]["mean"] / 1000,
-                "max": result["latency_us"]["max"] / 1000,
-            },
-            "statuses": result["statuses"],
-            "socket_errors": {k: v for k, v in result["errors"].items() if k != "status"},
-            "extra": result.get("extra", {}),
-            "db_per_request": db,
-            "check_cache": cache_lookups,
-            "server_cpu": server_cpu(cpu_before, cpu_after, result["requests"], seconds),
-        }
+        run = run_record(phase, size, round_, rate, result)
+        run["db_per_request"] = db
+        run["check_cache"] = cache_lookups
+        seconds = run["seconds"]
+        run["server_cpu"] = server_cpu(cpu_before, cpu_after, result["requests"], seconds)
         self.runs.append(run)
-        bad = {s: n for s, n in run["statuses"].items() if not s.startswith("2")}
-        log(
-            f"{phase.letter} {phase.name:<5} size={size:<8} round={round_} "
-            + (f"offered={rate:.0f}/s " if rate else "")
-            + f"{run['rps']:8.0f} req/s  p50 {run['latency_ms']['p50']:.2f} ms"
-            + f"  p99 {run['latency_ms']['p99']:.2f} ms"
-            + (
-                f"  db xacts/req {db['xacts']:.2f} key-idx/req {db['key_idx_scan']:.2f}"
-                if db
-                else ""
-            )
-            + (f"  cache {cache_lookups}" if cache_lookups else "")
-            + (
-                f"  cpu {cpu['us_per_request']:.0f} µs/req busy {cpu['busy']:.2f}"
-                f" busiest worker {cpu['busiest_share']:.2f}"
-                if (cpu := run["server_cpu"])
-                else ""
-            )
-            + (f"  NON-2xx {bad}" if bad else "")
-        )
+        log_run(phase, size, round_, rate, run)
         return run
+
+
+def run_record(phase: Phase, size: int, round_: int, rate: float, result: dict) -> dict:
+    """One measured run as results.json keeps it (its database, cache and CPU figures are
+    added by the caller, in this order of keys)."""
+    seconds = result["duration_us"] / 1e6
+    pct = result["latency_us"]["percentiles"]
+    return {
+        "phase": phase.name,
+        "size": size,
+        "round": round_,
+        "offered_rps": rate or None,
+        "rps": result["requests"] / seconds if seconds else 0.0,
+        "requests": result["requests"],
+        "seconds": seconds,
+        "latency_ms": {
+            "p50": pct["50"] / 1000,
+            "p90": pct["90"] / 1000,
+            "p99": pct["99"] / 1000,
+            "p99.9": pct["99.9"] / 1000,
+            "mean": result["latency_us"]["mean"] / 1000,
+            "max": result["latency_us"]["max"] / 1000,
+        },
+        "statuses": result["statuses"],
+        "socket_errors": {k: v for k, v in result["errors"].items() if k != "status"},
+        "extra": result.get("extra", {}),
+    }
+
+
+def log_run(phase: Phase, size: int, round_: int, rate: float, run: dict) -> None:
+    db, cache_lookups = run["db_per_request"], run["check_cache"]
+    bad = {s: n for s, n in run["statuses"].items() if not s.startswith("2")}
+    log(
+        f"{phase.letter} {phase.name:<5} size={size:<8} round={round_} "
+        + (f"offered={rate:.0f}/s " if rate else "")
+        + f"{run['rps']:8.0f} req/s  p50 {run['latency_ms']['p50']:.2f} ms"
+        + f"  p99 {run['latency_ms']['p99']:.2f} ms"
+        + (f"  db xacts/req {db['xacts']:.2f} key-idx/req {db['key_idx_scan']:.2f}" if db else "")
+        + (f"  cache {cache_lookups}" if cache_lookups else "")
+        + (
+            f"  cpu {cpu['us_per_request']:.0f} µs/req busy {cpu['busy']:.2f}"
+            f" busiest worker {cpu['busiest_share']:.2f}"
+            if (cpu := run["server_cpu"])
+            else ""
+        )
+        + (f"  NON-2xx {bad}" if bad else "")
+    )
 
 
 def grow(dataset: seed.Dataset, total: int) -> None:
@@ -643,7 +651,9 @@ def machine_description(wrk: str, cfg: Config, env: dict[str, str], pin: bool) -
             name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
             for name in ("shared_buffers", "work_mem", "synchronous_commit", "max_connections")
         }
-    redis_version = redis.Redis.from_url(cfg.redis_url).info("server").get("redis_version", "?")
+    # redis-py types info() as "Awaitable | Any" (its sync and async clients share it).
+    server_info = cast(dict[str, Any], redis.Redis.from_url(cfg.redis_url).info("server"))
+    redis_version = server_info.get("redis_version", "?")
     git = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(
         ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
@@ -705,15 +715,79 @@ def bracketed(phases: list[Phase]) -> list[Phase]:
     return out
 
 
-def main() -> None:
-    cfg = Config.from_env()
-    wrk = ensure_wrk()
-    pin = pinning_available(cfg)
-    if not pin:
-        log("WARNING: cannot pin server and load generator to different CPUs")
-    env = setup_django(cfg)
-    started = time.monotonic()
+def choose_phases(available: dict[str, Any]) -> list[Phase]:
+    """The phases this build can run: the bare view always, the rest if their endpoints
+    answer."""
+    phases = [BARE]
+    if available["check"]:
+        phases += [HIT, MISS]
+    else:
+        log(f"check endpoint not available yet: {available['check_probe']}; skipping b, c")
+    if available["pairs"]:
+        phases.append(PAIRS)
+    else:
+        log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
+    return phases
 
+
+def small_rounds(bench: Bench, cfg: Config, phases: list[Phase], pin: bool) -> dict[str, float]:
+    """The rounds at the small size: closed loop, then paced. Returns the paced rates."""
+    with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
+        rates: dict[str, float] = {}
+        for round_ in range(1, cfg.rounds + 1):
+            for phase in bracketed(phases):
+                bench.measure(phase, size=cfg.small, round_=round_)
+            if not rates:
+                # The offered rate of the paced phases: a fraction of what the first
+                # round's closed loop reached, the same for (a) and (b), so that both
+                # can keep up with it.
+                first = {r["phase"]: r["rps"] for r in bench.runs}
+                both = min(first["bare"], first.get("hit", first["bare"]))
+                rates["bare"] = rates["hit"] = round(cfg.paced_fraction * both)
+                if "miss" in first:
+                    rates["miss"] = round(cfg.paced_fraction * first["miss"])
+            for phase in bracketed([p for p in (BARE, HIT, MISS) if p in phases]):
+                bench.measure(phase, size=cfg.small, round_=round_, rate=rates[phase.name])
+    return rates
+
+
+def large_rounds(
+    bench: Bench,
+    twin_cfg: Config,
+    dataset: seed.Dataset,
+    rates: dict[str, float],
+    small_misses: Path,
+) -> list[dict]:
+    """The rounds at the large size, with the twin server on the small copy. Returns the
+    twin's runs."""
+    cfg, wrk, pin = bench.cfg, bench.wrk, bench.pin
+    bench.key_files["miss"] = seed.write_keys(
+        TMP_DIR / "keys-miss-large.txt",
+        seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),
+    )
+    twin_env = service_environment(twin_cfg)
+    twin_server = Server(twin_cfg, twin_env, pin, name="server-twin")
+    twin = Bench(twin_cfg, twin_env, wrk, pin, twin_server)
+    twin.key_files["miss"] = small_misses
+    twin_server.start()
+    try:
+        with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
+            for round_ in range(1, cfg.large_rounds + 1):
+                bench.measure(BARE, size=cfg.large, round_=round_)
+                bench.measure(MISS, size=cfg.large, round_=round_)
+                # The paced misses at both sizes, one after the other (which first
+                # alternates), each server alone on the pinned core meanwhile.
+                paced = [(bench, cfg.large), (twin, cfg.small)]
+                for side, size in paced if round_ % 2 else paced[::-1]:
+                    side.measure(MISS, size=size, round_=round_, rate=rates["miss"])
+    finally:
+        twin_server.stop()
+    return twin.runs
+
+
+def prepare_databases(cfg: Config) -> tuple[seed.Dataset, Config]:
+    """The benchmark database, recreated and seeded to the small size, and the twin's copy
+    of it (when there is a large stage). Returns the dataset and the twin's config."""
     log(f"database {cfg.database_url.rsplit('/', 1)[-1]}: recreate, migrate")
     seed.recreate_database(cfg.database_url)
     seed.migrate()
@@ -726,6 +800,19 @@ def main() -> None:
         # so that misses at both sizes are measured in the same rounds.
         close_django_connection()
         seed.copy_database(cfg.database_url, twin_cfg.database_url)
+    return dataset, twin_cfg
+
+
+def main() -> None:
+    cfg = Config.from_env()
+    wrk = ensure_wrk()
+    pin = pinning_available(cfg)
+    if not pin:
+        log("WARNING: cannot pin server and load generator to different CPUs")
+    env = setup_django(cfg)
+    started = time.monotonic()
+
+    dataset, twin_cfg = prepare_databases(cfg)
 
     TMP_DIR.mkdir(parents=True, exist_ok=True)
     server = Server(cfg, env, pin)
@@ -746,32 +833,8 @@ def main() -> None:
     try:
         available = probe_endpoints(server.url, dataset)
         results["available"] = available
-        phases = [BARE]
-        if available["check"]:
-            phases += [HIT, MISS]
-        else:
-            log(f"check endpoint not available yet: {available['check_probe']}; skipping b, c")
-        if available["pairs"]:
-            phases.append(PAIRS)
-        else:
-            log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
-
-        with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
-            rates: dict[str, float] = {}
-            for round_ in range(1, cfg.rounds + 1):
-                for phase in bracketed(phases):
-                    bench.measure(phase, size=cfg.small, round_=round_)
-                if not rates:
-                    # The offered rate of the paced phases: a fraction of what the first
-                    # round's closed loop reached, the same for (a) and (b), so that both
-                    # can keep up with it.
-                    first = {r["phase"]: r["rps"] for r in bench.runs}
-                    both = min(first["bare"], first.get("hit", first["bare"]))
-                    rates["bare"] = rates["hit"] = round(cfg.paced_fraction * both)
-                    if "miss" in first:
-                        rates["miss"] = round(cfg.paced_fraction * first["miss"])
-                for phase in bracketed([p for p in (BARE, HIT, MISS) if p in phases]):
-                    bench.measure(phase, size=cfg.small, round_=round_, rate=rates[phase.name])
+        phases = choose_phases(available)
+        rates = small_rounds(bench, cfg, phases, pin)
         results["paced_rates"] = rates
 
         if MISS in phases and cfg.large > cfg.small:
@@ -779,28 +842,7 @@ def main() -> None:
                 close_django_connection()
                 log(f"growing to {cfg.large:,} licenses (COPY)")
                 grow(dataset, cfg.large)
-            bench.key_files["miss"] = seed.write_keys(
-                TMP_DIR / "keys-miss-large.txt",
-                seed.miss_keys(dataset, min(cfg.miss_pool, cfg.large), seed=2),
-            )
-            twin_env = service_environment(twin_cfg)
-            twin_server = Server(twin_cfg, twin_env, pin, name="server-twin")
-            twin = Bench(twin_cfg, twin_env, wrk, pin, twin_server)
-            twin.key_files["miss"] = small_misses
-            twin_server.start()
-            try:
-                with affinity({int(cfg.client_cpus.split(",")[0])} if pin else None):
-                    for round_ in range(1, cfg.large_rounds + 1):
-                        bench.measure(BARE, size=cfg.large, round_=round_)
-                        bench.measure(MISS, size=cfg.large, round_=round_)
-                        # The paced misses at both sizes, one after the other (which first
-                        # alternates), each server alone on the pinned core meanwhile.
-                        paced = [(bench, cfg.large), (twin, cfg.small)]
-                        for side, size in paced if round_ % 2 else paced[::-1]:
-                            side.measure(MISS, size=size, round_=round_, rate=rates["miss"])
-            finally:
-                twin_server.stop()
-            results["twin_runs"] = twin.runs
+            results["twin_runs"] = large_rounds(bench, twin_cfg, dataset, rates, small_misses)
         if MISS in phases:
             close_django_connection()
             probe_key = seed.miss_keys(dataset, 1, seed=3)[0]

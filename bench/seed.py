@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -59,8 +60,8 @@ class Dataset:
 def recreate_database(url: str, *, template: str | None = None) -> None:
     """Drop and create the database named in ``url`` (its name must contain 'bench'), as a
     copy of the database ``template`` when given (nobody may be connected to that one)."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    name = info.get("dbname") or ""
+    info: dict[str, Any] = psycopg.conninfo.conninfo_to_dict(url)
+    name = str(info.get("dbname") or "")
     if "bench" not in name:
         raise SystemExit(f"refusing to drop database {name!r}: its name must contain 'bench'")
     info["dbname"] = "postgres"

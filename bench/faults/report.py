@@ -1,0 +1,122 @@
+"""The scenarios' criteria and the Markdown report (bench/faults.md)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.faults.plan import REQUEST_TIMEOUT, Plan
+from bench.faults.result import Result
+
+CRITERIA = {
+    "1": "Each round a fresh license with 5 seats gets 50 activations of distinct instances at "
+    "once (a barrier releases them together): exactly 5 answers 200 and 5 rows stored, every "
+    "other answer 409 seat_limit_exceeded, no 5xx, no hang.",
+    "2": "Writer threads each own a license; every round is one write (suspend, resume, renew, "
+    "set_seats, activate, deactivate) and, as soon as it is answered, a check through another "
+    "client (another connection, often another worker; GET or POST, with or without "
+    "product_slug and instance_identifier) that must show exactly the committed state. "
+    "Background readers keep checking the same keys meanwhile, as products do, so cache "
+    "fills race with invalidations. A final sweep compares every key with the database.",
+    "3": "Load (verified writer rounds as in 2, and readers of keys that never change), then "
+    "Redis is killed mid-run and started again (empty). While it is down, 20 warmed keys "
+    "are suspended. Zero 5xx, zero hangs, zero wrong or stale answers during or after, the "
+    "suspended keys read as suspended afterwards, and the check rate recovers to at "
+    "least 60% of the rate before the outage (each the median of 0.5 s buckets; after: "
+    "from 6 s after the restore, once no process still skips the cache, to the end).",
+    "3b": "As 3, but Redis is frozen (SIGSTOP) and thawed (SIGCONT): unreachable yet keeping "
+    "its data, as a partitioned, paused or persistent Redis does. Entries cached before the "
+    "outage are still there afterwards; none may be served once a write made it stale.",
+    "4": "Load (cached checks of warmed keys, provisions with an Idempotency-Key, "
+    "activations), then PostgreSQL is stopped (immediate: a crash) and started again. "
+    "While down: cached checks answer 200, every write answers 503 service_unavailable "
+    "JSON with Retry-After, none hangs. After: writes succeed within 5 s; every 201/200 is "
+    "stored; each failed provision retried with its Idempotency-Key gives one license; "
+    "audit trail and seats agree (nothing half-written).",
+    "5": "20 identical provisions with one Idempotency-Key released together: all 201 with "
+    "the same body, one license, one license.provisioned event; the same key with another "
+    "body is 409 idempotency_conflict.",
+    "6": "Threads provision (new customers and added products), change the lifecycle, "
+    "activate and deactivate at random, each on its own licenses, counting every successful "
+    "write (a cancel also releases its seats). Audit events stored per action must equal "
+    "successful writes per action; seats in use must equal activations created minus "
+    "released.",
+    "7": "A second server with THROTTLE_UNKNOWN_KEY_IP=50/h; 50 clients from one address "
+    "send random keys (valid checksums of real and made-up prefixes, and malformed ones) to "
+    "check (GET, POST) and activate at once: at most 50 (+5%) are answered 404, all others "
+    "429 throttled with Retry-After.",
+    "8": "A server of its own with ONE gunicorn worker (Redis, PostgreSQL, near cache on) and "
+    "its near cache bounded by CHECK_NEAR_CACHE_MAX_BYTES (1 MiB quick, 4 MiB full). 8 clients "
+    "send checks for 30 s (quick) or 3 minutes (full): 70% of 200 hot keys, 25% of distinct "
+    "keys each sent once (20,000 or 50,000 seeded by COPY, far more than the cache holds at "
+    "~1 KiB an entry), 5% of unknown keys (fresh valid checksums; THROTTLE_UNKNOWN_KEY_IP "
+    "high; THROTTLE_PRODUCT_KEY per second in the quick run, so that the per-key rate-limit "
+    "windows a process keeps, a minute of keys with the usual per-minute rate, are not still "
+    "growing in its last third). The worker's RSS (not the arbiter's) is sampled every "
+    "second: it must grow by less than 2.5 MiB (quick) / 3 MiB (full) over the last third of "
+    "the run (an unbounded cache grows ~2 KiB a distinct key: 3.5-5.5 MiB over a quick "
+    "run's last third, ~17 MiB over a full run's; a bounded one 1-1.7 MiB, 0.8 MiB). Every "
+    "known key answers 200, every unknown one 404, no 5xx, no hang. Reported: RSS start / "
+    "peak / end, and the hot keys' near-hit ratio (near hits in /metrics over hot checks; "
+    "distinct keys are never repeated, unknown keys never near-hit).",
+    "9": "Two gunicorn servers (A, B; 2 workers each) on one Redis and one PostgreSQL, as two "
+    "hosts would be. Writer threads each own a license; every round is one write through A "
+    "(brand API: suspend, resume, renew, set_seats; product API: activate, deactivate) and, "
+    "as soon as A answers, a check of the key on B that must show exactly the committed "
+    "state, while background readers keep the same keys in B's near caches (B must answer "
+    "near hits). 0 stale answers in 2,000 rounds (300 quick); a stale one is polled every "
+    "5 ms until fresh and its window (from A's answer) reported. A final sweep compares "
+    "every key on B with the database.",
+}
+
+
+def log_excerpt(path: Path, lines: int = 12) -> str:
+    """The server's own warnings and errors: the access log (level info) left out."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    kept = [line for line in text if '"level": "info"' not in line and "UserWarning" not in line]
+    kept = [line for line in kept if "mw_instance = middleware" not in line]
+    return "\n".join(line[:400] for line in kept[-lines:])
+
+
+def render(results: list[Result], plan: Plan, seconds: float) -> str:
+    lines = [
+        "# Fault and load suite",
+        "",
+        f"Generated by `{'FAULTS_QUICK=1 ' if plan.quick else ''}make faults` "
+        f"({'quick' if plan.quick else 'full'} run) on "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} in {seconds:.0f} s. "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs; the service under "
+        "gunicorn (gunicorn.conf.py, production settings) on a private PostgreSQL and Redis "
+        "started by bench/services.py, all on 127.0.0.1. Every request has a "
+        f"{REQUEST_TIMEOUT:g} s timeout; a timeout counts as a hang. After each scenario "
+        "the servers' output is searched for every license key the suite used, in any form; "
+        "one found fails the scenario.",
+        "",
+        "| # | scenario | result | time |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.number} | {r.title} | {'PASS' if r.passed else '**FAIL**'} | {r.seconds:.0f} s |"
+        )
+    for r in results:
+        lines += ["", f"## {r.number}. {r.title}: {'PASS' if r.passed else 'FAIL'}", ""]
+        if r.number in CRITERIA:
+            lines += [CRITERIA[r.number], ""]
+        for name, value in r.figures.items():
+            if isinstance(value, dict):
+                lines.append(f"- {name}:")
+                lines += [f"  - {k}: {v}" for k, v in value.items()]
+            else:
+                lines.append(f"- {name}: {value}")
+        if r.problems:
+            lines += ["", "Problems:", ""]
+            lines += [f"- {p}" for p in r.problems]
+        for note in r.notes:
+            lines += ["", "```", note.strip()[-3000:], "```"]
+    return "\n".join(lines) + "\n"
