@@ -76,13 +76,17 @@ _KEY_SHAPE = re.compile(
 )
 _KEY_GROUPED = re.compile(r"([A-Za-z]{2,6}-[0-9A-Za-z]{5})(?:-?[0-9A-Za-z]{5}){5}")
 # Characters that str.upper() turns into ASCII letters (the service upper-cases what it is
-# given, so "ſ" works as an "S" in a key), and their expansions.
+# given, so a long s, U+017F, works as an "S" in a key), and their expansions.
 _UPPER_TO_ASCII = {
     c: c.upper() for c in "\u00df\u0131\u017f\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
 }
 _NON_ASCII_LETTERS = re.compile(f"[{''.join(_UPPER_TO_ASCII)}]")
 _UPPER_TABLE = str.maketrans(_UPPER_TO_ASCII)
 MASK = "[redacted]"
+# The first status of each error class: 5xx lines log at ERROR (even on quiet routes), and
+# 4xx and 5xx lines carry the answer's error code.
+_CLIENT_ERROR = 400
+_SERVER_ERROR = 500
 
 
 def _mask_token(match: re.Match[str]) -> str:
@@ -386,7 +390,7 @@ class AccessLogMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         # Imported here: settings import this module, and metrics must not be created
         # before gunicorn's config has set PROMETHEUS_MULTIPROC_DIR.
-        from license_service.metrics import observe_request, route_label
+        from license_service.metrics import observe_request, route_label  # noqa: PLC0415 (see above)
 
         self.get_response = get_response
         self.observe = observe_request
@@ -407,7 +411,7 @@ class AccessLogMiddleware:
             status = response.status_code
             self.observe(route, request.method or "", status, elapsed)
             if self.enabled:
-                self._log(request, response, route, status, elapsed, match)
+                self._log(request, response, route, elapsed, match)
         finally:
             key_prefix_var.reset(token)
         return response
@@ -417,13 +421,13 @@ class AccessLogMiddleware:
         request: HttpRequest,
         response: HttpResponseBase,
         route: str,
-        status: int,
         elapsed: float,
         match: Any,
     ) -> None:
-        if route in QUIET_ROUTES and status < 500:
+        status = response.status_code
+        if route in QUIET_ROUTES and status < _SERVER_ERROR:
             return
-        level = logging.ERROR if status >= 500 else logging.INFO
+        level = logging.ERROR if status >= _SERVER_ERROR else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
         method = request.method or ""
@@ -450,7 +454,7 @@ class AccessLogMiddleware:
             key_prefix = _key_prefix_from_url(match.kwargs)
         if key_prefix:
             line["key_prefix"] = key_prefix
-        if status >= 400:
+        if status >= _CLIENT_ERROR:
             error = _error_code(response)
             if error:
                 line["error"] = error
