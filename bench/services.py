@@ -479,7 +479,7 @@ class Stack:
         self.dbname = dbname
         self.postgres = PostgresServer(self.base, free_port(pg_port))
         self.redis = RedisServer(self.base, free_port(redis_port))
-        self._http_port = http_port
+        self.http_port = http_port  # where servers start looking for a free port
         self.servers: list[Gunicorn] = []
         self._previous_sigterm: Any = None
 
@@ -499,7 +499,7 @@ class Stack:
 
     def gunicorn(self, env: dict[str, str], name: str = "gunicorn") -> Gunicorn:
         """Start a server (not yet started ones are not tracked) and return it."""
-        server = Gunicorn(self.base, free_port(self._http_port), env, name=name)
+        server = Gunicorn(self.base, free_port(self.http_port), env, name=name)
         self.servers.append(server)
         server.start()
         return server

@@ -119,6 +119,11 @@ def register_license_keys(rules: LicenseKeyRules | None) -> None:
     _Registered.key_rules = rules
 
 
+def registered_license_keys() -> LicenseKeyRules | None:
+    """The rules ``register_license_keys`` installed (None before licensing is ready)."""
+    return _Registered.key_rules
+
+
 # Checksums tried per text before every further key-shaped run is masked unseen: a line
 # made of key-shaped garbage (a crafted request line) costs a bounded amount of CPU.
 CHECKSUMS_PER_TEXT = 16

@@ -19,6 +19,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from django.db import connection
 
 # Reason prefix -> is that backend absent on this run?
 BACKEND_REASONS = {
@@ -30,8 +31,6 @@ _skipped: list[tuple[str, str]] = []  # (test id, reason)
 
 
 def _database_vendor() -> str:
-    from django.db import connection
-
     return connection.vendor
 
 

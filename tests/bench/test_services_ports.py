@@ -42,7 +42,7 @@ def test_the_stack_tries_the_ports_the_environment_names(monkeypatch, stack_fact
     stack = stack_factory()
     assert stack.postgres.port == wanted["FAULTS_PG_PORT"]
     assert stack.redis.port == wanted["FAULTS_REDIS_PORT"]
-    assert stack._http_port == wanted["FAULTS_HTTP_PORT"]
+    assert stack.http_port == wanted["FAULTS_HTTP_PORT"]
 
 
 def test_the_stack_keeps_todays_ports_by_default(monkeypatch, stack_factory):
@@ -51,7 +51,7 @@ def test_the_stack_keeps_todays_ports_by_default(monkeypatch, stack_factory):
     stack = stack_factory()
     assert stack.postgres.port == free_port(55432)
     assert stack.redis.port == free_port(56379)
-    assert stack._http_port == 58000
+    assert stack.http_port == 58000
 
 
 @pytest.mark.parametrize("raw", ["abc", "0", "70000", "-1"])

@@ -61,6 +61,7 @@ def run_ci(
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,  # the assertion below shows stderr
     )
     assert result.returncode == 0, result.stderr
     made = []

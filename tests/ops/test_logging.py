@@ -12,18 +12,27 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import structlog
+from django.db import OperationalError
+from django.test import RequestFactory
 from django.utils import timezone
+from django.utils.log import log_response
 from rest_framework.test import APIClient
 
+from activations import selectors
+from license_service import health
 from license_service.logging import (
     ACCESS_LOGGER,
     bind_license_key,
     key_prefix_var,
     mask_secrets_in,
+    register_license_keys,
+    registered_license_keys,
 )
+from licensing import keys
 from licensing.keys import generate_license_key, key_display_prefix
 from tests.factories import StaffUserFactory
 
@@ -98,8 +107,6 @@ def test_access_line_has_request_id_route_status_duration_and_brand(brand_client
 
 @pytest.mark.django_db
 def test_lines_logged_during_a_request_carry_its_request_id(api_client, logs, monkeypatch):
-    from license_service import health
-
     def noisy_cache_check() -> bool:
         logging.getLogger("license_service.health").warning("cache probe is slow")
         return True
@@ -175,7 +182,7 @@ def test_secret_fields_are_masked_in_stdlib_and_structlog_lines(logs):
     assert "hunter2hunter2" not in logs.text
     assert "abc.def.ghi" not in logs.text
     assert "lsk_zzz" not in logs.text
-    assert [line.get("password") for line in logs.lines][0] == "[redacted]"
+    assert next(line.get("password") for line in logs.lines) == "[redacted]"
 
 
 def test_an_exception_is_logged_as_one_line_with_its_traceback(logs):
@@ -186,6 +193,33 @@ def test_an_exception_is_logged_as_one_line_with_its_traceback(logs):
     [line] = logs.lines
     assert "ValueError" in line["exception"]
     assert "FGHJK" not in line["exception"]
+
+
+def staff_session(username: str) -> list[str]:
+    """A staff login, a call with its access token, a refresh, and a failed login: the
+    tokens minted on the way (none of them may be logged)."""
+    login = APIClient().post(
+        "/api/v1/auth/token/",
+        {"username": username, "password": STAFF_PASSWORD},
+        format="json",
+    )
+    assert login.status_code == 200, login.content
+    minted = [login.json()["access"], login.json()["refresh"]]
+    staff_client = APIClient()
+    staff_client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.json()['access']}")
+    assert staff_client.get("/api/v1/brands/").status_code == 200
+    refreshed = APIClient().post(
+        "/api/v1/auth/token/refresh/", {"refresh": login.json()["refresh"]}, format="json"
+    )
+    assert refreshed.status_code == 200
+    minted.append(refreshed.json()["access"])
+    bad_login = APIClient().post(
+        "/api/v1/auth/token/",
+        {"username": "ops-log", "password": "wrong-" + STAFF_PASSWORD},
+        format="json",
+    )
+    assert bad_login.status_code == 401
+    return minted
 
 
 @pytest.mark.django_db
@@ -247,27 +281,7 @@ def test_a_full_run_logs_no_license_key_api_key_jwt_or_password(brand, product, 
     refused = product_client.post("/api/v1/product/activate", seat, format="json")
     assert refused.json()["error"] == "license_cancelled"
 
-    login = APIClient().post(
-        "/api/v1/auth/token/",
-        {"username": staff.username, "password": STAFF_PASSWORD},
-        format="json",
-    )
-    assert login.status_code == 200, login.content
-    secrets_seen += [login.json()["access"], login.json()["refresh"]]
-    staff_client = APIClient()
-    staff_client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.json()['access']}")
-    assert staff_client.get("/api/v1/brands/").status_code == 200
-    refreshed = APIClient().post(
-        "/api/v1/auth/token/refresh/", {"refresh": login.json()["refresh"]}, format="json"
-    )
-    assert refreshed.status_code == 200
-    secrets_seen.append(refreshed.json()["access"])
-    bad_login = APIClient().post(
-        "/api/v1/auth/token/",
-        {"username": "ops-log", "password": "wrong-" + STAFF_PASSWORD},
-        format="json",
-    )
-    assert bad_login.status_code == 401
+    secrets_seen += staff_session(staff.username)
 
     text = logs.text
     access = logs.access()
@@ -320,8 +334,6 @@ FORMS = key_forms(KEY)
 
 def shows_key_body(text: str, key: str = KEY) -> bool:
     """Whether the key's symbols after its prefix can be read in ``text`` in any form."""
-    from urllib.parse import unquote
-
     squeezed = "".join(c for c in unquote(text).upper() if c.isalnum())
     return key.replace("-", "")[4:] in squeezed
 
@@ -359,7 +371,7 @@ def test_a_key_with_symbols_that_look_alike_is_masked_too():
         "request abcdef0123456789abcdef0123456789 done",  # a letter-led hex id, 32 long
         "trace 1aa3874c-d21c-4143-a41b-1c347f9c37d2 and ab3874cd-d21c-4143-a41b-1c347f9c37d2",
         "commit 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12 (sha1)",
-        "Straße, ﬁle, ıd: plain words of a log line, 100% sure",
+        "Straße, ﬁle, \u0131d: plain words of a log line, 100% sure",
         "GET /api/v1/brand/licenses?customer_email=user%40example.com HTTP/1.1",
         "abcdefghijklmnopqrstuvwxyzabcdefgh-ijklmnopqrstuvwxyzabcdef",
         "Not Found: /api/v1/product/check/not-a-key",
@@ -376,9 +388,6 @@ def test_a_line_of_key_shaped_garbage_costs_bounded_work_and_still_hides_a_key()
 
 
 def test_a_framework_object_in_a_records_extra_is_masked(logs):
-    from django.test import RequestFactory
-    from django.utils.log import log_response
-
     request = RequestFactory().get(f"/api/v1/product/check/{KEY.replace('-', '').lower()}")
     assert BODY.lower() in repr(request)
     response = type("Response", (), {"status_code": 503, "_has_been_logged": False})()
@@ -404,10 +413,6 @@ ACCEPTED = [
 @pytest.mark.django_db
 @pytest.mark.parametrize("form", [FORMS[name] for name in ACCEPTED], ids=ACCEPTED)
 def test_a_503_check_with_the_database_down_logs_no_key(api_client, logs, monkeypatch, form):
-    from django.db import OperationalError
-
-    from activations import selectors
-
     def down(*args: Any) -> Any:
         raise OperationalError("connection refused")
 
@@ -419,8 +424,6 @@ def test_a_503_check_with_the_database_down_logs_no_key(api_client, logs, monkey
 
 
 def test_the_shortest_secrets_are_still_masked_past_the_length_shortcut():
-    from license_service.logging import mask_secrets_in
-
     shortest_jwt = "eyJaaaaa.bbbbb.c"  # 16 characters: the shortcut's bound
     assert len(shortest_jwt) == 16
     assert mask_secrets_in(shortest_jwt) == "[jwt]"
@@ -431,14 +434,12 @@ def test_the_shortest_secrets_are_still_masked_past_the_length_shortcut():
 @pytest.fixture
 def no_key_rules() -> Iterator[None]:
     """The logging plumbing as it is before licensing's AppConfig.ready() registers keys."""
-    from license_service import logging as service_logging
-
-    registered = service_logging._Registered.key_rules
-    service_logging.register_license_keys(None)
+    registered = registered_license_keys()
+    register_license_keys(None)
     try:
         yield
     finally:
-        service_logging.register_license_keys(registered)
+        register_license_keys(registered)
 
 
 @pytest.mark.usefixtures("no_key_rules")
@@ -457,10 +458,7 @@ def test_before_licensing_registers_its_keys_anything_key_shaped_is_masked_entir
 
 
 def test_licensing_registers_its_key_rules_at_startup():
-    from license_service import logging as service_logging
-    from licensing import keys
-
-    rules = service_logging._Registered.key_rules
+    rules = registered_license_keys()
     assert rules is not None
     assert rules.canonical is keys.canonical_license_key
     assert rules.canonical_uncached is keys.canonical_license_key_uncached
