@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shlex
 from dataclasses import dataclass, field
@@ -109,8 +110,6 @@ class Config:
 
 
 def _without_password(url: str) -> str:
-    import re
-
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 

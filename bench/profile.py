@@ -79,8 +79,8 @@ def main() -> None:
     import redis
     from pyinstrument import Profiler
 
-    n = int(os.environ.get("BENCH_PROFILE_REQUESTS", 1000))
-    interval = float(os.environ.get("BENCH_PROFILE_INTERVAL", 0.0001))
+    n = int(os.environ.get("BENCH_PROFILE_REQUESTS", "1000"))
+    interval = float(os.environ.get("BENCH_PROFILE_INTERVAL", "0.0001"))
     keys = bench_keys(cfg, 2 * n + 2)
     flush: Callable[[], object] = redis.Redis.from_url(cfg.redis_url).flushdb
     app = application()

@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -249,11 +250,11 @@ class DbCounters:
             # once idle for 300 ms (longer than any gap inside one request).
             statements = _wait_for_none(
                 conn,
-                f"SELECT count(*) {others} AND (state <> 'idle' "  # noqa: S608
+                f"SELECT count(*) {others} AND (state <> 'idle' "
                 "OR state_change > clock_timestamp() - interval '300 milliseconds')",
             )
             statements += 1
-            conn.execute(f"SELECT pg_terminate_backend(pid) {others}")  # noqa: S608
+            conn.execute(f"SELECT pg_terminate_backend(pid) {others}")
             statements += _wait_for_none(conn, f"SELECT count(*) {others}")
             statements += 1
             row = conn.execute(
@@ -407,7 +408,7 @@ class Bench:
             "BENCH_RUN_ID": f"{os.getpid()}x{self._wrk_calls}",
             "BENCH_KEYS_FILE": str(self.key_files.get(phase.name, "")),
         }
-        out = subprocess.run(cmd, cwd=WRK_DIR, env=env, capture_output=True, text=True)
+        out = subprocess.run(cmd, cwd=WRK_DIR, env=env, capture_output=True, text=True, check=False)
         for line in out.stdout.splitlines():
             if line.startswith("BENCH_JSON "):
                 return json.loads(line[len("BENCH_JSON ") :])
@@ -420,8 +421,6 @@ class Bench:
         whichever worker is quicker accepts: the warm-ups that follow may all land on one
         worker (their 16 connections often do), and the other would then fill its near
         cache from Redis during the measurement (about 250 Redis hits in a phase, seen)."""
-        from concurrent.futures import ThreadPoolExecutor
-
         keys = self.key_files["hit"].read_text().split() * PRIME_PASSES
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(
@@ -628,7 +627,7 @@ def machine_description(wrk: str, cfg: Config, env: dict[str, str], pin: bool) -
 
     def first_line(cmd: list[str]) -> str:
         try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return "?"
         return ((out.stdout or out.stderr).strip().splitlines() or ["?"])[0]

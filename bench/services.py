@@ -51,6 +51,7 @@ class ServiceError(RuntimeError):
 DEFAULT_PG_PORT = 55432
 DEFAULT_REDIS_PORT = 56379
 DEFAULT_HTTP_PORT = 58000
+HIGHEST_PORT = 65535  # a TCP port number is 16 bits
 
 
 def env_port(name: str, default: int) -> int:
@@ -62,7 +63,7 @@ def env_port(name: str, default: int) -> int:
         port = int(raw)
     except ValueError:
         port = 0
-    if not 1 <= port <= 65535:
+    if not 1 <= port <= HIGHEST_PORT:
         raise ServiceError(f"{name} must be a TCP port (1-65535), got {raw!r}")
     return port
 

@@ -168,7 +168,7 @@ class Tally:
             if self.keep_answers:
                 self.events.append((answer.started + answer.elapsed, kind, answer.ok))
                 self.answers.append(answer)
-            if answer.status == 0 or answer.status == -1:
+            if answer.status in {0, -1}:
                 self.hangs.append(f"{kind}: {answer.brief()}")
             elif answer.status >= 500 and answer.error != "service_unavailable":
                 self.server_errors.append(f"{kind}: {answer.brief()}")
