@@ -53,7 +53,7 @@ def med(runs: list[Run], get: Callable[[Run], float | None]) -> float | None:
     return median([v for v in (get(r) for r in runs) if v is not None])
 
 
-def per_round_ratio(
+def per_round_ratio(  # noqa: PLR0913, PLR0917 (the runs, which two phases, size, pacing, measure)
     runs: list[Run], num: str, den: str, size: int, paced: bool, get: Callable[[Run], float]
 ) -> float | None:
     """Median over rounds of num/den measured in the same round: each num run against the

@@ -23,7 +23,9 @@ class Writer:
     the write is stale.
     """
 
-    def __init__(self, name: str, lic: Lic, brand: Api, product: Api, reader: Api, tally: Tally):
+    def __init__(  # noqa: PLR0913, PLR0917 (its license, its three clients, the shared tally)
+        self, name: str, lic: Lic, brand: Api, product: Api, reader: Api, tally: Tally
+    ):
         self.name = name
         self.lic = lic
         self.brand = brand

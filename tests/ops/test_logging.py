@@ -195,12 +195,12 @@ def test_an_exception_is_logged_as_one_line_with_its_traceback(logs):
     assert "FGHJK" not in line["exception"]
 
 
-def staff_session(username: str) -> list[str]:
+def staff_session(staff: Any) -> list[str]:
     """A staff login, a call with its access token, a refresh, and a failed login: the
     tokens minted on the way (none of them may be logged)."""
     login = APIClient().post(
         "/api/v1/auth/token/",
-        {"username": username, "password": STAFF_PASSWORD},
+        {"username": staff.username, "password": STAFF_PASSWORD},
         format="json",
     )
     assert login.status_code == 200, login.content
@@ -281,7 +281,7 @@ def test_a_full_run_logs_no_license_key_api_key_jwt_or_password(brand, product, 
     refused = product_client.post("/api/v1/product/activate", seat, format="json")
     assert refused.json()["error"] == "license_cancelled"
 
-    secrets_seen += staff_session(staff.username)
+    secrets_seen += staff_session(staff)
 
     text = logs.text
     access = logs.access()

@@ -165,7 +165,7 @@ def scenario_audit(ctx: Context) -> Result:
     return judge_audit(ctx, tenant.brand_id, workers, tally, elapsed, stored)
 
 
-def judge_audit(
+def judge_audit(  # noqa: PLR0913, PLR0917 (judges all the run collected: split from the run)
     ctx: Context,
     brand_id: int,
     workers: list[AuditWorker],

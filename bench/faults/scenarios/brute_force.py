@@ -13,6 +13,8 @@ from bench.faults.seeding import provision_direct, seed_tenant, server_env
 
 SYMBOLS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PREFIXES = ["FLTB", "ABCD", "ZZ"]
+LIMIT_WINDOW = 3600  # seconds: the unknown-key limit counts per fixed hour
+MIN_WINDOW_LEFT = 30  # seconds: with less of the window left, wait for the next one
 
 
 def brute_keys(count: int) -> list[str]:
@@ -57,8 +59,8 @@ def scenario_brute_force(ctx: Context) -> Result:
     tenant = seed_tenant("faults-brute", "FLTB", {"pro": 3})
     real = provision_direct(tenant, "brute-real@example.com", "pro")
     # The limit is per fixed window (an hour): do not straddle a window boundary.
-    to_boundary = 3600 - time.time() % 3600
-    if to_boundary < 30:
+    to_boundary = LIMIT_WINDOW - time.time() % LIMIT_WINDOW
+    if to_boundary < MIN_WINDOW_LEFT:
         time.sleep(to_boundary + 1)
     ctx.stack.redis.command("FLUSHALL")
     server = ctx.stack.gunicorn(

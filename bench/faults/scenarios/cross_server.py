@@ -30,7 +30,9 @@ class WindowWriter(Writer):
     """A writer that, on a stale check, polls until the answer is fresh and records how
     long after the write's answer that was (the staleness window)."""
 
-    def __init__(self, name: str, lic: Lic, brand: Api, product: Api, reader: Api, tally: Tally):
+    def __init__(  # noqa: PLR0913, PLR0917 (Writer's signature, unchanged)
+        self, name: str, lic: Lic, brand: Api, product: Api, reader: Api, tally: Tally
+    ):
         super().__init__(name, lic, brand, product, reader, tally)
         self.windows: list[float] = []
 

@@ -40,7 +40,7 @@ def scenario_idempotency(ctx: Context) -> Result:
     return result
 
 
-def idempotency_round(
+def idempotency_round(  # noqa: PLR0913, PLR0917 (one pass of the scenario's loop, with its state)
     ctx: Context, api: Api, tally: Tally, brand_id: int, round_: int, result: Result
 ) -> tuple[Counter[int], int, int, int, int, str | None]:
     """One burst of identical provisions with one Idempotency-Key, and its judgement."""

@@ -21,6 +21,8 @@ from bench.faults.result import Result
 from bench.faults.seeding import Lic, db_reconnect, provision_direct, seed_tenant
 from bench.faults.truth import db_invariants, sweep
 
+RECOVERY_WITHIN = 5.0  # seconds after the restart by which writes must succeed again
+
 
 def send_key_forms(api: Api, port: int, key: str) -> Counter[str]:
     """Check ``key`` in each of its forms by URL, and send gunicorn two request lines it
@@ -264,11 +266,12 @@ class PgRun:
         retry_after = sum("retry-after" in a.headers for a in o.down_503)
         result.require(retry_after == len(o.down_503), "a 503 without Retry-After")
         result.require(
-            o.recovery is not None and o.recovery <= 5.0,
-            f"writes did not succeed within 5 s of the restart ({o.recovery})",
+            o.recovery is not None and o.recovery <= RECOVERY_WITHIN,
+            f"writes did not succeed within {RECOVERY_WITHIN:g} s of the restart ({o.recovery})",
         )
         result.require(
-            o.all_ok_after <= 5.0, f"writes still failing {o.all_ok_after:.1f} s after the restart"
+            o.all_ok_after <= RECOVERY_WITHIN,
+            f"writes still failing {o.all_ok_after:.1f} s after the restart",
         )
         result.require(
             bool(o.reads_down) and all(ok for _, ok in o.reads_down),

@@ -24,6 +24,7 @@ from bench.faults.seeding import seed_bulk, server_env
 from bench.services import Gunicorn
 
 MIB = 1024 * 1024
+MIN_TAIL_SAMPLES = 3  # RSS samples over the last third, at least, to judge the levelling off
 HOT_SHARE, DISTINCT_SHARE = 0.70, 0.25  # the rest: unknown keys
 
 
@@ -202,7 +203,7 @@ class SoakRun:
         third = started + (ended - started) * 2 / 3
         tail = self.sampler.between(third, ended)
         growth = (max(tail) - tail[0]) / MIB if len(tail) >= 2 else float("nan")
-        result.require(len(tail) >= 3, f"only {len(rss)} RSS samples of the worker")
+        result.require(len(tail) >= MIN_TAIL_SAMPLES, f"only {len(rss)} RSS samples of the worker")
         result.require(not self.sampler.lost, "the worker went away during the soak")
         level = plan.soak_level_mib
         result.require(

@@ -15,6 +15,8 @@ from bench.faults.result import Result
 from bench.faults.seeding import provision_direct, seed_tenant
 from bench.faults.truth import sweep
 
+WRITER_GIVES_UP = 20  # failed writes after which a writer stops (its failures are reported)
+
 
 def scenario_stale_reads(ctx: Context) -> Result:
     plan = ctx.plan
@@ -67,11 +69,15 @@ def scenario_stale_reads(ctx: Context) -> Result:
 
 def drive_writers(writers: list[Writer], per_writer: int, deadline: float) -> None:
     """Each writer on a thread of its own: ``per_writer`` rounds, until the deadline, or
-    until 20 of its writes failed."""
+    until WRITER_GIVES_UP of its writes failed."""
 
     def drive(writer: Writer) -> None:
         failures = 0
-        while writer.rounds < per_writer and time.monotonic() < deadline and failures < 20:
+        while (
+            writer.rounds < per_writer
+            and time.monotonic() < deadline
+            and failures < WRITER_GIVES_UP
+        ):
             if not writer.step():
                 failures += 1
 
@@ -79,7 +85,7 @@ def drive_writers(writers: list[Writer], per_writer: int, deadline: float) -> No
         list(pool.map(drive, writers))
 
 
-def judge_stale_reads(
+def judge_stale_reads(  # noqa: PLR0913, PLR0917 (judges all the run collected: split from the run)
     ctx: Context,
     writers: list[Writer],
     tallies: tuple[Tally, Tally],
