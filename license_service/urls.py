@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 import license_service.openapi  # noqa: F401 (registers the security-scheme extensions)
-from activations.apis import CheckApi
+from activations.check.view import CheckApi
 from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
 from license_service.views import CATCH_ALL_ROUTE, not_found

@@ -24,7 +24,7 @@ from django.db import migrations, models, transaction
 
 
 def rewrite_emails(apps: Any, schema_editor: Any) -> None:
-    from licensing.cache import check_cache_forget
+    from activations.check.keys import check_cache_forget
     from licensing.models import MAX_EMAIL_LENGTH, normalize_email
 
     LicenseKey = apps.get_model("licensing", "LicenseKey")

@@ -406,7 +406,7 @@ ACCEPTED = [
 def test_a_503_check_with_the_database_down_logs_no_key(api_client, logs, monkeypatch, form):
     from django.db import OperationalError
 
-    from activations import selectors
+    from activations.check import facts as selectors
 
     def down(*args: Any) -> Any:
         raise OperationalError("connection refused")
