@@ -178,7 +178,7 @@ def _check_data_query(connection: Any, key: str) -> CheckData | None:
         rows = cursor.fetchall()
         if not rows:
             return None
-        licenses = [
+        licenses: list[LicenseFacts] = [
             {
                 "license_id": license_id,
                 "product_slug": product_slug,
@@ -214,12 +214,13 @@ def _check_data_query(connection: Any, key: str) -> CheckData | None:
             for license_id, hashes in instances.items():
                 listed[license_id]["instances"] = frozenset(hashes)
     customer_email, brand_slug = rows[0][0], rows[0][1]
-    return {
+    facts: KeyFacts = {
         "license_key": key,
         "brand": brand_slug,
         "customer_email_masked": mask_email(customer_email),
         "licenses": licenses,
     }
+    return facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +409,7 @@ def check_answer(
     }
 
 
-def _active_license_ids(licenses: list[dict[str, Any]], instance_identifier: str) -> set[int]:
+def _active_license_ids(licenses: list[LicenseFacts], instance_identifier: str) -> set[int]:
     digest = instance_hash(instance_identifier)
     active = {
         lic["license_id"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -492,3 +493,99 @@ def test_dead_redis_leaves_the_near_cache_serving_nothing(client: Any, key: str)
         assert cache is None or len(cache) == 0
     breaker.cache_breaker_reset()
     nearcache.near_cache_reset()
+
+
+# --- memory: a byte budget, and unknown keys --------------------------------------------------
+
+
+@pytest.fixture
+def small_near_cache(settings: Any) -> nearcache.NearCache:
+    """A near cache with room for three entries of ``entry(...)``'s size, no barrier due."""
+    size = nearcache.entry_size("K0", FACTS_PICKLED, RENDERED)
+    settings.LICENSE_SERVICE = {
+        **settings.LICENSE_SERVICE,
+        "CHECK_NEAR_CACHE_SYNC": 30.0,
+        "CHECK_NEAR_CACHE_MAX_BYTES": 3 * size + size // 2,
+    }
+    return fresh_near_cache()
+
+
+RENDERED = (b'{"success": true}' * 10, None)
+FACTS = {"license_key": "K0", "cached_until": 2.0**40}
+FACTS_PICKLED = pickle.dumps(FACTS, pickle.HIGHEST_PROTOCOL)
+
+
+def fill(cache: nearcache.NearCache, key: str) -> None:
+    token = cache.get(key, [], ratelimit.rate_window("x", "y", "1000/m"))[1]
+    cache.put(key, {**FACTS, "license_key": key[:2], "rendered": RENDERED}, token)
+
+
+def accounted(cache: nearcache.NearCache) -> int:
+    return sum(kept[nearcache._SIZE] for kept in cache._entries.values())
+
+
+@requires_redis
+def test_the_near_cache_keeps_what_its_byte_budget_allows_oldest_out_first(
+    small_near_cache: nearcache.NearCache,
+) -> None:
+    cache = small_near_cache
+    for n in range(5):
+        fill(cache, f"K{n}")
+    assert list(cache._entries) == ["K2", "K3", "K4"]  # K0 and K1 were evicted
+    assert cache.kept_bytes == accounted(cache) <= cache._max_bytes
+    size = nearcache.entry_size("K0", FACTS_PICKLED, RENDERED)
+    assert cache.kept_bytes == 3 * size
+
+
+@requires_redis
+def test_the_body_is_kept_once(small_near_cache: nearcache.NearCache) -> None:
+    fill(small_near_cache, "K0")
+    facts, rendered, _, _ = small_near_cache._entries["K0"]
+    assert rendered == RENDERED
+    assert RENDERED[0] not in facts  # not pickled a second time with the facts
+    assert nearcache.Kept._make(small_near_cache._entries["K0"]).data()["rendered"] == RENDERED
+
+
+@requires_redis
+def test_byte_accounting_stays_exact_after_invalidations_and_expiry(
+    small_near_cache: nearcache.NearCache,
+) -> None:
+    cache = small_near_cache
+    for n in range(3):
+        fill(cache, f"K{n}")
+    check_cache_forget("K1")  # its invalidation message is applied by the next read
+    assert cache.get("K0", [], ratelimit.rate_window("x", "y", "1000/m"))[0] is not None
+    assert list(cache._entries) == ["K0", "K2"]
+    assert cache.kept_bytes == accounted(cache)
+    fill(cache, "K1")  # read again after the invalidation: kept
+    assert cache.kept_bytes == accounted(cache)
+    token = cache.get("K9", [], ratelimit.rate_window("x", "y", "1000/m"))[1]
+    cache.put("K9", {**FACTS, "cached_until": 0.0}, token)  # kept, expired already
+    assert cache.kept_bytes == accounted(cache)
+    assert cache.get("K9", [], ratelimit.rate_window("x", "y", "1000/m"))[0] is None
+    assert "K9" not in cache._entries
+    assert cache.kept_bytes == accounted(cache)
+    get_redis_connection("default").set(caches["default"].make_key("check:epoch:v2"), b"8")
+    cache.get("K0", [], ratelimit.rate_window("x", "y", "1000/m"))  # applies the epoch
+    assert len(cache) == 0
+    assert cache.kept_bytes == 0
+
+
+@requires_redis
+def test_an_entry_larger_than_the_budget_is_not_kept(settings: Any) -> None:
+    settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_NEAR_CACHE_MAX_BYTES": 100}
+    cache = fresh_near_cache()
+    fill(cache, "K0")
+    assert len(cache) == 0
+    assert cache.kept_bytes == 0
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_an_unknown_key_answer_leaves_the_ips_known_keys_near_hits(client: Any, key: str) -> None:
+    warm(client, key)
+    for _ in range(3):
+        assert check(client, "RNKM-NOT-A-KEY").status_code == 404
+        tier, response = served_by(client, key)
+        assert tier == "near_hit"  # the worker still trusts its local counts
+        assert response.status_code == 200
