@@ -1,8 +1,9 @@
 """Signals of the licensing app.
 
 ``check_answer_changed`` (argument ``key``: a canonical license key) is sent inside the
-transaction of every write that can change the product check's answer for that key; the
-check (``activations.check.keys``) listens and forgets its cached answer after commit.
+transaction of every write that can change the product check's answer for that key (or
+after it has committed); the check (``activations.check.keys``) listens and forgets its
+cached answer once the transaction, if any, has committed.
 Sent, not called, so licensing never imports the floor above it.
 """
 
