@@ -45,16 +45,6 @@ def outcome_code(exc: Exception) -> str:
     return "other"
 
 
-def _answered(handler: Callable[[], HttpResponse]) -> HttpResponse:
-    """The handler's response, or the SPEC error envelope of what it raised."""
-    try:
-        return handler()
-    except DomainError as exc:
-        return domain_error_response(exc)
-    except (OperationalError, InterfaceError):
-        return database_unavailable_response()
-
-
 def _not_allowed(method: str | None, allowed: str) -> HttpResponse:
     return error_response(
         code="method_not_allowed",
@@ -94,10 +84,15 @@ def check_get(request: HttpRequest, license_key: str) -> HttpResponse:
     method = request.method
     if method != "GET" and method != "HEAD":
         return _not_allowed(method, "GET, HEAD")
-    if not request.META.get("QUERY_STRING"):  # the usual check: nothing to parse
-        return _answered(partial(_check_recorded, request, license_key, _no_params))
-    params = partial(check_params, request.GET, with_key=False)
-    return _answered(partial(_check_recorded, request, license_key, params))
+    try:
+        if not request.META.get("QUERY_STRING"):  # the usual check: nothing to parse
+            return _check_recorded(request, license_key, _no_params)
+        params = partial(check_params, request.GET, with_key=False)
+        return _check_recorded(request, license_key, params)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except (OperationalError, InterfaceError):
+        return database_unavailable_response()
 
 
 def _no_params() -> tuple[None, None, None]:
@@ -109,7 +104,12 @@ def check_post(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/product/check (the key in the body)."""
     if request.method != "POST":
         return _not_allowed(request.method, "POST")
-    return _answered(partial(_check_recorded, request, None, partial(_post_params, request)))
+    try:
+        return _check_recorded(request, None, partial(_post_params, request))
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except (OperationalError, InterfaceError):
+        return database_unavailable_response()
 
 
 def _post_params(request: HttpRequest) -> tuple[str | None, str | None, str | None]:
