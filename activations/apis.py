@@ -1,4 +1,5 @@
-"""Product API (SPEC §6: activate, deactivate, check) and the brand-side seat release.
+"""Product API (SPEC §6): activate and deactivate, and the brand-side seat release. The
+check lives in ``activations.check``; the rate limits below are in ``activations.check.limits``.
 
 The license key is the product API's credential, so every call is rate-limited per client
 IP and per key, and answers naming no license (unknown key, failed checksum, or no license
@@ -12,10 +13,6 @@ deactivate): a guesser cannot know such a pair, and one mistyped key must not cu
 every site behind a shared host. Anything else from that IP is 429 until the window ends,
 answered the same whether the key exists or not, and a refused request writes nothing but
 its IP's counter (no key counter, cache entry or generation stamp).
-
-The check endpoints are the hot path: they are DRF views only for the OpenAPI schema and
-run as plain Django views (``LeanApiView``), counting the rate limits and reading the cached
-answer in one round trip to the cache.
 """
 
 from __future__ import annotations

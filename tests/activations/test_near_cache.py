@@ -153,7 +153,7 @@ def test_kept_answers_and_windows_are_invisible_to_the_garbage_collector(
     client: Any, key: str
 ) -> None:
     # A full collection walks every object the collector tracks, and stops every thread
-    # meanwhile; a process keeps up to CHECK_NEAR_CACHE_SIZE answers and a rate-limit
+    # meanwhile; a process keeps up to CHECK_NEAR_CACHE_MAX_BYTES of answers and a rate-limit
     # window per key and IP for its whole period.
     cache = fresh_near_cache()
     warm(client, key)
