@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from django.core.cache import cache, caches
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import ResponseError
 from rest_framework.test import APIClient
 
 from license_service import ratelimit
@@ -266,6 +267,27 @@ def test_counters_are_the_ones_cache_incr_sees(limits, key):
     assert check(client, key).status_code == 429
     ip_window = rate_window("product-ip", "203.0.113.7", "100000/m")
     assert cache.get(ip_window.key) == 1
+
+
+@requires_redis
+def test_a_write_sent_in_a_pipeline_is_done_and_its_replies_read() -> None:
+    redis = raw_redis()
+    replies = transport.redis_pipeline(
+        redis, [[b"SET", b"ls:test:sent", b"1"], [b"INCR", b"ls:test:sent"]]
+    )
+    assert replies == [b"OK", 2]
+    assert transport.redis_pipeline(redis, [[b"GET", b"ls:test:sent"]]) == [b"2"]
+    redis.delete(b"ls:test:sent")
+
+
+@requires_redis
+def test_a_failed_command_in_a_pipeline_does_not_fail_the_next_call() -> None:
+    redis = raw_redis()
+    redis.set(b"ls:test:text", b"not a number")
+    with pytest.raises(ResponseError):  # every reply read, then the error raised
+        transport.redis_pipeline(redis, [[b"INCR", b"ls:test:text"], [b"PING"]])
+    assert transport.redis_pipeline(redis, [[b"GET", b"ls:test:text"]]) == [b"not a number"]
+    redis.delete(b"ls:test:text")
 
 
 @requires_redis
