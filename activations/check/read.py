@@ -49,6 +49,9 @@ def check(
     product_slug: str | None,
     instance_identifier: str | None,
 ) -> HttpResponse:
+    """The answer of one check: from the near cache (no round trip) when it has the key and
+    the local counts admit the request, else from one round trip to Redis, else from the
+    database. Raises the domain errors the view answers (unknown key, throttled)."""
     key = canonical_license_key(raw_key)
     bind_license_key(key)
     if key is None:
