@@ -589,3 +589,21 @@ def test_an_unknown_key_answer_leaves_the_ips_known_keys_near_hits(client: Any, 
         tier, response = served_by(client, key)
         assert tier == "near_hit"  # the worker still trusts its local counts
         assert response.status_code == 200
+
+
+@requires_redis
+def test_a_failed_flush_fails_open(client: Any, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    warm(client, key)
+    cache = near_cache()
+    assert cache is not None
+    assert served_by(client, key)[0] == "near_hit"  # an event waits to be flushed
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Redis does not answer")
+
+    monkeypatch.setattr(cache._backend, "count_and_read", down)
+    cache._sync_sent_at = float("-inf")  # a barrier and a flush are due
+    assert served_by(client, key)[0] == "near_hit"  # the request that flushed is answered
+    assert breaker.cache_unavailable()  # the cache is skipped for a few seconds
+    assert served_by(client, key)[0] == "error"  # the database answers meanwhile
+    breaker.cache_breaker_reset()
