@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from activations.check.keys import check_cache_forget_on_commit
 from activations.errors import (
     ActivationNotFound,
     LicenseCancelled,
@@ -32,8 +33,7 @@ from activations.selectors import instance_hash
 from audit.services import Actor, audit_record
 from brands.models import Brand
 from license_service.errors import NotFound, ValidationFailed
-from license_service.ratelimit import cache_failed, cache_unavailable
-from licensing.cache import check_cache_forget_on_commit
+from license_service.redis.breaker import cache_failed, cache_unavailable
 from licensing.keys import canonical_license_key
 from licensing.models import License
 from licensing.selectors import seats_remaining

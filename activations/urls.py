@@ -6,10 +6,11 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, re_path
 
 from activations import apis
+from activations.check import view as check_view
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # GET check/{key} is mounted by license_service/urls.py at the top level (the hot path).
-    re_path(r"^check/?$", apis.CheckPostApi.as_view(), name="product-check-post"),
+    re_path(r"^check/?$", check_view.check_post, name="product-check-post"),
     re_path(r"^activate/?$", apis.ActivateApi.as_view(), name="product-activate"),
     re_path(r"^deactivate/?$", apis.DeactivateApi.as_view(), name="product-deactivate"),
 ]

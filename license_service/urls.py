@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 import license_service.openapi  # noqa: F401 (registers the security-scheme extensions)
-from activations.apis import CheckApi
+from activations.check.view import check_get
 from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
 from license_service.views import CATCH_ALL_ROUTE, not_found
@@ -20,7 +20,7 @@ urlpatterns = [
     # as an unknown key.
     re_path(
         r"^api/v1/product/check/(?P<license_key>[^/]+)/?$",
-        CheckApi.as_view(),
+        check_get,
         name="product-check",
     ),
     # The rest of the product API.

@@ -17,7 +17,6 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from brands.models import Brand, Product
 from license_service.errors import NotFound, ValidationFailed
-from licensing.cache import check_cache_forget_on_commit
 from licensing.errors import (
     AlreadyEntitled,
     IdempotencyConflict,
@@ -34,6 +33,7 @@ from licensing.models import (
     LicenseKey,
     normalize_email,
 )
+from licensing.signals import check_cache_forget_on_commit
 
 UNSET: Any = object()
 

@@ -11,10 +11,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from activations.check.near import near_cache_reset
 from audit.services import Actor
 from brands.models import SCOPE_ECOSYSTEM_READ, Brand, Product
 from brands.services import api_key_create
-from licensing.nearcache import near_cache_reset
 from tests.factories import BrandFactory, ProductFactory, StaffUserFactory
 
 pytest_plugins = ["tests.skip_report"]

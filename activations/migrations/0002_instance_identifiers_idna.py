@@ -85,7 +85,7 @@ def _licenses(Activation: Any, db: str) -> Iterator[list[dict[str, Any]]]:
 
 
 def renormalize(apps: Any, schema_editor: Any) -> None:
-    from licensing.cache import check_cache_forget
+    from activations.check.keys import check_cache_forget
 
     Activation = apps.get_model("activations", "Activation")
     AuditEvent = apps.get_model("audit", "AuditEvent")

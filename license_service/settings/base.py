@@ -294,7 +294,7 @@ LICENSE_SERVICE = {
     # change anyway; the TTL bounds what a lost invalidation could cost).
     "CHECK_CACHE_TTL": _CHECK_CACHE_TTL,
     "CHECK_NEGATIVE_CACHE_TTL": env.int("CHECK_NEGATIVE_CACHE_TTL", default=30),
-    # The near cache (licensing.nearcache): hot check answers kept in each process, kept
+    # The near cache (activations.check.near): hot check answers kept in each process, kept
     # current by Redis's invalidation pushes (with Redis only). SYNC: it serves only while a
     # barrier sent on its channel at most this many seconds ago has been answered; it must
     # stay below CACHE_SOCKET_TIMEOUT. TTL: by default as long as the Redis entry (an entry
@@ -302,7 +302,8 @@ LICENSE_SERVICE = {
     "CHECK_NEAR_CACHE": env.bool("CHECK_NEAR_CACHE", default=True),
     "CHECK_NEAR_CACHE_SYNC": env.float("CHECK_NEAR_CACHE_SYNC", default=0.05),
     "CHECK_NEAR_CACHE_TTL": env.int("CHECK_NEAR_CACHE_TTL", default=_CHECK_CACHE_TTL),
-    "CHECK_NEAR_CACHE_SIZE": env.int("CHECK_NEAR_CACHE_SIZE", default=100_000),
+    # MAX_BYTES: what the kept answers of one worker process may take (32 MiB).
+    "CHECK_NEAR_CACHE_MAX_BYTES": env.int("CHECK_NEAR_CACHE_MAX_BYTES", default=33_554_432),
     # last_seen_at is refreshed at most once per this many seconds per activation.
     "HEARTBEAT_INTERVAL": env.int("HEARTBEAT_INTERVAL", default=3600),
     "IDEMPOTENCY_TTL": timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24)),

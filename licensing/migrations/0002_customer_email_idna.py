@@ -24,7 +24,7 @@ from django.db import migrations, models, transaction
 
 
 def rewrite_emails(apps: Any, schema_editor: Any) -> None:
-    from licensing.cache import check_cache_forget
+    from licensing.signals import check_answer_changed
     from licensing.models import MAX_EMAIL_LENGTH, normalize_email
 
     LicenseKey = apps.get_model("licensing", "LicenseKey")
@@ -48,7 +48,9 @@ def rewrite_emails(apps: Any, schema_editor: Any) -> None:
 
     for key_id, brand_id, key, email, new in changes:
         LicenseKey.objects.using(db).filter(pk=key_id).update(customer_email=new)
-        transaction.on_commit(lambda key=key: check_cache_forget(key), using=db)
+        transaction.on_commit(
+            lambda key=key: check_answer_changed.send(sender=None, key=key), using=db
+        )
     AuditEvent.objects.using(db).bulk_create(
         [
             AuditEvent(

@@ -12,10 +12,10 @@ import redis
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from activations.check import keys as check_cache
 from brands.models import Product
-from license_service import ratelimit
-from license_service.ratelimit import cache_breaker_reset
-from licensing import cache as check_cache
+from license_service.redis import scripts
+from license_service.redis.breaker import cache_breaker_reset
 from licensing.models import License
 from tests.factories import LicenseFactory, LicenseKeyFactory
 
@@ -33,13 +33,18 @@ def _cache_breaker_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the hot path's round trips to Redis (the commands each one carried)."""
     calls: list[int] = []
-    real = ratelimit.redis_pipeline
+    real_pipeline, real_script = scripts.redis_pipeline, scripts.redis_script
 
     def counted(redis: Any, commands: Any) -> Any:
         calls.append(len(commands))
-        return real(redis, commands)
+        return real_pipeline(redis, commands)
 
-    monkeypatch.setattr(ratelimit, "redis_pipeline", counted)
+    def counted_script(script: Any, keys: Any, args: Any) -> Any:
+        calls.append(1)  # one script call
+        return real_script(script, keys, args)
+
+    monkeypatch.setattr(scripts, "redis_pipeline", counted)
+    monkeypatch.setattr(scripts, "redis_script", counted_script)
     return calls
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from activations.check.keys import check_cache_key
 from activations.models import Activation
 from audit.models import AuditEvent
-from licensing.cache import check_cache_key
 from tests.conftest import make_brand_client
 from tests.factories import ActivationFactory, LicenseFactory
 

@@ -14,9 +14,9 @@ from django.core.cache import cache
 from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
-from activations import selectors
+from activations.check import facts as selectors
+from activations.check.keys import check_cache_forget, check_cache_key
 from activations.models import Activation
-from licensing.cache import check_cache_forget, check_cache_key
 from licensing.models import License
 from tests.activations.conftest import activate, deactivate
 from tests.conftest import requires_postgres
@@ -129,7 +129,7 @@ def test_instance_identifier_adds_instance_active(client, key, license_, brand):
 def test_instance_active_is_answered_for_licenses_with_very_many_seats(
     client, key, license_, monkeypatch, django_assert_num_queries
 ):
-    monkeypatch.setattr("activations.selectors.MAX_CACHED_INSTANCES", 1)
+    monkeypatch.setattr("activations.check.facts.MAX_CACHED_INSTANCES", 1)
     ActivationFactory.create(license=license_, instance_identifier="example.com")
     ActivationFactory.create(license=license_, instance_identifier="other.example.com")
     check(client, key, instance_identifier="other.example.com")  # fills cache, heartbeat

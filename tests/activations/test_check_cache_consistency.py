@@ -11,11 +11,16 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from activations import selectors
+from activations.check import facts as selectors
+from activations.check import keys as check_cache
+from activations.check.keys import (
+    EPOCH_KEY,
+    check_cache_forget,
+    check_cache_key,
+    check_generation_key,
+)
 from audit.services import Actor
-from license_service import ratelimit
-from licensing import cache as check_cache
-from licensing.cache import EPOCH_KEY, check_cache_forget, check_cache_key, check_generation_key
+from license_service.redis import breaker
 from licensing.models import License
 from licensing.services import license_suspend
 from tests.activations.conftest import cache_broken
@@ -107,7 +112,7 @@ def test_invalidation_lost_while_the_cache_was_down_is_made_good_when_it_is_back
         assert status_of(client, key) == "suspended"  # answered from the database
     # The same cache comes back with its data (a network blip, not a restart), and this
     # process has stopped skipping it.
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
     assert cache.get(check_cache_key(key))[2]["licenses"][0]["status"] == "valid"  # still there
     assert status_of(client, key) == "suspended"
     assert not check_cache.epoch_bump_pending()
@@ -115,10 +120,10 @@ def test_invalidation_lost_while_the_cache_was_down_is_made_good_when_it_is_back
 
 def test_invalidation_skipped_while_the_breaker_is_open_is_made_good_too(client, key, suspend):
     assert status_of(client, key) == "valid"
-    ratelimit.cache_failed("test")  # an earlier call failed: the cache is being skipped
+    breaker.cache_failed("test")  # an earlier call failed: the cache is being skipped
     suspend()
     assert status_of(client, key) == "suspended"  # from the database
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
     assert status_of(client, key) == "suspended"
 
 
@@ -128,7 +133,7 @@ def test_lost_invalidation_kills_every_entry_written_before(client, key, suspend
     assert status_of(client, key) == "valid"
     with cache_broken():
         suspend()
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
     epoch = cache.get(EPOCH_KEY)
     # The next contact is a check of another key: the epoch moves all the same.
     License.objects.filter(license_key__key=other).update(status=License.Status.CANCELLED)
@@ -142,7 +147,7 @@ def test_next_invalidation_that_reaches_the_cache_moves_the_epoch(client, key, s
     assert status_of(client, key) == "valid"
     with cache_broken():
         suspend()
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
     epoch = cache.get(EPOCH_KEY)
     check_cache_forget(other.license_key.key)  # another write's invalidation
     assert cache.get(EPOCH_KEY) != epoch
@@ -153,7 +158,7 @@ def test_next_invalidation_that_reaches_the_cache_moves_the_epoch(client, key, s
 def test_after_the_repair_answers_are_cached_again(client, key, suspend, django_assert_num_queries):
     with cache_broken():
         suspend()
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
     assert status_of(client, key) == "suspended"  # moves the epoch, fills the cache
     epoch = cache.get(EPOCH_KEY)
     with django_assert_num_queries(0):

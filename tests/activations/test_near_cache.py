@@ -1,4 +1,4 @@
-"""The near cache (licensing.nearcache): hot check answers served from the process with no
+"""The near cache (activations.check.near): hot check answers served from the process with no
 round trip, and never once a write has changed them. Needs Redis (REDIS_URL): it is the
 invalidation channel; without it the near cache is off (checked first)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
-import socket
+import pickle
 import subprocess
 import sys
 import time
@@ -19,14 +19,14 @@ from django.core.cache.backends.base import default_key_func
 from django.test import override_settings
 from django_redis import get_redis_connection
 
+from activations.check import near as nearcache
+from activations.check.keys import check_cache_forget, check_cache_key
+from activations.check.near import LocalCounts, near_cache
 from audit.services import Actor
 from license_service import metrics, ratelimit
-from license_service.ratelimit import LocalCounts, rate_window
-from licensing import cache as check_cache_module
-from licensing import nearcache
-from licensing.cache import check_cache_forget, check_cache_key
+from license_service.ratelimit import rate_window
+from license_service.redis import breaker, scripts, transport
 from licensing.models import License
-from licensing.nearcache import near_cache
 from licensing.services import license_resume, license_suspend
 from tests.activations.conftest import activate
 from tests.conftest import DEAD_REDIS
@@ -34,7 +34,7 @@ from tests.conftest import DEAD_REDIS
 pytestmark = pytest.mark.django_db
 
 requires_redis = pytest.mark.skipif(
-    ratelimit.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
+    transport.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
 )
 
 
@@ -153,7 +153,7 @@ def test_kept_answers_and_windows_are_invisible_to_the_garbage_collector(
     client: Any, key: str
 ) -> None:
     # A full collection walks every object the collector tracks, and stops every thread
-    # meanwhile; a process keeps up to CHECK_NEAR_CACHE_SIZE answers and a rate-limit
+    # meanwhile; a process keeps up to CHECK_NEAR_CACHE_MAX_BYTES of answers and a rate-limit
     # window per key and IP for its whole period.
     cache = fresh_near_cache()
     warm(client, key)
@@ -221,11 +221,9 @@ def test_a_dropped_channel_stops_the_near_cache(client: Any, key: str) -> None:
     # client would break the near caches of any other run sharing this Redis server.
     cache = near_cache()
     assert cache is not None
-    assert cache._fd is not None  # connected by the checks above
-    with socket.socket(fileno=os.dup(cache._fd)) as channel:
-        host, port = channel.getsockname()[:2]
+    assert cache.client_id is not None  # connected by the checks above
     tracking = [
-        c for c in redis.client_list() if "t" in c["flags"] and c["addr"] == f"{host}:{port}"
+        c for c in redis.client_list() if "t" in c["flags"] and c["id"] == str(cache.client_id)
     ]
     assert len(tracking) == 1, "the near cache listens for invalidations"
     redis.client_kill_filter(_id=tracking[0]["id"])
@@ -246,19 +244,19 @@ def test_a_barrier_is_not_waited_for_and_is_applied_when_its_reply_is_read(
     synced = cache._synced_at
     cache._sync_sent_at = float("-inf")  # half the sync interval has passed
     assert served_by(client, key)[0] == "near_hit"  # the barrier went out with this check
-    assert [kind for kind, _ in cache._replies][-1] == "pong"  # nobody waited for it
+    assert cache._pings  # its pong: nobody waited for it
     time.sleep(0.05)  # its reply arrives
     assert served_by(client, key)[0] == "near_hit"
-    assert not cache._replies
+    assert not cache._pings
     assert cache._synced_at > synced
 
 
 @requires_redis
 def test_a_cache_outage_stops_the_near_cache(client: Any, key: str) -> None:
     warm(client, key)
-    ratelimit.cache_failed("test")
+    breaker.cache_failed("test")
     assert served_by(client, key)[0] == "error"  # the database answered
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
 
 
 @requires_redis
@@ -268,13 +266,13 @@ def test_an_invalidation_waits_one_more_pass_of_redis(
     """Redis writes the pushes by the end of the pass that ran the invalidation, maybe
     after its reply: a second round trip makes sure they left before the write answers."""
     sent: list[list[bytes]] = []
-    real = check_cache_module.redis_pipeline
+    real = scripts.redis_pipeline
 
     def recorded(redis: Any, commands: Any) -> Any:
         sent.append([command[0] for command in commands])
         return real(redis, commands)
 
-    monkeypatch.setattr(check_cache_module, "redis_pipeline", recorded)
+    monkeypatch.setattr(scripts, "redis_pipeline", recorded)
     check_cache_forget(key)
     assert sent == [[b"SET", b"DEL", b"SET"], [b"PING"]]
 
@@ -284,9 +282,9 @@ def test_an_invalidation_is_tried_while_the_breaker_is_open(client: Any, key: st
     """Another process may be reading the cache again already: a write must not skip its
     invalidation because this process's breaker is still open."""
     warm(client, key)
-    ratelimit.cache_failed("test")
+    breaker.cache_failed("test")
     check_cache_forget(key)
-    assert not ratelimit.cache_unavailable()  # Redis answered: the breaker closed
+    assert not breaker.cache_unavailable()  # Redis answered: the breaker closed
     assert served_by(client, key)[0] == "miss"  # the entry was dropped, here and in Redis
 
 
@@ -438,11 +436,9 @@ def test_flush_counts_every_waiting_event_without_a_limit() -> None:
     assert [w.key for w in windows] == ["a", "b", "u"]
     assert amounts == [3, 3, 0]
     backend = SimpleNamespace(key_func=default_key_func, key_prefix="ls", version=1)
-    command = ratelimit.count_and_read_command(
-        backend, windows, amounts=amounts, by_sha=False, unlimited=True
-    )
-    assert command[3:6] == [b"ls:1:a", b"ls:1:b", b"ls:1:u"]
-    limits = command[9::3][:3]  # (timeout, limit, amount) per window
+    keys, args = scripts.count_and_read_call(backend, windows, amounts=amounts, unlimited=True)
+    assert keys[0:3] == [b"ls:1:a", b"ls:1:b", b"ls:1:u"]
+    limits = args[3::3][:3]  # (timeout, limit, amount) per window
     assert all(int(limit) > 10**12 for limit in limits)
     assert counts.flush_plan() == ([], [])
     counts.flushed(windows, [900, 4, 1])
@@ -495,5 +491,119 @@ def test_dead_redis_leaves_the_near_cache_serving_nothing(client: Any, key: str)
         assert check(client, key).status_code == 200
         cache = near_cache()
         assert cache is None or len(cache) == 0
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
     nearcache.near_cache_reset()
+
+
+# --- memory: a byte budget, and unknown keys --------------------------------------------------
+
+
+@pytest.fixture
+def small_near_cache(settings: Any) -> nearcache.NearCache:
+    """A near cache with room for three entries of ``entry(...)``'s size, no barrier due."""
+    size = nearcache.entry_size("K0", FACTS_PICKLED, RENDERED)
+    settings.LICENSE_SERVICE = {
+        **settings.LICENSE_SERVICE,
+        "CHECK_NEAR_CACHE_SYNC": 30.0,
+        "CHECK_NEAR_CACHE_MAX_BYTES": 3 * size + size // 2,
+    }
+    return fresh_near_cache()
+
+
+RENDERED = (b'{"success": true}' * 10, None)
+FACTS = {"license_key": "K0", "cached_until": 2.0**40}
+FACTS_PICKLED = pickle.dumps(FACTS, pickle.HIGHEST_PROTOCOL)
+
+
+def fill(cache: nearcache.NearCache, key: str) -> None:
+    token = cache.get(key, [], ratelimit.rate_window("x", "y", "1000/m"))[1]
+    cache.put(key, {**FACTS, "license_key": key[:2], "rendered": RENDERED}, token)
+
+
+def accounted(cache: nearcache.NearCache) -> int:
+    return sum(kept[nearcache._SIZE] for kept in cache._entries.values())
+
+
+@requires_redis
+def test_the_near_cache_keeps_what_its_byte_budget_allows_oldest_out_first(
+    small_near_cache: nearcache.NearCache,
+) -> None:
+    cache = small_near_cache
+    for n in range(5):
+        fill(cache, f"K{n}")
+    assert list(cache._entries) == ["K2", "K3", "K4"]  # K0 and K1 were evicted
+    assert cache.kept_bytes == accounted(cache) <= cache._max_bytes
+    size = nearcache.entry_size("K0", FACTS_PICKLED, RENDERED)
+    assert cache.kept_bytes == 3 * size
+
+
+@requires_redis
+def test_the_body_is_kept_once(small_near_cache: nearcache.NearCache) -> None:
+    fill(small_near_cache, "K0")
+    facts, rendered, _, _ = small_near_cache._entries["K0"]
+    assert rendered == RENDERED
+    assert RENDERED[0] not in facts  # not pickled a second time with the facts
+    assert nearcache.Kept._make(small_near_cache._entries["K0"]).data()["rendered"] == RENDERED
+
+
+@requires_redis
+def test_byte_accounting_stays_exact_after_invalidations_and_expiry(
+    small_near_cache: nearcache.NearCache,
+) -> None:
+    cache = small_near_cache
+    for n in range(3):
+        fill(cache, f"K{n}")
+    check_cache_forget("K1")  # its invalidation message is applied by the next read
+    assert cache.get("K0", [], ratelimit.rate_window("x", "y", "1000/m"))[0] is not None
+    assert list(cache._entries) == ["K0", "K2"]
+    assert cache.kept_bytes == accounted(cache)
+    fill(cache, "K1")  # read again after the invalidation: kept
+    assert cache.kept_bytes == accounted(cache)
+    token = cache.get("K9", [], ratelimit.rate_window("x", "y", "1000/m"))[1]
+    cache.put("K9", {**FACTS, "cached_until": 0.0}, token)  # kept, expired already
+    assert cache.kept_bytes == accounted(cache)
+    assert cache.get("K9", [], ratelimit.rate_window("x", "y", "1000/m"))[0] is None
+    assert "K9" not in cache._entries
+    assert cache.kept_bytes == accounted(cache)
+    get_redis_connection("default").set(caches["default"].make_key("check:epoch:v2"), b"8")
+    cache.get("K0", [], ratelimit.rate_window("x", "y", "1000/m"))  # applies the epoch
+    assert len(cache) == 0
+    assert cache.kept_bytes == 0
+
+
+@requires_redis
+def test_an_entry_larger_than_the_budget_is_not_kept(settings: Any) -> None:
+    settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_NEAR_CACHE_MAX_BYTES": 100}
+    cache = fresh_near_cache()
+    fill(cache, "K0")
+    assert len(cache) == 0
+    assert cache.kept_bytes == 0
+
+
+@requires_redis
+@pytest.mark.usefixtures("slow_sync")
+def test_an_unknown_key_answer_leaves_the_ips_known_keys_near_hits(client: Any, key: str) -> None:
+    warm(client, key)
+    for _ in range(3):
+        assert check(client, "RNKM-NOT-A-KEY").status_code == 404
+        tier, response = served_by(client, key)
+        assert tier == "near_hit"  # the worker still trusts its local counts
+        assert response.status_code == 200
+
+
+@requires_redis
+def test_a_failed_flush_fails_open(client: Any, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    warm(client, key)
+    cache = near_cache()
+    assert cache is not None
+    assert served_by(client, key)[0] == "near_hit"  # an event waits to be flushed
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Redis does not answer")
+
+    monkeypatch.setattr(cache._backend, "count_and_read", down)
+    cache._sync_sent_at = float("-inf")  # a barrier and a flush are due
+    assert served_by(client, key)[0] == "near_hit"  # the request that flushed is answered
+    assert breaker.cache_unavailable()  # the cache is skipped for a few seconds
+    assert served_by(client, key)[0] == "error"  # the database answers meanwhile
+    breaker.cache_breaker_reset()

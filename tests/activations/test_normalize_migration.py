@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from licensing.cache import check_generation_key
+from activations.check.keys import check_generation_key
 from licensing.keys import generate_license_key
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,11 +11,13 @@ from unittest import mock
 import pytest
 from django.core.cache import cache, caches
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import ResponseError
 from rest_framework.test import APIClient
 
 from license_service import ratelimit
 from license_service.errors import Throttled
 from license_service.ratelimit import Rate, parse_rate, rate_limit_hit, rate_window
+from license_service.redis import breaker, transport
 from tests.activations.conftest import activate, body, cache_broken
 from tests.factories import LicenseFactory
 
@@ -170,7 +172,7 @@ def test_limits_fail_open_when_the_cache_fails(limits, key, caplog):
         responses = [check(client, key) for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert "failing open" in caplog.text
-    assert ratelimit.cache_unavailable()
+    assert breaker.cache_unavailable()
 
 
 def test_limits_fail_open_when_the_cache_answers_none(limits):
@@ -178,11 +180,11 @@ def test_limits_fail_open_when_the_cache_answers_none(limits):
     with mock.patch.object(cache, "incr", return_value=None):
         for _ in range(5):
             rate_limit_hit("test", "someone", "1/m")
-    assert ratelimit.cache_unavailable()
+    assert breaker.cache_unavailable()
 
 
 def test_a_failed_cache_is_left_alone_for_a_few_seconds():
-    ratelimit.cache_failed("test")
+    breaker.cache_failed("test")
     with mock.patch.object(cache, "incr") as incr:
         rate_limit_hit("test", "someone", "1/m")
     incr.assert_not_called()
@@ -221,12 +223,12 @@ def test_a_throttled_ip_does_not_spend_the_keys_budget(limits, key):
 # --- the round trip on Redis -------------------------------------------------------------------
 
 requires_redis = pytest.mark.skipif(
-    ratelimit.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
+    transport.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
 )
 
 
 def raw_redis() -> Any:
-    backend = ratelimit.redis_cache(caches["default"])
+    backend = transport.redis_cache(caches["default"])
     assert backend is not None
     return backend.client.get_client(write=True)
 
@@ -239,7 +241,7 @@ def test_script_is_loaded_again_when_redis_forgot_it(key, django_assert_num_quer
     raw_redis().script_flush()  # as after a restart
     with django_assert_num_queries(0):
         assert check(client, key).status_code == 200
-    assert not ratelimit.cache_unavailable()
+    assert not breaker.cache_unavailable()
 
 
 @requires_redis
@@ -247,11 +249,11 @@ def test_script_is_loaded_again_when_redis_forgot_it(key, django_assert_num_quer
 def test_connection_closed_by_redis_is_made_again(key, django_assert_num_queries):
     client = APIClient()
     assert check(client, key).status_code == 200
-    own_id = ratelimit.redis_pipeline(raw_redis(), [[b"CLIENT", b"ID"]])[0]
+    own_id = transport.redis_pipeline(raw_redis(), [[b"CLIENT", b"ID"]])[0]
     raw_redis().client_kill_filter(_id=own_id)  # as a restart does
     with django_assert_num_queries(0):
         assert check(client, key).status_code == 200
-    assert not ratelimit.cache_unavailable()
+    assert not breaker.cache_unavailable()
 
 
 @requires_redis
@@ -268,36 +270,40 @@ def test_counters_are_the_ones_cache_incr_sees(limits, key):
 
 
 @requires_redis
-def test_a_write_sent_without_waiting_is_done_and_its_reply_read_later() -> None:
+def test_a_write_sent_in_a_pipeline_is_done_and_its_replies_read() -> None:
     redis = raw_redis()
-    ratelimit.redis_send(redis, [[b"SET", b"ls:test:sent", b"1"], [b"INCR", b"ls:test:sent"]])
-    # The next call on this thread's connection reads the two replies first, then its own.
-    assert ratelimit.redis_pipeline(redis, [[b"GET", b"ls:test:sent"]]) == [b"2"]
+    replies = transport.redis_pipeline(
+        redis, [[b"SET", b"ls:test:sent", b"1"], [b"INCR", b"ls:test:sent"]]
+    )
+    assert replies == [b"OK", 2]
+    assert transport.redis_pipeline(redis, [[b"GET", b"ls:test:sent"]]) == [b"2"]
     redis.delete(b"ls:test:sent")
 
 
 @requires_redis
-def test_a_failed_write_sent_without_waiting_does_not_fail_the_next_call() -> None:
+def test_a_failed_command_in_a_pipeline_does_not_fail_the_next_call() -> None:
     redis = raw_redis()
     redis.set(b"ls:test:text", b"not a number")
-    ratelimit.redis_send(redis, [[b"INCR", b"ls:test:text"]])  # an error reply, unread
-    assert ratelimit.redis_pipeline(redis, [[b"GET", b"ls:test:text"]]) == [b"not a number"]
+    with pytest.raises(ResponseError):  # every reply read, then the error raised
+        transport.redis_pipeline(redis, [[b"INCR", b"ls:test:text"], [b"PING"]])
+    assert transport.redis_pipeline(redis, [[b"GET", b"ls:test:text"]]) == [b"not a number"]
     redis.delete(b"ls:test:text")
 
 
 @requires_redis
 def test_a_connection_dropped_with_unread_replies_is_made_again() -> None:
     redis = raw_redis()
-    own_id = ratelimit.redis_pipeline(redis, [[b"CLIENT", b"ID"]])[0]
-    ratelimit.redis_send(redis, [[b"SET", b"ls:test:dropped", b"1"]])
+    own_id = transport.redis_pipeline(redis, [[b"CLIENT", b"ID"]])[0]
+    transport.redis_pipeline(redis, [[b"SET", b"ls:test:dropped", b"1"]])
     redis.client_kill_filter(_id=own_id)
-    assert ratelimit.redis_pipeline(redis, [[b"PING"]]) == [b"PONG"]
+    assert transport.redis_pipeline(redis, [[b"PING"]]) == [b"PONG"]
     redis.delete(b"ls:test:dropped")
 
 
 def test_plain_tuple_positions_follow_the_field_order():
-    from licensing.nearcache import _EXPIRES, Kept
+    from activations.check.near import _EXPIRES, _SIZE, Kept
 
     assert ratelimit.Window._fields[ratelimit._STARTS] == "starts"
-    assert ratelimit.Window._fields[ratelimit._ENDS] == "ends"
+    assert ratelimit.Window._fields[ratelimit.ENDS] == "ends"
     assert Kept._fields[_EXPIRES] == "expires"
+    assert Kept._fields[_SIZE] == "size"

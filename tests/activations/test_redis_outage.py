@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from activations.models import Activation
-from license_service import ratelimit
+from license_service.redis import breaker
 from tests.activations.conftest import activate, deactivate
 from tests.conftest import DEAD_REDIS
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def dead_redis():
     with override_settings(CACHES=DEAD_REDIS):
         yield
-    ratelimit.cache_breaker_reset()
+    breaker.cache_breaker_reset()
 
 
 def timed(call, *args, **kwargs):
@@ -65,7 +65,7 @@ def test_errors_are_still_answered_while_redis_is_down(client, key, product):
 @pytest.mark.usefixtures("dead_redis")
 def test_dead_redis_is_not_asked_again_at_once(client, key):
     timed(check, client, key)
-    assert ratelimit.cache_unavailable()
+    assert breaker.cache_unavailable()
     started = time.monotonic()
     for _ in range(20):
         assert check(client, key).status_code == 200

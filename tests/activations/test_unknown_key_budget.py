@@ -12,14 +12,15 @@ import pytest
 from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
-from activations.apis import IP_SCOPE, KEY_SCOPE, UNKNOWN_KEY_SCOPE
+from activations.check.keys import EPOCH_KEY, check_cache_key, check_generation_key
+from activations.check.limits import IP_SCOPE, KEY_SCOPE, UNKNOWN_KEY_SCOPE
+from activations.check.near import LocalCounts, near_cache
 from activations.models import Activation
 from license_service import ratelimit
-from license_service.ratelimit import LocalCounts, Window, parse_rate, rate_window
+from license_service.ratelimit import Window, parse_rate, rate_window
+from license_service.redis import transport
 from license_service.settings import base as base_settings
-from licensing.cache import EPOCH_KEY, check_cache_key, check_generation_key
 from licensing.keys import RANDOM_SYMBOLS, generate_license_key
-from licensing.nearcache import near_cache
 from tests.activations.conftest import body
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ ACTIVE = "example.com"
 BUDGET = 2
 
 requires_redis = pytest.mark.skipif(
-    ratelimit.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
+    transport.redis_cache(caches["default"]) is None, reason="needs Redis (REDIS_URL)"
 )
 
 
@@ -250,7 +251,7 @@ def assert_ip_throttled(response: Any) -> None:
 
 def redis_keys() -> set[str]:
     """Every key under the cache's prefix in its Redis database."""
-    backend = ratelimit.redis_cache(caches["default"])
+    backend = transport.redis_cache(caches["default"])
     assert backend is not None
     redis = backend.client.get_client(write=True)
     pattern = backend.make_key("*")
@@ -317,7 +318,7 @@ def test_a_cached_check_under_budget_is_still_one_round_trip_and_no_query(
     settings, key, round_trips, django_assert_num_queries
 ):
     """The gate of the unknown-key budget rides in the check's one script call."""
-    from licensing import nearcache
+    from activations.check import near as nearcache
 
     settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_NEAR_CACHE": False}
     nearcache.near_cache_reset()

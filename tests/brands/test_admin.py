@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from activations.check.keys import check_cache_key
 from activations.models import Activation
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -23,7 +24,6 @@ from brands.models import Brand, BrandApiKey, Product
 from brands.services import api_key_create
 from licensing import admin as licensing_admin
 from licensing.admin import one_year_after, renewal_expiry
-from licensing.cache import check_cache_key
 from licensing.models import License
 from licensing.services import license_suspend
 from tests.factories import ActivationFactory, LicenseFactory

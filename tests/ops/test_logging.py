@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.log import log_response
 from rest_framework.test import APIClient
 
-from activations import selectors
+from activations.check import facts as selectors
 from license_service import health
 from license_service.logging import (
     ACCESS_LOGGER,

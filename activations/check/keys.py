@@ -1,16 +1,20 @@
-"""Cache keys of the product check, and their invalidation.
+"""The check's cache keys, and their invalidation (read first: every other room of the
+check names these keys).
 
 The check answer is cached per license key (all its entitlements), as one entry holding
 the facts (or None for an unknown key) tagged with the key's *generation* and the cache's
 *epoch* as they were before the database was read. An entry is served only while both
 tags are still current (``check_entry_fresh``), so:
 
-- Every service that can change an answer calls ``check_cache_forget_on_commit`` inside
-  its transaction. After commit, ``check_cache_forget`` gives the key a new generation
-  (and drops its entry). A check that read the database before the commit and stores its
-  answer after the invalidation ran stores it under the old generation: never served.
+- Every service that can change an answer sends ``licensing.signals.check_answer_changed``
+  inside its transaction (the activations services call ``check_cache_forget_on_commit``
+  directly); ``check_answer_changed_received`` (connected in ``ActivationsConfig.ready``)
+  defers ``check_cache_forget`` to the commit. After commit, ``check_cache_forget`` gives
+  the key a new generation (and drops its entry). A check that read the database before
+  the commit and stores its answer after the invalidation ran stores it under the old
+  generation: never served.
 - The same invalidation writes the key's *invalidation key*, which nothing else writes:
-  every process's near cache (``licensing.nearcache``) is told of it by Redis, and of
+  every process's near cache (``activations.check.near``) is told of it by Redis, and of
   nothing a reader does.
 - If that invalidation cannot reach the cache, the process remembers it, and its next
   successful cache contact gives the whole cache a new epoch: every entry written before
@@ -21,7 +25,7 @@ Generations and epochs are ``new_stamp()`` values (time in nanoseconds and rando
 never counters: a counter whose key was evicted starts again at 1 and could make an old
 entry current again; a stamp is never reused. Readers never tag with a missing value
 either: a reader that finds no generation (or epoch) writes a fresh one, atomically with
-its read (``license_service.ratelimit.Stamp``), so an evicted generation only costs a
+its read (``license_service.redis.scripts.Stamp``), so an evicted generation only costs a
 miss. A generation lives as long as the entries that may carry it (it is refreshed when
 an entry is stored).
 
@@ -37,17 +41,10 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import transaction
 
-from license_service.ratelimit import (
-    cache_breaker_reset,
-    cache_failed,
-    cache_unavailable,
-    redis_cache,
-    redis_pipeline,
-    redis_send,
-)
+from license_service.redis.breaker import cache_breaker_reset, cache_failed, cache_unavailable
+from license_service.redis.scripts import Delete, Operation, Touch, Write, cache_backend
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +52,7 @@ CHECK_PREFIX = "check:v2:"
 GENERATION_PREFIX = "check:gen:v2:"
 EPOCH_KEY = "check:epoch:v2"
 # Written only by invalidations (never by readers): what near caches listen to
-# (licensing.nearcache), so that cache fills push nothing.
+# (activations.check.near), so that cache fills push nothing.
 INVALIDATION_PREFIX = "check:inv:v2:"
 
 # A generation outlives the entries tagged with it by this much (seconds).
@@ -146,38 +143,18 @@ def check_cache_forget(key: str) -> None:
     pending = epoch_bump_pending()
     generation_key, entry_key = check_generation_key(key), check_cache_key(key)
     stamp, timeout = new_stamp(), generation_timeout()
-    backend = caches["default"]
+    operations: list[Operation] = [
+        Write(generation_key, stamp, timeout),
+        Delete(entry_key),
+        # Pushed to every near cache; it expires with the generation.
+        Write(check_invalidation_key(key), stamp, timeout),
+    ]
+    if pending:
+        operations.append(Write(EPOCH_KEY, stamp, None))
     try:
-        redis_backend = redis_cache(backend)
-        if redis_backend is not None:
-            make_key = redis_backend.make_key
-            value = b"%d" % stamp
-            commands = [
-                [b"SET", make_key(generation_key).encode(), value, b"EX", b"%d" % timeout],
-                [b"DEL", make_key(entry_key).encode()],
-                # Pushed to every near cache; it expires with the generation.
-                [
-                    b"SET",
-                    make_key(check_invalidation_key(key)).encode(),
-                    value,
-                    b"EX",
-                    b"%d" % timeout,
-                ],
-            ]
-            if pending:
-                commands.append([b"SET", make_key(EPOCH_KEY).encode(), value])
-            redis = redis_backend.client.get_client(write=True)
-            redis_pipeline(redis, commands)
-            # One more round trip before the write answers its client: Redis writes the
-            # invalidation pushes to the near caches (licensing.nearcache) by the end of
-            # the event-loop pass that ran the commands, not necessarily before our
-            # reply; a command sent after that reply runs in a later pass.
-            redis_pipeline(redis, [[b"PING"]])
-        else:
-            backend.set(generation_key, stamp, timeout=timeout)
-            backend.delete(entry_key)
-            if pending:
-                backend.set(EPOCH_KEY, stamp, timeout=None)
+        # The barrier: one more round trip before the write answers its client, by when
+        # Redis has written the invalidation pushes to the near caches.
+        cache_backend().write(operations, barrier=True)
     except Exception:  # the cache is an optimisation; never fail a committed write
         _invalidation_lost()
         cache_failed("check cache invalidation")
@@ -193,24 +170,19 @@ def check_cache_forget_on_commit(key: str) -> None:
     transaction.on_commit(lambda: check_cache_forget(key))
 
 
+def check_answer_changed_received(sender: Any, *, key: str, **kwargs: Any) -> None:
+    """The receiver of ``licensing.signals.check_answer_changed``."""
+    check_cache_forget_on_commit(key)
+
+
 def check_cache_store(key: str, entry: tuple[int, int, Any], *, timeout: int) -> None:
     """Store an entry and keep its generation alive at least as long. Never raises."""
-    generation_key, entry_key = check_generation_key(key), check_cache_key(key)
-    backend = caches["default"]
     try:
-        redis_backend = redis_cache(backend)
-        if redis_backend is not None:
-            make_key, client = redis_backend.make_key, redis_backend.client
-            value = client.encode(entry, allow_int=False)
-            redis_send(  # nobody waits for a cache fill
-                client.get_client(write=True),
-                [
-                    [b"SET", make_key(entry_key).encode(), value, b"EX", b"%d" % timeout],
-                    [b"EXPIRE", make_key(generation_key).encode(), b"%d" % generation_timeout()],
-                ],
-            )
-        else:
-            backend.set(entry_key, entry, timeout=timeout)
-            backend.touch(generation_key, generation_timeout())
+        cache_backend().write(
+            [
+                Write(check_cache_key(key), entry, timeout),
+                Touch(check_generation_key(key), generation_timeout()),
+            ]
+        )
     except Exception:
         cache_failed("check cache write")

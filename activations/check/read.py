@@ -1,0 +1,174 @@
+"""The check's read path: the near cache, else one round trip to Redis (the rate limits
+counted and the cached answer read together), else the database; the answer rendered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from activations import services
+from activations.check.facts import (
+    CacheResult,
+    CheckData,
+    check_answer,
+    check_body,
+    check_cache_lookup,
+    check_data,
+    check_data_unwritten,
+    json_body,
+    rendered_body,
+)
+from activations.check.limits import (
+    IP_SCOPE,
+    KEY_SCOPE,
+    UNKNOWN_KEY_SCOPE,
+    BudgetSpent,
+    limit_ip,
+    limit_key,
+    unknown_key,
+)
+from activations.check.near import NearCache, near_cache
+from activations.errors import LicenseNotFound
+from license_service import metrics
+from license_service.errors import Throttled
+from license_service.logging import bind_license_key
+from license_service.middleware import client_ip
+from license_service.ratelimit import Window, rate_window
+from licensing.keys import canonical_license_key
+
+
+def check(
+    request: HttpRequest,
+    raw_key: str,
+    product_slug: str | None,
+    instance_identifier: str | None,
+) -> HttpResponse:
+    """The answer of one check: from the near cache (no round trip) when it has the key and
+    the local counts admit the request, else from one round trip to Redis, else from the
+    database. Raises the domain errors the view answers (unknown key, throttled)."""
+    key = canonical_license_key(raw_key)
+    bind_license_key(key)
+    if key is None:
+        raise unknown_key(limit_ip(request))
+    ip = client_ip(request) or "unknown"
+    knobs = settings.LICENSE_SERVICE
+    now = time.time()
+    count = (
+        rate_window(IP_SCOPE, ip, knobs["THROTTLE_PRODUCT_IP"], now=now),
+        rate_window(KEY_SCOPE, key, knobs["THROTTLE_PRODUCT_KEY"], now=now),
+    )
+    unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"], now=now)
+    near = near_cache()
+    plain = product_slug is None and instance_identifier is None
+    # No round trip: the answer is in this process and the limits admit it locally.
+    kept, token = near.get(key, count, unknown) if near is not None else (None, None)
+    data: CheckData | None
+    if kept is not None:
+        metrics.record_check_cache("near_hit")
+        body = rendered_body(kept.rendered, timezone.now()) if plain else None
+        if body is not None:  # the usual check: its answer as it was rendered
+            return HttpResponse(body, content_type="application/json")
+        data = kept.data()
+    else:
+        try:
+            data, cache_result = _check_from_cache(key, count, unknown, near, token)
+        except BudgetSpent:
+            if instance_identifier is None:
+                raise
+            return _check_over_budget(key, product_slug, instance_identifier, unknown)
+        metrics.record_check_cache(cache_result)
+    if data is None:
+        raise unknown_key(ip)
+    if plain:
+        return HttpResponse(check_body(data), content_type="application/json")
+    try:
+        answer = check_answer(
+            data, product_slug=product_slug, instance_identifier=instance_identifier
+        )
+    except LicenseNotFound as exc:
+        raise unknown_key(ip, exc) from None
+    if instance_identifier is not None:
+        services.activation_heartbeat(
+            license_key=key,
+            license_ids=_active_license_ids(answer),
+            instance_identifier=instance_identifier,
+        )
+    return HttpResponse(json_body(answer), content_type="application/json")
+
+
+def _check_from_cache(
+    key: str, count: Sequence[Window], unknown: Window, near: NearCache | None, token: int | None
+) -> tuple[CheckData | None, CacheResult]:
+    """One round trip: the IP's counter, this IP's unknown-key counter (a gate: read, and
+    BudgetSpent when it has no room, before anything about the key is counted, read or
+    written), the key's counter (each with the events the near cache admitted locally),
+    the cached answer; the database on a miss. What Redis answers goes to the near cache if
+    nothing invalidated it since ``token``."""
+    ip_window, key_window = count
+    windows = (ip_window, unknown, key_window)
+    if near is not None:
+        ip_events, key_events = near.counts.take(count)
+        amounts: Sequence[int] = (ip_events, 0, key_events)
+    else:
+        amounts = _ONE_EVENT_AND_A_GATE
+    lookup = check_cache_lookup(key, count=windows, amounts=amounts)
+    cached = None
+    if lookup is not None:
+        stop = lookup.throttled
+        if stop is not None:
+            if near is not None:
+                near.counts.learned([stop], [stop.limit + 1])
+                after = windows.index(stop) + 1  # not counted: those events wait again
+                near.counts.untaken(windows[after:], amounts[after:])
+            if stop.key == unknown.key:
+                raise BudgetSpent(stop.retry_after)
+            raise Throttled(stop.retry_after)
+        if near is not None:
+            near.counts.learned(windows, lookup.counts)
+        cached = lookup.cached
+    data, cache_result = check_data(key, read=cached)
+    if data is not None and cache_result in ("hit", "miss") and near is not None:
+        near.put(key, data, token)
+    return data, cache_result
+
+
+# A check's events without the near cache: one in the IP's window, none in the gate of the
+# unknown-key budget, one in the key's.
+_ONE_EVENT_AND_A_GATE = (1, 0, 1)
+
+
+def _check_over_budget(
+    key: str, product_slug: str | None, instance_identifier: str, spent: Window
+) -> HttpResponse:
+    """A check from an IP past its unknown-key budget: answered only if the instance holds
+    a seat of one of the key's licenses (of ``product_slug`` when given), then counted
+    against the key; else refused as if the key did not exist, having written nothing
+    (the facts are read without filling the cache)."""
+    data, cache_result = check_data_unwritten(key)
+    metrics.record_check_cache(cache_result)
+    if data is None:
+        raise Throttled(spent.retry_after)
+    try:
+        answer = check_answer(
+            data, product_slug=product_slug, instance_identifier=instance_identifier
+        )
+    except LicenseNotFound:  # no license for that product
+        raise Throttled(spent.retry_after) from None
+    active = _active_license_ids(answer)
+    if not active:
+        raise Throttled(spent.retry_after)
+    limit_key(key)
+    services.activation_heartbeat(
+        license_key=key, license_ids=active, instance_identifier=instance_identifier
+    )
+    return HttpResponse(json_body(answer), content_type="application/json")
+
+
+def _active_license_ids(answer: dict[str, Any]) -> list[int]:
+    return [e["license_id"] for e in answer["entitlements"] if e["instance_active"]]
