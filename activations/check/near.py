@@ -93,8 +93,10 @@ class LocalCounts:
     sync of the near cache) or the next exact call on the same window, which counts them
     with its own (``take``).
 
-    What that costs in accuracy: one process alone stays exact (its exact calls count its
-    waiting events). With several, events another process admitted and has not flushed
+    What that costs in accuracy: one process alone stays exact: its exact calls count its
+    waiting events, and while exact calls are in flight (taken, not yet answered) their
+    events count too, so a burst admitted here cannot pass a limit that those calls are
+    about to reach. With several, events another process admitted and has not flushed
     yet are not in the count a process reads: a window can let through at most
     limit / LOCAL_BATCH events per other process more than its limit, per sync interval
     of the near cache. The brute-force limit is not counted here (unknown keys are always
@@ -110,6 +112,7 @@ class LocalCounts:
         self._count: dict[str, int] = {}
         self._window: dict[str, tuple[str, int, int, int, int]] = {}  # tuple(Window)
         self._pending: dict[str, int] = {}
+        self._inflight: dict[str, int] = {}  # events of exact calls not answered yet
         self._peeked: set[str] = set()  # peek windows read locally since the last flush
         # The earliest end of a known window: a flush looks for ended windows only once
         # one has ended.
@@ -125,14 +128,15 @@ class LocalCounts:
     def admit(self, windows: Sequence[Window], peek: Window) -> bool:
         """Admit one event in each window without a round trip, or say it needs one."""
         with self._lock:
-            count, pending = self._count, self._pending
+            count, pending, inflight = self._count, self._pending, self._inflight
             peeked = count.get(peek.key)
             if peeked is not None and peeked >= peek.limit:
                 return False
             for window in windows:
                 key, limit = window.key, window.limit
                 waiting = pending.get(key, 0)
-                if (count.get(key, 0) + waiting + 1) * LOCAL_SHARE > limit or (
+                unanswered = inflight.get(key, 0)
+                if (count.get(key, 0) + waiting + unanswered + 1) * LOCAL_SHARE > limit or (
                     waiting >= max(1, limit // LOCAL_BATCH)
                 ):
                     return False
@@ -149,9 +153,26 @@ class LocalCounts:
             return True
 
     def take(self, windows: Sequence[Window]) -> list[int]:
-        """The events an exact call counts per window: its own and those still waiting."""
+        """The events an exact call counts per window: its own and those still waiting.
+        They are in flight until the call calls ``settled``."""
         with self._lock:
-            return [1 + self._pending.pop(window.key, 0) for window in windows]
+            amounts = [1 + self._pending.pop(window.key, 0) for window in windows]
+            inflight = self._inflight
+            for window, amount in zip(windows, amounts, strict=True):
+                inflight[window.key] = inflight.get(window.key, 0) + amount
+            return amounts
+
+    def settled(self, windows: Sequence[Window], amounts: Sequence[int]) -> None:
+        """The exact call that ``take`` gave ``amounts`` is answered (or failed): its events
+        are no longer in flight (``learned``/``untaken`` say what became of them)."""
+        with self._lock:
+            inflight = self._inflight
+            for window, amount in zip(windows, amounts, strict=True):
+                left = inflight.get(window.key, 0) - amount
+                if left > 0:
+                    inflight[window.key] = left
+                else:
+                    inflight.pop(window.key, None)
 
     def untaken(self, windows: Sequence[Window], amounts: Sequence[int]) -> None:
         """``take`` gave these, but the exact call stopped before counting them (at a window

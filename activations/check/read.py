@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -15,6 +15,7 @@ from django.utils import timezone
 from activations import services
 from activations.check.facts import (
     CacheResult,
+    CheckCacheRead,
     CheckData,
     check_answer,
     check_body,
@@ -110,32 +111,47 @@ def _check_from_cache(
     written), the key's counter (each with the events the near cache admitted locally),
     the cached answer; the database on a miss. What Redis answers goes to the near cache if
     nothing invalidated it since ``token``."""
-    ip_window, key_window = count
-    windows = (ip_window, unknown, key_window)
-    if near is not None:
-        ip_events, key_events = near.counts.take(count)
-        amounts: Sequence[int] = (ip_events, 0, key_events)
-    else:
-        amounts = _ONE_EVENT_AND_A_GATE
-    lookup = check_cache_lookup(key, count=windows, amounts=amounts)
-    cached = None
-    if lookup is not None:
-        stop = lookup.throttled
-        if stop is not None:
-            if near is not None:
-                near.counts.learned([stop], [stop.limit + 1])
-                after = windows.index(stop) + 1  # not counted: those events wait again
-                near.counts.untaken(windows[after:], amounts[after:])
-            if stop.key == unknown.key:
-                raise BudgetSpent(stop.retry_after)
-            raise Throttled(stop.retry_after)
-        if near is not None:
-            near.counts.learned(windows, lookup.counts)
-        cached = lookup.cached
+    cached = _counted_lookup(key, count, unknown, near)
     data, cache_result = check_data(key, read=cached)
     if data is not None and cache_result in ("hit", "miss") and near is not None:
         near.put(key, data, token)
     return data, cache_result
+
+
+def _counted_lookup(
+    key: str, count: Sequence[Window], unknown: Window, near: NearCache | None
+) -> CheckCacheRead | None:
+    """The round trip of ``_check_from_cache``: what it read of the key (None: the cache is
+    down), after the near cache's local counts learned what it counted."""
+    ip_window, key_window = count
+    windows = (ip_window, unknown, key_window)
+    if near is None:
+        lookup = check_cache_lookup(key, count=windows, amounts=_ONE_EVENT_AND_A_GATE)
+        if lookup is not None and lookup.throttled is not None:
+            _throttled(lookup.throttled, unknown)
+        return None if lookup is None else lookup.cached
+    taken = near.counts.take(count)
+    amounts = (taken[0], 0, taken[1])
+    try:  # in flight until what Redis counted is learned
+        lookup = check_cache_lookup(key, count=windows, amounts=amounts)
+        if lookup is None:
+            return None
+        stop = lookup.throttled
+        if stop is not None:
+            near.counts.learned([stop], [stop.limit + 1])
+            after = windows.index(stop) + 1  # not counted: those events wait again
+            near.counts.untaken(windows[after:], amounts[after:])
+            _throttled(stop, unknown)
+        near.counts.learned(windows, lookup.counts)
+        return lookup.cached
+    finally:
+        near.counts.settled(count, taken)
+
+
+def _throttled(stop: Window, unknown: Window) -> NoReturn:
+    if stop.key == unknown.key:
+        raise BudgetSpent(stop.retry_after)
+    raise Throttled(stop.retry_after)
 
 
 # A check's events without the near cache: one in the IP's window, none in the gate of the
