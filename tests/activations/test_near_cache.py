@@ -415,6 +415,7 @@ def test_local_admission_stops_at_half_the_limit_and_at_the_batch() -> None:
     assert admitted == 6  # 100 // 16 waiting at most (and 40 + 6 stays below 50)
     assert counts.take([a]) == [7]  # the exact call counts them with its own
     counts.learned([a], [49])
+    counts.settled([a], [7])  # that call is answered: its events are in the 49
     assert counts.admit([a], peek)  # the 50th event: half the limit
     assert not counts.admit([a], peek)
 
@@ -607,3 +608,15 @@ def test_a_failed_flush_fails_open(client: Any, key: str, monkeypatch: pytest.Mo
     assert breaker.cache_unavailable()  # the cache is skipped for a few seconds
     assert served_by(client, key)[0] == "error"  # the database answers meanwhile
     breaker.cache_breaker_reset()
+
+
+def test_events_of_exact_calls_in_flight_hold_back_local_admission() -> None:
+    """Exact calls taken but not answered yet are about to raise the counter: a burst
+    admitted locally meanwhile must leave room for them (one process stays exact)."""
+    counts = LocalCounts()
+    a, peek = window("a", 6), window("u", 20)
+    counts.learned([a, peek], [2, 0])
+    taken = counts.take([a])  # an exact call on its way to Redis
+    assert not counts.admit([a], peek)  # 2 counted + 1 in flight + 1 > 6 / 2
+    counts.settled([a], taken)  # it failed (the cache was down): nothing was counted
+    assert counts.admit([a], peek)  # 2 + 1 <= 6 / 2
