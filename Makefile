@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-fast lint format migrations-check check bench faults clean schemathesis compose-config
+.PHONY: help install run test lint format migrations-check check bench faults clean schemathesis compose-config
 
 help:
 	@echo "make run     set up .venv, migrate, load demo data, serve on $(HOST):$(PORT)"

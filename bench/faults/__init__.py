@@ -29,7 +29,7 @@ ports 55432 (PostgreSQL), 56379 (Redis) and 58000 (gunicorn) first, or ``FAULTS_
 The exit status is 1 when any scenario fails. Every request has a timeout; a request that
 times out is a hang, and a hang fails its scenario.
 
-The package (see NOTES-bench.md):
+The package (its figures and decisions: bench/MEASUREMENTS.md, bench/README.md):
 
 - ``plan``: how much each scenario does (full and quick plans) and the suite's constants;
 - ``http``: the HTTP client (``Api``, ``Answer``), ``Tally`` and ``burst``;
