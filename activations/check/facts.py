@@ -142,11 +142,11 @@ def _aware(value: Any) -> datetime | None:
     """A datetime column as the ORM would return it: aware, in UTC."""
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite without a declared type for the column
-        value = datetime.fromisoformat(value)
-    if timezone.is_naive(value):
-        return value.replace(tzinfo=UTC)
-    return value
+    # A str: SQLite without a declared type for the column.
+    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if timezone.is_naive(moment):
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def check_data_load(key: str) -> CheckData | None:

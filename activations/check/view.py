@@ -82,7 +82,7 @@ def _check_recorded(
 def check_get(request: HttpRequest, license_key: str) -> HttpResponse:
     """GET (and HEAD) /api/v1/product/check/<key>."""
     method = request.method
-    if method != "GET" and method != "HEAD":
+    if method not in {"GET", "HEAD"}:
         return _not_allowed(method, "GET, HEAD")
     try:
         if not request.META.get("QUERY_STRING"):  # the usual check: nothing to parse
@@ -124,8 +124,8 @@ def _post_params(request: HttpRequest) -> tuple[str | None, str | None, str | No
 
 
 class CheckApi(APIView):
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
+    authentication_classes = ()
+    permission_classes = ()
 
     @extend_schema(
         tags=[PRODUCT_TAG],
@@ -146,8 +146,8 @@ class CheckApi(APIView):
 
 
 class CheckPostApi(APIView):
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
+    authentication_classes = ()
+    permission_classes = ()
 
     @extend_schema(
         tags=[PRODUCT_TAG],

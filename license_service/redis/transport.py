@@ -33,7 +33,8 @@ def redis_cache(backend: BaseCache) -> RedisCache | None:
 
 def redis_client(backend: RedisCache) -> Redis:
     """The pooled redis-py client of a django-redis backend (its primary)."""
-    return backend.client.get_client(write=True)
+    client: Redis = backend.client.get_client(write=True)  # django-redis is unannotated
+    return client
 
 
 def redis_pipeline(redis: Redis, commands: Sequence[Sequence[bytes | str]]) -> list[Any]:
@@ -41,20 +42,23 @@ def redis_pipeline(redis: Redis, commands: Sequence[Sequence[bytes | str]]) -> l
     pipeline, not a transaction) on a connection of the client's pool; raises the first
     error reply after reading them all, or a connection error (the connection is then
     dropped, and the pool makes a new one for its next user)."""
+    # redis-py annotates its Connection methods only in part: the no-untyped-call ignores
+    # below are for send_packed_command, pack_commands, read_response and disconnect.
     pool = redis.connection_pool
     connection = pool.get_connection()
     try:
-        connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call]
+        connection.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call]
         replies: list[Any] = []
         error: ResponseError | None = None
         for _ in commands:
             try:
-                replies.append(connection.read_response())
+                replies.append(connection.read_response())  # type: ignore[no-untyped-call]
             except ResponseError as exc:  # the connection is still in step
                 error = error or exc
                 replies.append(exc)
     except BaseException:
-        connection.disconnect()
+        connection.disconnect()  # type: ignore[no-untyped-call]
         raise
     finally:
         pool.release(connection)
