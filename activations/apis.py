@@ -82,8 +82,7 @@ class _BodyOnDeleteSchema(AutoSchema):
         if method == "DELETE":
             self.method = "POST"
         try:
-            # drf-spectacular leaves its own hook unannotated.
-            return super()._get_request_body(direction)  # type: ignore[no-untyped-call]
+            return super()._get_request_body(direction)  # type: ignore[no-untyped-call]  # unannotated upstream
         finally:
             self.method = method
 

@@ -32,26 +32,24 @@ import django  # noqa: E402 (after the environment it reads)
 
 django.setup()
 
-# Below: after django.setup(), which the models, the factories and the app need.
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connections, router  # noqa: E402
+from django.conf import settings  # noqa: E402 (after django.setup())
+from django.core.management import call_command  # noqa: E402 (after django.setup())
+from django.db import connections, router  # noqa: E402 (after django.setup())
 
-from bench.inprocess import application, call  # noqa: E402
-from brands.models import Brand  # noqa: E402
-from licensing.models import LicenseKey  # noqa: E402
-from tests.factories import LicenseFactory, LicenseKeyFactory, ProductFactory  # noqa: E402
+from bench.inprocess import application, call  # noqa: E402 (after django.setup())
+from brands.models import Brand  # noqa: E402 (after django.setup())
+from licensing.models import LicenseKey  # noqa: E402 (after django.setup())
+from tests.factories import LicenseFactory, LicenseKeyFactory, ProductFactory  # noqa: E402 (after django.setup())
 
 try:  # this worktree
     from activations.check import facts as loader
     from activations.check.keys import check_cache_forget
     from activations.check.near import near_cache_reset
 except ImportError:  # the code before issue 13
-    # (The no-redef ignores: the same names, imported from where they lived then.)
-    from licensing.cache import check_cache_forget  # type: ignore[no-redef]
-    from licensing.nearcache import near_cache_reset  # type: ignore[no-redef]
+    from licensing.cache import check_cache_forget  # type: ignore[no-redef]  # its old home
+    from licensing.nearcache import near_cache_reset  # type: ignore[no-redef]  # its old home
 
-    from activations import selectors as loader  # type: ignore[no-redef]
+    from activations import selectors as loader  # type: ignore[no-redef]  # its old home
 
 
 def per_request(label: str, run: Callable[[], object], rounds: int) -> float:
@@ -111,7 +109,7 @@ def main() -> None:
         def plain_load(canonical: str) -> object:
             connection = connections[router.db_for_read(LicenseKey)]
             # The old code's own query, measured without its health-check flip.
-            return loader._check_data_query(connection, canonical)  # noqa: SLF001
+            return loader._check_data_query(connection, canonical)  # noqa: SLF001 (the old query)
 
         loader.check_data_load = plain_load  # type: ignore[assignment]  # the old code's loader
         flipless = per_request("miss without the flip, invalidation incl.", miss, rounds // 2)

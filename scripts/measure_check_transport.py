@@ -113,17 +113,16 @@ def main() -> None:
 
     def pooled() -> object:
         # Public Connection methods on a connection lent by the pool: pack_commands,
-        # send_packed_command, read_response (the no-untyped-call ignores here and in
-        # pooled_resp: redis-py leaves these three unannotated).
+        # send_packed_command, read_response.
         conn = pool.get_connection()
         try:
-            conn.send_packed_command(  # type: ignore[no-untyped-call]
-                conn.pack_commands(  # type: ignore[no-untyped-call]
+            conn.send_packed_command(  # type: ignore[no-untyped-call]  # unannotated upstream
+                conn.pack_commands(  # type: ignore[no-untyped-call]  # unannotated upstream
                     [[b"EVALSHA", sha, b"6", *keys, *args]]
                 ),
                 False,
             )
-            return conn.read_response()  # type: ignore[no-untyped-call]
+            return conn.read_response()  # type: ignore[no-untyped-call]  # unannotated upstream
         finally:
             pool.release(conn)
 
@@ -131,8 +130,8 @@ def main() -> None:
         conn = pool.get_connection()
         try:
             packed_call = [resp_pack([[b"EVALSHA", sha, b"6", *keys, *args]])]
-            conn.send_packed_command(packed_call, False)  # type: ignore[no-untyped-call]
-            return conn.read_response()  # type: ignore[no-untyped-call]
+            conn.send_packed_command(packed_call, False)  # type: ignore[no-untyped-call]  # unannotated upstream
+            return conn.read_response()  # type: ignore[no-untyped-call]  # unannotated upstream
         finally:
             pool.release(conn)
 

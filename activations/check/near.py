@@ -121,7 +121,7 @@ class LocalCounts:
     def _know(self, window: Window, count: int) -> None:
         key = window.key
         if key not in self._window:
-            self._window[key] = tuple(window)  # type: ignore[assignment]
+            self._window[key] = tuple(window)  # type: ignore[assignment]  # tuple() loses the fields' types
             self._next_end = min(self._next_end, window.ends)
         self._count[key] = count
 

@@ -166,8 +166,8 @@ def _documented_as(view: Callable[..., HttpResponse], api: type[APIView]) -> Non
     """Let the schema generators document ``view`` as ``api``'s operations: they read a
     URL's callback through the ``cls`` and ``initkwargs`` attributes that
     ``APIView.as_view()`` sets on the function it returns."""
-    view.cls = api  # type: ignore[attr-defined]
-    view.initkwargs = {}  # type: ignore[attr-defined]
+    view.cls = api  # type: ignore[attr-defined]  # set as as_view() sets it
+    view.initkwargs = {}  # type: ignore[attr-defined]  # the same
 
 
 _documented_as(check_get, CheckApi)

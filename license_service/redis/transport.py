@@ -42,23 +42,21 @@ def redis_pipeline(redis: Redis, commands: Sequence[Sequence[bytes | str]]) -> l
     pipeline, not a transaction) on a connection of the client's pool; raises the first
     error reply after reading them all, or a connection error (the connection is then
     dropped, and the pool makes a new one for its next user)."""
-    # redis-py annotates its Connection methods only in part: the no-untyped-call ignores
-    # below are for send_packed_command, pack_commands, read_response and disconnect.
     pool = redis.connection_pool
     connection = pool.get_connection()
     try:
-        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call]
-        connection.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call]
+        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call]  # unannotated upstream
+        connection.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call]  # unannotated upstream
         replies: list[Any] = []
         error: ResponseError | None = None
         for _ in commands:
             try:
-                replies.append(connection.read_response())  # type: ignore[no-untyped-call]
+                replies.append(connection.read_response())  # type: ignore[no-untyped-call]  # unannotated upstream
             except ResponseError as exc:  # the connection is still in step
                 error = error or exc
                 replies.append(exc)
     except BaseException:
-        connection.disconnect()  # type: ignore[no-untyped-call]
+        connection.disconnect()  # type: ignore[no-untyped-call]  # unannotated upstream
         raise
     finally:
         pool.release(connection)
