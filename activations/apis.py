@@ -78,13 +78,13 @@ class _BodyOnDeleteSchema(AutoSchema):
     bodies of POST, PUT and PATCH)."""
 
     def _get_request_body(self, direction: str = "request") -> Any:
-        if self.method != "DELETE":
-            return super()._get_request_body(direction)
-        self.method = "POST"
+        method = self.method
+        if method == "DELETE":
+            self.method = "POST"
         try:
-            return super()._get_request_body(direction)
+            return super()._get_request_body(direction)  # type: ignore[no-untyped-call]  # unannotated upstream
         finally:
-            self.method = "DELETE"
+            self.method = method
 
 
 class ProductApi(APIView):

@@ -65,6 +65,11 @@ _FAST = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _MAX_FAST_HOST_LENGTH = 253
+_MAX_PORT = 65535
+# What an identifier may not hold once normalized: a lone surrogate (U+D800-U+DFFF), a C0
+# or C1 control character (U+0000-U+001F, U+007F-U+009F).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidInstanceIdentifier(ValueError):
@@ -95,7 +100,7 @@ def _fast_normalize(value: str) -> str | None:
     host, port, path = match.group("host", "port", "path")
     if len(host) > _MAX_FAST_HOST_LENGTH or "xn--" in host.lower():
         return None
-    if port is not None and int(port) > 65535:
+    if port is not None and int(port) > _MAX_PORT:
         return None
     if path is not None and "/." in path:
         return None  # maybe a dot segment: the parser resolves those
@@ -147,7 +152,7 @@ def _host_of(authority: str) -> str | None:
         host, _, port_text = authority.rpartition(":")
     else:
         host, port_text = authority, None
-    if port_text and (not _PORT.fullmatch(port_text) or int(port_text) > 65535):
+    if port_text and (not _PORT.fullmatch(port_text) or int(port_text) > _MAX_PORT):
         return None
     return host
 
@@ -182,8 +187,8 @@ def instance_identifier_problem(value: str) -> str | None:
         return "Must not be empty."
     if len(value) > MAX_INSTANCE_IDENTIFIER_LENGTH:
         return f"Must be at most {MAX_INSTANCE_IDENTIFIER_LENGTH} characters once normalized."
-    if any(0xD800 <= ord(char) < 0xE000 for char in value):
+    if _SURROGATE.search(value):
         return "Unpaired surrogates are not allowed."
-    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value):
+    if _CONTROL.search(value):
         return "Control characters are not allowed."
     return None

@@ -59,13 +59,13 @@ class InstanceIdentifierField(StrictCharField):
             raise serializers.ValidationError(str(exc)) from exc
 
 
-class ActivationInputSerializer(serializers.Serializer):
+class ActivationInputSerializer(serializers.Serializer[Any]):
     license_key = StrictCharField(max_length=MAX_KEY_INPUT_LENGTH, help_text=LICENSE_KEY_HELP)
     product_slug = StrictCharField(max_length=MAX_SLUG_LENGTH)
     instance_identifier = InstanceIdentifierField()
 
 
-class CheckQuerySerializer(serializers.Serializer):
+class CheckQuerySerializer(serializers.Serializer[Any]):
     """Query of ``GET /check/{key}``."""
 
     product_slug = StrictCharField(
@@ -132,7 +132,7 @@ def check_params(
     return key, product_slug, instance
 
 
-class CheckEntitlementSerializer(serializers.Serializer):
+class CheckEntitlementSerializer(serializers.Serializer[Any]):
     product_slug = serializers.CharField()
     license_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["valid", "suspended", "cancelled", "expired"])
@@ -145,7 +145,7 @@ class CheckEntitlementSerializer(serializers.Serializer):
     )
 
 
-class CheckOutputSerializer(serializers.Serializer):
+class CheckOutputSerializer(serializers.Serializer[Any]):
     success = serializers.BooleanField(default=True)
     license_key = serializers.CharField()
     brand = serializers.CharField(help_text="Brand slug.")
@@ -153,7 +153,7 @@ class CheckOutputSerializer(serializers.Serializer):
     entitlements = CheckEntitlementSerializer(many=True)
 
 
-class ActivateOutputSerializer(serializers.Serializer):
+class ActivateOutputSerializer(serializers.Serializer[Any]):
     success = serializers.BooleanField(default=True)
     license_id = serializers.IntegerField()
     activation_id = serializers.IntegerField()
@@ -164,7 +164,7 @@ class ActivateOutputSerializer(serializers.Serializer):
     seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
 
 
-class DeactivateOutputSerializer(serializers.Serializer):
+class DeactivateOutputSerializer(serializers.Serializer[Any]):
     success = serializers.BooleanField(default=True)
     message = serializers.CharField()
     seats_used = serializers.IntegerField()

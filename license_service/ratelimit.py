@@ -111,7 +111,7 @@ def rate_window(scope: str, identity: str, rate: str, *, now: float | None = Non
     )
     if len(_recent_windows) >= _RECENT_WINDOWS_KEPT:
         _recent_windows.clear()
-    _recent_windows[recent] = tuple(window)  # type: ignore[assignment]
+    _recent_windows[recent] = tuple(window)  # type: ignore[assignment]  # tuple() loses the fields' types
     return window
 
 

@@ -28,24 +28,28 @@ os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 for name in ("THROTTLE_PRODUCT_IP", "THROTTLE_PRODUCT_KEY", "THROTTLE_UNKNOWN_KEY_IP"):
     os.environ.setdefault(name, "100000000/s")
 
-import django  # noqa: E402
+import django  # noqa: E402 (after the environment it reads)
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
+from django.conf import settings  # noqa: E402 (after django.setup())
+from django.core.management import call_command  # noqa: E402 (after django.setup())
+from django.db import connections, router  # noqa: E402 (after django.setup())
 
-from bench.inprocess import application, call  # noqa: E402
+from bench.inprocess import application, call  # noqa: E402 (after django.setup())
+from brands.models import Brand  # noqa: E402 (after django.setup())
+from licensing.models import LicenseKey  # noqa: E402 (after django.setup())
+from tests.factories import LicenseFactory, LicenseKeyFactory, ProductFactory  # noqa: E402 (after django.setup())
 
 try:  # this worktree
     from activations.check import facts as loader
     from activations.check.keys import check_cache_forget
     from activations.check.near import near_cache_reset
 except ImportError:  # the code before issue 13
-    from licensing.cache import check_cache_forget  # type: ignore[no-redef]
-    from licensing.nearcache import near_cache_reset  # type: ignore[no-redef]
+    from licensing.cache import check_cache_forget  # type: ignore[no-redef]  # its old home
+    from licensing.nearcache import near_cache_reset  # type: ignore[no-redef]  # its old home
 
-    from activations import selectors as loader  # type: ignore[no-redef]
+    from activations import selectors as loader  # type: ignore[no-redef]  # its old home
 
 
 def per_request(label: str, run: Callable[[], object], rounds: int) -> float:
@@ -62,12 +66,12 @@ def per_request(label: str, run: Callable[[], object], rounds: int) -> float:
     return median
 
 
+HTTP_OK = 200
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     call_command("migrate", verbosity=0)
-    from brands.models import Brand
-    from tests.factories import LicenseFactory, LicenseKeyFactory, ProductFactory
-
     tag = f"m{time.time_ns() % 10**9}"
     prefix = "".join(chr(ord("A") + int(d)) for d in f"{time.time_ns() % 10**4:04d}")
     brand = Brand.objects.create(slug=tag, name=tag, key_prefix=prefix)
@@ -80,7 +84,7 @@ def main() -> None:
 
     def get() -> None:
         status, body = call(app, "GET", path)
-        if status != 200:
+        if status != HTTP_OK:
             raise SystemExit(f"check answered {status}: {body!r}")
 
     get()
@@ -101,14 +105,13 @@ def main() -> None:
     figures["miss"] = per_request("miss, invalidation included", miss, rounds // 2) - forget_cost
     print(f"{'miss (invalidation subtracted)':<44} median {figures['miss']:8.1f} µs")
     if hasattr(loader, "_check_data_query") and "--no-flip" in sys.argv:
-        from django.db import connections, router
-
-        from licensing.models import LicenseKey
 
         def plain_load(canonical: str) -> object:
-            return loader._check_data_query(connections[router.db_for_read(LicenseKey)], canonical)
+            connection = connections[router.db_for_read(LicenseKey)]
+            # The old code's own query, measured without its health-check flip.
+            return loader._check_data_query(connection, canonical)  # noqa: SLF001 (the old query)
 
-        loader.check_data_load = plain_load  # type: ignore[assignment]
+        loader.check_data_load = plain_load  # type: ignore[assignment]  # the old code's loader
         flipless = per_request("miss without the flip, invalidation incl.", miss, rounds // 2)
         label = "miss without the flip (invalidation subtr.)"
         print(f"{label:<44} median {flipless - forget_cost:8.1f} µs")

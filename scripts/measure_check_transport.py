@@ -53,6 +53,31 @@ def timed(label: str, call: Callable[[], object], rounds: int) -> float:
     return median
 
 
+def poll_figures(pool: redis.ConnectionPool, rounds: int) -> dict[str, float]:
+    """(b) The near cache's poll with nothing waiting: the private socket against the
+    public ``Connection.can_read``."""
+    print("(b) the near cache's poll, nothing waiting")
+    channel = pool.connection_class(**pool.connection_kwargs)
+    channel.connect()
+    fd = channel._sock.fileno()  # noqa: SLF001 (the private path measured against the public one)
+
+    def os_poll() -> bool:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+
+    def can_read() -> bool:
+        readable: bool = channel.can_read(timeout=0)
+        return readable
+
+    figures = {
+        "os_poll": timed("select.poll on the fd (private _sock)", os_poll, rounds * 5),
+        "can_read": timed("Connection.can_read(timeout=0)", can_read, rounds * 5),
+    }
+    channel.disconnect()
+    return figures
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     client = redis.Redis.from_url(URL)
@@ -91,18 +116,22 @@ def main() -> None:
         # send_packed_command, read_response.
         conn = pool.get_connection()
         try:
-            conn.send_packed_command(
-                conn.pack_commands([[b"EVALSHA", sha, b"6", *keys, *args]]), False
+            conn.send_packed_command(  # type: ignore[no-untyped-call]  # unannotated upstream
+                conn.pack_commands(  # type: ignore[no-untyped-call]  # unannotated upstream
+                    [[b"EVALSHA", sha, b"6", *keys, *args]]
+                ),
+                False,
             )
-            return conn.read_response()
+            return conn.read_response()  # type: ignore[no-untyped-call]  # unannotated upstream
         finally:
             pool.release(conn)
 
     def pooled_resp() -> object:
         conn = pool.get_connection()
         try:
-            conn.send_packed_command([resp_pack([[b"EVALSHA", sha, b"6", *keys, *args]])], False)
-            return conn.read_response()
+            packed_call = [resp_pack([[b"EVALSHA", sha, b"6", *keys, *args]])]
+            conn.send_packed_command(packed_call, False)  # type: ignore[no-untyped-call]  # unannotated upstream
+            return conn.read_response()  # type: ignore[no-untyped-call]  # unannotated upstream
         finally:
             pool.release(conn)
 
@@ -117,24 +146,9 @@ def main() -> None:
         "pooled_resp": timed("pool connection, hand-packed", pooled_resp, rounds),
     }
 
-    print("(b) the near cache's poll, nothing waiting")
-    channel = pool.connection_class(**pool.connection_kwargs)
-    channel.connect()
-    fd = channel._sock.fileno()  # the private path measured against the public one
-
-    def os_poll() -> bool:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(0))
-
-    def can_read() -> bool:
-        return channel.can_read(timeout=0)
-
-    figures["os_poll"] = timed("select.poll on the fd (private _sock)", os_poll, rounds * 5)
-    figures["can_read"] = timed("Connection.can_read(timeout=0)", can_read, rounds * 5)
+    figures.update(poll_figures(pool, rounds))
     client.delete(*keys)
     own.disconnect()
-    channel.disconnect()
     print(
         f"script - hand: {figures['script'] - figures['hand']:+.2f} µs; "
         f"pooled - hand: {figures['pooled'] - figures['hand']:+.2f} µs; "

@@ -16,16 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import measure_check_inprocess as measure  # noqa: E402 (sets up Django first)
+import measure_check_inprocess as measure  # sets up Django first
 
-from brands.models import Brand  # noqa: E402
-from license_service.ratelimit import rate_window  # noqa: E402
-from tests.factories import LicenseFactory, LicenseKeyFactory, ProductFactory  # noqa: E402
+from brands.models import Brand
+from license_service.ratelimit import rate_window
+from tests.factories import LicenseFactory, LicenseKeyFactory, ProductFactory
 
 try:
     from activations.check.near import near_cache
 except ImportError:  # the code before issue 13
-    from licensing.nearcache import near_cache  # type: ignore[no-redef]
+    from licensing.nearcache import near_cache  # type: ignore[no-redef]  # its old home
 
 
 def per_call(rounds: int, run: Callable[[], object]) -> float:

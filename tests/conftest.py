@@ -84,7 +84,7 @@ def make_brand_client(brand: Brand, scopes: list[str] | None = None) -> APIClien
     _, plain = api_key_create(brand=brand, name="test", scopes=scopes, actor=Actor.system())
     client = APIClient()
     client.credentials(HTTP_X_BRAND_API_KEY=plain)
-    client.api_key = plain  # type: ignore[attr-defined]
+    client.api_key = plain  # type: ignore[attr-defined]  # the client carries its key for tests
     return client
 
 

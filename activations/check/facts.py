@@ -120,7 +120,7 @@ def _load_sql(vendor: str) -> tuple[str, str]:
     ]
     # Only table and column names from the models go into the text; values are parameters.
     licenses = (
-        f"SELECT {', '.join(grouped)}, COUNT({col(Activation, 'id')}) "  # noqa: S608
+        f"SELECT {', '.join(grouped)}, COUNT({col(Activation, 'id')}) "  # noqa: S608 (see above)
         f"FROM {qn(key_table)} "
         f"INNER JOIN {qn(brand_table)} ON {col(LicenseKey, 'brand')} = {col(Brand, 'id')} "
         f"LEFT OUTER JOIN {qn(license_table)} "
@@ -132,7 +132,7 @@ def _load_sql(vendor: str) -> tuple[str, str]:
         f"GROUP BY {', '.join(grouped)} ORDER BY {col(License, 'id')}"
     )
     instances = (
-        f"SELECT {col(Activation, 'license')}, {col(Activation, 'instance_identifier')} "  # noqa: S608
+        f"SELECT {col(Activation, 'license')}, {col(Activation, 'instance_identifier')} "  # noqa: S608 (the same)
         f"FROM {qn(activation_table)} WHERE {col(Activation, 'license')} IN "
     )
     return licenses, instances
@@ -142,11 +142,11 @@ def _aware(value: Any) -> datetime | None:
     """A datetime column as the ORM would return it: aware, in UTC."""
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite without a declared type for the column
-        value = datetime.fromisoformat(value)
-    if timezone.is_naive(value):
-        return value.replace(tzinfo=UTC)
-    return value
+    # A str: SQLite without a declared type for the column.
+    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if timezone.is_naive(moment):
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def check_data_load(key: str) -> CheckData | None:

@@ -73,14 +73,15 @@ def check_invalidation_key(key: str) -> str:
 
 def generation_timeout() -> int:
     knobs = settings.LICENSE_SERVICE
-    return max(knobs["CHECK_CACHE_TTL"], knobs["CHECK_NEGATIVE_CACHE_TTL"]) + GENERATION_MARGIN
+    timeout: int = max(knobs["CHECK_CACHE_TTL"], knobs["CHECK_NEGATIVE_CACHE_TTL"])
+    return timeout + GENERATION_MARGIN
 
 
 def new_stamp() -> int:
     """A value no generation or epoch ever had: nanoseconds since 1970, then 16 random bits
     (two processes in the same nanosecond). Unique, not secret: the process's PRNG (which
     Python reseeds in a forked child) spares every check a system call."""
-    return (time.time_ns() << 16) | random.getrandbits(16)  # noqa: S311
+    return (time.time_ns() << 16) | random.getrandbits(16)
 
 
 def check_entry(data: Any, *, generation: int, epoch: int) -> tuple[int, int, Any]:
@@ -92,7 +93,7 @@ def check_entry_fresh(entry: Any, *, generation: Any, epoch: Any) -> bool:
     """Whether a cached value is an entry written under this generation and epoch."""
     return (
         type(entry) is tuple
-        and len(entry) == 3
+        and len(entry) == 3  # noqa: PLR2004 (check_entry's three fields, just above)
         and entry[0] == generation
         and entry[1] == epoch
         and generation is not None
@@ -116,13 +117,13 @@ def epoch_bump_pending() -> int:
 
 def epoch_bumped(token: int) -> None:
     """The epoch was bumped after every loss counted up to ``token``."""
-    global _repaired
+    global _repaired  # noqa: PLW0603 (per-process counts; read without the lock)
     with _lock:
         _repaired = max(_repaired, token)
 
 
 def _invalidation_lost() -> None:
-    global _lost
+    global _lost  # noqa: PLW0603 (the same)
     with _lock:
         _lost += 1
 

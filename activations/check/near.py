@@ -121,7 +121,7 @@ class LocalCounts:
     def _know(self, window: Window, count: int) -> None:
         key = window.key
         if key not in self._window:
-            self._window[key] = tuple(window)  # type: ignore[assignment]
+            self._window[key] = tuple(window)  # type: ignore[assignment]  # tuple() loses the fields' types
             self._next_end = min(self._next_end, window.ends)
         self._count[key] = count
 
@@ -532,7 +532,7 @@ _instance_lock = threading.Lock()
 def near_cache() -> NearCache | None:
     """This process's near cache; None when it is off (``CHECK_NEAR_CACHE``) or the cache is
     not Redis (the embedded mode's cache is in-process already)."""
-    global _instance
+    global _instance  # noqa: PLW0603 (the process's one instance, read on every check)
     if _instance is not None:
         return _instance
     knobs = settings.LICENSE_SERVICE
@@ -555,7 +555,7 @@ def near_cache() -> NearCache | None:
 
 def near_cache_reset() -> None:
     """Drop this process's near cache (tests; settings changed). The next call makes one."""
-    global _instance
+    global _instance  # noqa: PLW0603 (the same instance)
     with _instance_lock:
         if _instance is not None:
             _instance.close()
@@ -563,7 +563,7 @@ def near_cache_reset() -> None:
 
 
 def _forked() -> None:
-    global _instance
+    global _instance  # noqa: PLW0603 (the same instance)
     _instance = None  # the parent's socket and entries are not the child's
 
 

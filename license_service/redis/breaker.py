@@ -24,7 +24,7 @@ def cache_unavailable() -> bool:
 
 def cache_failed(what: str) -> None:
     """Record a failed cache call: skip the cache for a few seconds, fail open."""
-    global _cache_down_until
+    global _cache_down_until  # noqa: PLW0603 (one breaker per process, read by every cache call)
     if not cache_unavailable():
         logger.warning("cache unreachable during %s; failing open", what)
     _cache_down_until = time.monotonic() + CACHE_RETRY_SECONDS
@@ -32,5 +32,5 @@ def cache_failed(what: str) -> None:
 
 def cache_breaker_reset() -> None:
     """Forget a recorded failure (tests; a cache that is known to be back)."""
-    global _cache_down_until
+    global _cache_down_until  # noqa: PLW0603 (the same breaker)
     _cache_down_until = 0.0

@@ -33,7 +33,8 @@ def redis_cache(backend: BaseCache) -> RedisCache | None:
 
 def redis_client(backend: RedisCache) -> Redis:
     """The pooled redis-py client of a django-redis backend (its primary)."""
-    return backend.client.get_client(write=True)
+    client: Redis = backend.client.get_client(write=True)  # django-redis is unannotated
+    return client
 
 
 def redis_pipeline(redis: Redis, commands: Sequence[Sequence[bytes | str]]) -> list[Any]:
@@ -44,17 +45,18 @@ def redis_pipeline(redis: Redis, commands: Sequence[Sequence[bytes | str]]) -> l
     pool = redis.connection_pool
     connection = pool.get_connection()
     try:
-        connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call]  # unannotated upstream
+        connection.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call]  # unannotated upstream
         replies: list[Any] = []
         error: ResponseError | None = None
         for _ in commands:
             try:
-                replies.append(connection.read_response())
+                replies.append(connection.read_response())  # type: ignore[no-untyped-call]  # unannotated upstream
             except ResponseError as exc:  # the connection is still in step
                 error = error or exc
                 replies.append(exc)
     except BaseException:
-        connection.disconnect()
+        connection.disconnect()  # type: ignore[no-untyped-call]  # unannotated upstream
         raise
     finally:
         pool.release(connection)

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from activations.check import keys as check_cache
 from brands.models import Product
-from license_service.redis import scripts
+from license_service.redis import scripts, transport
 from license_service.redis.breaker import cache_breaker_reset
 from licensing.models import License
 from tests.factories import LicenseFactory, LicenseKeyFactory
@@ -33,7 +33,7 @@ def _cache_breaker_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the hot path's round trips to Redis (the commands each one carried)."""
     calls: list[int] = []
-    real_pipeline, real_script = scripts.redis_pipeline, scripts.redis_script
+    real_pipeline, real_script = transport.redis_pipeline, transport.redis_script
 
     def counted(redis: Any, commands: Any) -> Any:
         calls.append(len(commands))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from activations.models import Activation
@@ -179,9 +181,6 @@ def test_activation_runs_in_few_queries(client, key, django_assert_max_num_queri
 
 
 def test_activation_query_count_does_not_grow_with_seats_in_use(client, key, license_):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     License.objects.filter(pk=license_.pk).update(max_seats=None)
 
     def queries(instance: str) -> int:

@@ -254,7 +254,7 @@ def stored_ttl(cache_key: str) -> float:
     """Seconds the cache will keep this key (Redis or the in-process cache)."""
     if hasattr(cache, "ttl"):  # django-redis
         return float(cache.ttl(cache_key))
-    return cache._expire_info[cache.make_key(cache_key)] - time.time()  # type: ignore[attr-defined]
+    return cache._expire_info[cache.make_key(cache_key)] - time.time()  # type: ignore[attr-defined]  # noqa: SLF001 (LocMemCache keeps TTLs only there)
 
 
 def test_cached_answer_lives_at_most_the_configured_ttl(client, key, settings):
@@ -427,7 +427,7 @@ def kept_connection() -> Iterator[Any]:
 def test_miss_skips_the_health_check_and_retries_a_dead_connection_once(
     key: str, kept_connection: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = selectors._check_data_query
+    real = selectors._check_data_query  # noqa: SLF001 (wraps the loader's query to kill its connection)
     calls: list[int] = []
 
     def dead_then_alive(conn: Any, canonical: str) -> Any:

@@ -44,7 +44,7 @@ def check(client: Any, key: str, **params: str) -> Any:
 
 def cache_results() -> dict[str, float]:
     return {
-        result: metrics.LICENSE_CHECK_CACHE.labels(result)._value.get()
+        result: metrics.LICENSE_CHECK_CACHE.labels(result)._value.get()  # noqa: SLF001 (the child itself: the public registry walk is too slow here)
         for result in metrics.CACHE_RESULTS
     }
 
@@ -159,12 +159,12 @@ def test_kept_answers_and_windows_are_invisible_to_the_garbage_collector(
     warm(client, key)
     gc.collect()
     gc.collect()  # a tuple is untracked once its members are
-    assert cache._entries[key]
-    assert not gc.is_tracked(cache._entries[key])
-    windows = list(cache.counts._window.values())
+    assert cache._entries[key]  # noqa: SLF001 (white-box: what the near cache keeps)
+    assert not gc.is_tracked(cache._entries[key])  # noqa: SLF001 (white-box: what the near cache keeps)
+    windows = list(cache.counts._window.values())  # noqa: SLF001 (white-box: the local counts kept)
     assert windows
     assert not any(gc.is_tracked(window) for window in windows)
-    recent = list(ratelimit._recent_windows.values())
+    recent = list(ratelimit._recent_windows.values())  # noqa: SLF001 (white-box: the windows kept)
     assert recent
     assert not any(gc.is_tracked(window) for window in recent)
 
@@ -241,14 +241,14 @@ def test_a_barrier_is_not_waited_for_and_is_applied_when_its_reply_is_read(
     warm(client, key)
     cache = near_cache()
     assert cache is not None
-    synced = cache._synced_at
-    cache._sync_sent_at = float("-inf")  # half the sync interval has passed
+    synced = cache._synced_at  # noqa: SLF001 (white-box: the sync clock)
+    cache._sync_sent_at = float("-inf")  # half the sync interval has passed  # noqa: SLF001 (white-box: the sync clock)
     assert served_by(client, key)[0] == "near_hit"  # the barrier went out with this check
-    assert cache._pings  # its pong: nobody waited for it
+    assert cache._pings  # its pong: nobody waited for it  # noqa: SLF001 (white-box: the sync clock)
     time.sleep(0.05)  # its reply arrives
     assert served_by(client, key)[0] == "near_hit"
-    assert not cache._pings
-    assert cache._synced_at > synced
+    assert not cache._pings  # noqa: SLF001 (white-box: the sync clock)
+    assert cache._synced_at > synced  # noqa: SLF001 (white-box: the sync clock)
 
 
 @requires_redis
@@ -266,7 +266,7 @@ def test_an_invalidation_waits_one_more_pass_of_redis(
     """Redis writes the pushes by the end of the pass that ran the invalidation, maybe
     after its reply: a second round trip makes sure they left before the write answers."""
     sent: list[list[bytes]] = []
-    real = scripts.redis_pipeline
+    real = transport.redis_pipeline
 
     def recorded(redis: Any, commands: Any) -> Any:
         sent.append([command[0] for command in commands])
@@ -300,7 +300,7 @@ def test_a_barrier_that_fails_stops_the_near_cache(
     def hung(*args: Any, **kwargs: Any) -> None:
         raise TimeoutError("Redis does not answer")
 
-    monkeypatch.setattr(cache._conn, "send_packed_command", hung)
+    monkeypatch.setattr(cache._conn, "send_packed_command", hung)  # noqa: SLF001 (a fault injected into its channel)
     assert served_by(client, key)[0] == "hit"
     assert len(cache) == 0
 
@@ -448,7 +448,7 @@ def test_flush_counts_every_waiting_event_without_a_limit() -> None:
 
 def test_a_flush_forgets_the_windows_that_have_ended_and_only_those(monkeypatch) -> None:
     clock = [1_000.0]
-    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    monkeypatch.setattr(time, "time", lambda: clock[0])
     counts = LocalCounts()
     short = ratelimit.Window(key="short", limit=100, timeout=11, starts=1_000, ends=1_010)
     long = ratelimit.Window(key="long", limit=100, timeout=101, starts=1_000, ends=1_100)
@@ -522,7 +522,7 @@ def fill(cache: nearcache.NearCache, key: str) -> None:
 
 
 def accounted(cache: nearcache.NearCache) -> int:
-    return sum(kept[nearcache._SIZE] for kept in cache._entries.values())
+    return sum(kept[nearcache._SIZE] for kept in cache._entries.values())  # noqa: SLF001 (white-box: what the near cache keeps)
 
 
 @requires_redis
@@ -532,8 +532,8 @@ def test_the_near_cache_keeps_what_its_byte_budget_allows_oldest_out_first(
     cache = small_near_cache
     for n in range(5):
         fill(cache, f"K{n}")
-    assert list(cache._entries) == ["K2", "K3", "K4"]  # K0 and K1 were evicted
-    assert cache.kept_bytes == accounted(cache) <= cache._max_bytes
+    assert list(cache._entries) == ["K2", "K3", "K4"]  # K0 and K1 were evicted  # noqa: SLF001 (white-box: what the near cache keeps)
+    assert cache.kept_bytes == accounted(cache) <= cache._max_bytes  # noqa: SLF001 (white-box: its byte bound)
     size = nearcache.entry_size("K0", FACTS_PICKLED, RENDERED)
     assert cache.kept_bytes == 3 * size
 
@@ -541,10 +541,10 @@ def test_the_near_cache_keeps_what_its_byte_budget_allows_oldest_out_first(
 @requires_redis
 def test_the_body_is_kept_once(small_near_cache: nearcache.NearCache) -> None:
     fill(small_near_cache, "K0")
-    facts, rendered, _, _ = small_near_cache._entries["K0"]
+    facts, rendered, _, _ = small_near_cache._entries["K0"]  # noqa: SLF001 (white-box: what the near cache keeps)
     assert rendered == RENDERED
     assert RENDERED[0] not in facts  # not pickled a second time with the facts
-    assert nearcache.Kept._make(small_near_cache._entries["K0"]).data()["rendered"] == RENDERED
+    assert nearcache.Kept._make(small_near_cache._entries["K0"]).data()["rendered"] == RENDERED  # noqa: SLF001 (white-box: what the near cache keeps)
 
 
 @requires_redis
@@ -556,7 +556,7 @@ def test_byte_accounting_stays_exact_after_invalidations_and_expiry(
         fill(cache, f"K{n}")
     check_cache_forget("K1")  # its invalidation message is applied by the next read
     assert cache.get("K0", [], ratelimit.rate_window("x", "y", "1000/m"))[0] is not None
-    assert list(cache._entries) == ["K0", "K2"]
+    assert list(cache._entries) == ["K0", "K2"]  # noqa: SLF001 (white-box: what the near cache keeps)
     assert cache.kept_bytes == accounted(cache)
     fill(cache, "K1")  # read again after the invalidation: kept
     assert cache.kept_bytes == accounted(cache)
@@ -564,7 +564,7 @@ def test_byte_accounting_stays_exact_after_invalidations_and_expiry(
     cache.put("K9", {**FACTS, "cached_until": 0.0}, token)  # kept, expired already
     assert cache.kept_bytes == accounted(cache)
     assert cache.get("K9", [], ratelimit.rate_window("x", "y", "1000/m"))[0] is None
-    assert "K9" not in cache._entries
+    assert "K9" not in cache._entries  # noqa: SLF001 (white-box: what the near cache keeps)
     assert cache.kept_bytes == accounted(cache)
     get_redis_connection("default").set(caches["default"].make_key("check:epoch:v2"), b"8")
     cache.get("K0", [], ratelimit.rate_window("x", "y", "1000/m"))  # applies the epoch
@@ -602,8 +602,8 @@ def test_a_failed_flush_fails_open(client: Any, key: str, monkeypatch: pytest.Mo
     def down(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("Redis does not answer")
 
-    monkeypatch.setattr(cache._backend, "count_and_read", down)
-    cache._sync_sent_at = float("-inf")  # a barrier and a flush are due
+    monkeypatch.setattr(cache._backend, "count_and_read", down)  # noqa: SLF001 (a fault injected into its backend)
+    cache._sync_sent_at = float("-inf")  # a barrier and a flush are due  # noqa: SLF001 (white-box: the sync clock)
     assert served_by(client, key)[0] == "near_hit"  # the request that flushed is answered
     assert breaker.cache_unavailable()  # the cache is skipped for a few seconds
     assert served_by(client, key)[0] == "error"  # the database answers meanwhile

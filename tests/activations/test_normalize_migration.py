@@ -167,7 +167,7 @@ def test_activations_that_now_name_one_site_are_merged_into_the_first(old_apps):
         action="activation.created", target_id=str(rows["fullwidth"].pk)
     ).exists()
     # the check answers of the keys whose seats changed were invalidated
-    unicode_key, ascii_key, plain_key = rows["keys"]
+    unicode_key, ascii_key, _plain_key = rows["keys"]
     assert cache.get(check_generation_key(unicode_key.key)) is not None
     assert cache.get(check_generation_key(ascii_key.key)) is not None
 

@@ -4,6 +4,7 @@ keys, which holds under a concurrent burst."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
@@ -14,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import ResponseError
 from rest_framework.test import APIClient
 
+from activations.check.near import _EXPIRES, _SIZE, Kept
 from license_service import ratelimit
 from license_service.errors import Throttled
 from license_service.ratelimit import Rate, parse_rate, rate_limit_hit, rate_window
@@ -58,9 +60,9 @@ def test_malformed_rate_is_a_configuration_error(value):
 def test_retry_after_is_the_rest_of_the_window(monkeypatch):
     window = rate_window("scope", "who", "10/m", now=120.5)
     assert (window.starts, window.ends) == (120, 180)
-    monkeypatch.setattr(ratelimit.time, "time", lambda: 120.5)
+    monkeypatch.setattr(time, "time", lambda: 120.5)
     assert window.retry_after == 60
-    monkeypatch.setattr(ratelimit.time, "time", lambda: 179.2)
+    monkeypatch.setattr(time, "time", lambda: 179.2)
     assert window.retry_after == 1
     assert rate_window("scope", "who", "10/m", now=179.2) == window  # made once per period
     later = rate_window("scope", "who", "10/m", now=180.0)
@@ -301,9 +303,7 @@ def test_a_connection_dropped_with_unread_replies_is_made_again() -> None:
 
 
 def test_plain_tuple_positions_follow_the_field_order():
-    from activations.check.near import _EXPIRES, _SIZE, Kept
-
-    assert ratelimit.Window._fields[ratelimit._STARTS] == "starts"
+    assert ratelimit.Window._fields[ratelimit._STARTS] == "starts"  # noqa: SLF001 (pins the private index to the field order)
     assert ratelimit.Window._fields[ratelimit.ENDS] == "ends"
     assert Kept._fields[_EXPIRES] == "expires"
     assert Kept._fields[_SIZE] == "size"

@@ -9,9 +9,11 @@ import re
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
+from activations.check import near as nearcache
 from activations.check.keys import EPOCH_KEY, check_cache_key, check_generation_key
 from activations.check.limits import IP_SCOPE, KEY_SCOPE, UNKNOWN_KEY_SCOPE
 from activations.check.near import LocalCounts, near_cache
@@ -22,6 +24,7 @@ from license_service.redis import transport
 from license_service.settings import base as base_settings
 from licensing.keys import RANDOM_SYMBOLS, generate_license_key
 from tests.activations.conftest import body
+from tests.factories import LicenseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -166,8 +169,6 @@ def test_over_budget_a_probe_does_not_tell_a_real_key_from_a_guess(spent, key):
 
 
 def test_an_instance_active_on_a_key_answers_only_for_that_key(spent, key, product):
-    from tests.factories import LicenseFactory
-
     another = LicenseFactory.create(product=product).license_key.key
     assert_throttled(get_check(spent, another, instance_identifier=ACTIVE))
     assert_throttled(post(spent, "activate", another, ACTIVE))
@@ -209,9 +210,7 @@ def test_a_window_of_several_units_starts_at_a_multiple_of_its_length():
 
 def written(key: str) -> dict[str, Any]:
     """What the cache holds about this key."""
-    from django.conf import settings
-
-    knobs = settings.LICENSE_SERVICE
+    knobs = django_settings.LICENSE_SERVICE
     return {
         "generation": cache.get(check_generation_key(key)),
         "entry": cache.get(check_cache_key(key)),
@@ -263,8 +262,6 @@ def test_a_hundred_throttled_requests_leave_no_new_redis_key_but_their_counters(
     """On Redis (the Lua round trip of the check, the near cache on): 100 refused requests
     of every kind from an IP past its unknown-key budget, and 100 refused by the IP limit.
     Only counters of that IP may be new (a window that rolled over meanwhile)."""
-    from django.conf import settings
-
     before = redis_keys()
     for n in range(25):
         guess = unknown_key()
@@ -272,7 +269,10 @@ def test_a_hundred_throttled_requests_leave_no_new_redis_key_but_their_counters(
         assert_throttled(post_check(spent, guess, instance_identifier=ACTIVE))
         assert_throttled(get_check(spent, key, instance_identifier=f"site-{n}.example.org"))
         assert_throttled(post(spent, "activate", guess, ACTIVE))
-    settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "THROTTLE_PRODUCT_IP": "1/m"}
+    django_settings.LICENSE_SERVICE = {
+        **django_settings.LICENSE_SERVICE,
+        "THROTTLE_PRODUCT_IP": "1/m",
+    }
     other = APIClient(REMOTE_ADDR="198.51.100.20")
     get_check(other, key)
     ip_counter = rate_window(IP_SCOPE, "198.51.100.20", "1/m").key
@@ -318,8 +318,6 @@ def test_a_cached_check_under_budget_is_still_one_round_trip_and_no_query(
     settings, key, round_trips, django_assert_num_queries
 ):
     """The gate of the unknown-key budget rides in the check's one script call."""
-    from activations.check import near as nearcache
-
     settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "CHECK_NEAR_CACHE": False}
     nearcache.near_cache_reset()
     client = APIClient(REMOTE_ADDR=IP)
