@@ -11,6 +11,8 @@ from activations.check import view as check_view
 urlpatterns: list[URLPattern | URLResolver] = [
     # GET check/{key} is mounted by license_service/urls.py at the top level (the hot path).
     re_path(r"^check/?$", check_view.check_post, name="product-check-post"),
+    # The OpenAPI description of the view above: never reached, the pattern above matches first.
+    re_path(r"^check/?$", check_view.CheckPostApi.as_view(), name="product-check-post-schema"),
     re_path(r"^activate/?$", apis.ActivateApi.as_view(), name="product-activate"),
     re_path(r"^deactivate/?$", apis.DeactivateApi.as_view(), name="product-deactivate"),
 ]

@@ -45,7 +45,7 @@ them, measured); the rendered body is kept once (the pickled facts leave it out)
 
 Only public redis-py API is used: ``Connection.connect``, ``send_command``,
 ``read_response``, ``can_read(timeout=0)``, ``disconnect``. redis-py's own client-side
-cache (``cache_config``) does not fit: see NOTES-check.md.
+cache (``cache_config``) does not fit: see ARCHITECTURE.md (public redis-py API only).
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ _FORGOT_KEPT = 4096
 
 # Bytes an entry costs beyond its payloads (key, pickled facts, body): the dict slot, the
 # entry tuple, the bytes and str headers, the float, the rendered tuple and its datetime.
-# Measured with tracemalloc over 10,000 entries: 335 B (NOTES-check.md).
+# Measured with tracemalloc over 10,000 entries: 335 B (bench/MEASUREMENTS.md).
 ENTRY_OVERHEAD: Final = 340
 
 _INVALIDATE_CHANNEL = b"__redis__:invalidate"

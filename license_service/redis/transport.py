@@ -5,7 +5,7 @@ connection lent by its pool (its ``max_connections``, reconnection and fork hand
 redis-py's public ``ConnectionPool`` and ``Connection`` methods only: ``get_connection``,
 ``pack_commands``, ``send_packed_command``, ``read_response``, ``disconnect``, ``release``.
 
-Not ``Redis.pipeline()`` nor ``Script.__call__`` themselves, measured (NOTES-check.md,
+Not ``Redis.pipeline()`` nor ``Script.__call__`` themselves, measured (bench/MEASUREMENTS.md,
 scripts/measure_check_transport.py): on redis-py 7.4.1 their generic path (retry wrapper,
 argument encoding, response callbacks, event hooks) costs about 2.5 times a round trip on
 this machine (120 µs against 48-55 µs for the count-and-read), and the check's Redis hit
