@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,6 +52,7 @@ from brands.authentication import BRAND_AUTHENTICATION, BrandPrincipal
 from brands.permissions import IsBrand
 from license_service import metrics
 from license_service.api.schema import error_responses
+from license_service.api.spectacular_internals import BodyOnDeleteSchema
 from license_service.errors import Throttled
 from license_service.logging import bind_license_key
 from licensing.keys import canonical_license_key
@@ -71,20 +71,6 @@ def _recorded(record: Callable[[str], None]) -> Iterator[None]:
 
 
 # --- activate / deactivate -----------------------------------------------------------------
-
-
-class _BodyOnDeleteSchema(AutoSchema):
-    """Documents the JSON body of ``DELETE /activate`` (drf-spectacular only documents
-    bodies of POST, PUT and PATCH)."""
-
-    def _get_request_body(self, direction: str = "request") -> Any:
-        method = self.method
-        if method == "DELETE":
-            self.method = "POST"
-        try:
-            return super()._get_request_body(direction)  # type: ignore[no-untyped-call]  # unannotated upstream
-        finally:
-            self.method = method
 
 
 class ProductApi(APIView):
@@ -146,7 +132,7 @@ def _validated(request: Request) -> dict[str, Any]:
 
 
 class ActivateApi(ProductApi):
-    schema = _BodyOnDeleteSchema()
+    schema = BodyOnDeleteSchema()
 
     @extend_schema(
         tags=[PRODUCT_TAG],

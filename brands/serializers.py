@@ -35,6 +35,7 @@ from brands.models import (
     slug_validator,
 )
 from license_service.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from license_service.api.spectacular_internals import map_basic_serializer
 
 
 def _max_length(model: type[Model], name: str) -> int:
@@ -263,11 +264,7 @@ class UpdateSerializerSchema(OpenApiSerializerExtension):
     match_subclasses = True
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        # drf-spectacular hands an extension its AutoSchema to call back, and its own
-        # extensions call these underscored mappers (_map_serializer would re-enter this one).
-        schema: dict[str, Any] = auto_schema._map_basic_serializer(  # noqa: SLF001 (extension callback)
-            self.target, direction
-        )
+        schema = map_basic_serializer(auto_schema, self.target, direction)
         fixed = list(getattr(self.target, "immutable_fields", ()))
         if fixed and direction == "request":
             schema["not"] = {"anyOf": [{"required": [name]} for name in fixed]}
