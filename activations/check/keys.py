@@ -183,7 +183,8 @@ def check_cache_store(key: str, entry: tuple[int, int, Any], *, timeout: int) ->
             [
                 Write(check_cache_key(key), entry, timeout),
                 Touch(check_generation_key(key), generation_timeout()),
-            ]
+            ],
+            wait=False,  # nobody waits for a cache fill
         )
     except Exception:
         cache_failed("check cache write")

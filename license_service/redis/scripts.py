@@ -28,6 +28,7 @@ from license_service.redis.transport import (
     redis_client,
     redis_pipeline,
     redis_script,
+    redis_send,
 )
 
 # Flushes of locally counted events never stop at a limit: every pending event is counted.
@@ -157,10 +158,13 @@ class CacheBackend(Protocol):
         (never with ``unlimited``); then read ``reads`` and ``stamps``. Raises on errors."""
         ...
 
-    def write(self, operations: Sequence[Operation], *, barrier: bool = False) -> None:
+    def write(
+        self, operations: Sequence[Operation], *, barrier: bool = False, wait: bool = True
+    ) -> None:
         """Run ``operations`` in order (one round trip on Redis). ``barrier``: one more
         round trip after them (a Redis event-loop pass: what they pushed to tracking clients
-        has been written). Raises on errors."""
+        has been written). ``wait=False``: send them, without waiting for Redis's replies
+        (a cache fill; an error then goes unseen). Raises on errors."""
         ...
 
 
@@ -232,7 +236,9 @@ class RedisBackend:
             counts=reply[1:split],
         )
 
-    def write(self, operations: Sequence[Operation], *, barrier: bool = False) -> None:
+    def write(
+        self, operations: Sequence[Operation], *, barrier: bool = False, wait: bool = True
+    ) -> None:
         backend = self.backend
         encode = backend.client.encode
         key_func, prefix, version = backend.key_func, backend.key_prefix, backend.version
@@ -250,6 +256,9 @@ class RedisBackend:
                 commands.append([b"DEL", name])
             else:
                 commands.append([b"EXPIRE", name, b"%d" % operation.timeout])
+        if not wait:
+            redis_send(self.redis, commands)
+            return
         redis_pipeline(self.redis, commands)
         if barrier:
             # Redis writes the invalidation pushes of a command by the end of the
@@ -307,7 +316,9 @@ class LocalBackend:
             values.append(value)
         return CacheRead(stopped_at=None, values=values, counts=counts)
 
-    def write(self, operations: Sequence[Operation], *, barrier: bool = False) -> None:
+    def write(
+        self, operations: Sequence[Operation], *, barrier: bool = False, wait: bool = True
+    ) -> None:
         backend = self.backend
         for operation in operations:
             if isinstance(operation, Write):

@@ -12,7 +12,11 @@ from unittest import mock
 import pytest
 from django.core.cache import cache, caches
 from django.core.exceptions import ImproperlyConfigured
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.retry import Retry
 from rest_framework.test import APIClient
 
 from activations.check.near import _EXPIRES, _SIZE, Kept
@@ -300,6 +304,25 @@ def test_a_connection_dropped_with_unread_replies_is_made_again() -> None:
     redis.client_kill_filter(_id=own_id)
     assert transport.redis_pipeline(redis, [[b"PING"]]) == [b"PONG"]
     redis.delete(b"ls:test:dropped")
+
+
+@requires_redis
+def test_a_connection_given_back_is_never_used_again_after_a_failed_borrow() -> None:
+    """A thread that moves to another pool gives its connection back; if borrowing from
+    the new pool fails, it must not keep using the one it gave back (which the pool may
+    have lent to someone else meanwhile)."""
+    redis = raw_redis()
+    transport.redis_pipeline(redis, [[b"PING"]])
+    dead = Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    with pytest.raises(RedisConnectionError):
+        transport.redis_pipeline(dead, [[b"PING"]])
+    other = redis.connection_pool.get_connection()  # the pool's next borrower
+    try:
+        mine = transport.redis_pipeline(redis, [[b"CLIENT", b"ID"]])[0]
+        other.send_command("CLIENT", "ID")
+        assert other.read_response() != mine
+    finally:
+        redis.connection_pool.release(other)
 
 
 def test_plain_tuple_positions_follow_the_field_order():
