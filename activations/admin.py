@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from activations.models import Activation
-from license_service.admin import ReadOnlyInline
+from license_service.admin import ReadOnlyAdmin, ReadOnlyInline
 from licensing.admin import LicenseAdmin as LicensingLicenseAdmin
 from licensing.models import License
 
@@ -33,7 +33,7 @@ class LicenseAdmin(LicensingLicenseAdmin):
 
 
 @admin.register(Activation)
-class ActivationAdmin(admin.ModelAdmin):
+class ActivationAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "instance_identifier",
@@ -61,12 +61,3 @@ class ActivationAdmin(admin.ModelAdmin):
     @admin.display(description="product", ordering="license__product__slug")
     def product(self, obj: Activation) -> str:
         return str(obj.license.product)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

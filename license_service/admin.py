@@ -8,6 +8,20 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows staff read but never add, change or delete from the admin (their writes go
+    through the services: lifecycle actions, the APIs)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):
     """Rows listed with their parent, changed only from their own page (whose actions call
     the services)."""

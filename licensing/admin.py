@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString
 
 from audit.selectors import audit_events_for_license
 from audit.services import Actor
-from license_service.admin import ReadOnlyInline
+from license_service.admin import ReadOnlyAdmin, ReadOnlyInline
 from license_service.errors import DomainError
 from licensing.expiry import TOO_FAR, expiry_refused, years_after
 from licensing.keys import canonical_license_key
@@ -52,18 +52,7 @@ def renewal_expiry(expires_at: datetime, now: datetime) -> datetime:
         raise expiry_refused(TOO_FAR) from None
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class _KeySearchReadOnlyAdmin(_ReadOnlyAdmin):
+class _KeySearchReadOnlyAdmin(ReadOnlyAdmin):
     """Search also finds a key typed the way customers do: lower case, no dashes, O for 0."""
 
     key_lookup = "key"
