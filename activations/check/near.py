@@ -43,9 +43,11 @@ most ``CHECK_NEAR_CACHE_MAX_BYTES`` (oldest out first), each accounted as its pa
 lengths (key, pickled facts, rendered body) plus ``ENTRY_OVERHEAD`` (the objects around
 them, measured); the rendered body is kept once (the pickled facts leave it out).
 
-Only public redis-py API is used: ``Connection.connect``, ``send_command``,
-``read_response``, ``can_read(timeout=0)``, ``disconnect``. redis-py's own client-side
-cache (``cache_config``) does not fit: see ARCHITECTURE.md (public redis-py API only).
+The channel uses redis-py's public ``Connection`` methods (``connect``, ``send_command``,
+``read_response``, ``can_read(timeout=0)``, ``disconnect``), and one thing past them, in
+``license_service.redis.internals``: its socket's descriptor, polled before the lock is
+taken. redis-py's own client-side cache (``cache_config``) does not fit: see
+ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from django.core.cache import caches
 from activations.check.keys import EPOCH_KEY, INVALIDATION_PREFIX
 from license_service.ratelimit import ENDS, Window
 from license_service.redis.breaker import CACHE_RETRY_SECONDS, cache_failed, cache_unavailable
+from license_service.redis.internals import readable, socket_fd
 from license_service.redis.scripts import RedisBackend, cache_backend
 from license_service.redis.transport import redis_cache
 
@@ -291,6 +294,9 @@ class NearCache:
         self._entries: dict[str, tuple[bytes, Any, float, int]] = {}  # tuple(Kept)
         self._conn: Any = None
         self.client_id: int | None = None  # the channel's Redis client id
+        # The channel's socket, polled before the lock is taken, and which channel it is.
+        self._fd: int | None = None
+        self._channel = 0
         self._synced_at = float("-inf")  # monotonic time the last answered barrier was sent
         self._sync_sent_at = float("-inf")  # and the last one, answered or not
         self._pings: deque[float] = deque()  # when each unanswered PING was sent
@@ -313,8 +319,13 @@ class NearCache:
         admitted by the local rate-limit counts, else None and a token: ask Redis (which
         counts the request), then ``put`` what it answered with that token (None: nothing
         will be kept)."""
+        # The poll is a system call, which lets other threads run: made before taking the
+        # lock, so they do not queue on it meanwhile. A message arriving after it is
+        # concurrent with this check: either answer is right.
+        channel, fd = self._channel, self._fd
+        quiet = fd is not None and not readable(fd)
         with self._lock:
-            ready = self._ready()
+            ready = self._ready(quiet=quiet and channel == self._channel)
             flush, self._flush_due = self._flush_due, False
             if ready:
                 found = self._entries.get(key)
@@ -371,9 +382,11 @@ class NearCache:
 
     # --- the invalidation channel (called with the lock held) ----------------------------
 
-    def _ready(self) -> bool:
+    def _ready(self, *, quiet: bool = False) -> bool:
         """Whether entries may be served now: the channel is up, what waits on it is
-        applied, and a barrier sent at most one sync interval ago has come back.
+        applied, and a barrier sent at most one sync interval ago has come back. ``quiet``:
+        the caller has just polled the channel's socket and found nothing on it (and every
+        read of the channel ends by draining the parser's buffer, so nothing waits there).
 
         Half-way through the interval a new barrier is sent (and the locally counted events
         are flushed by the caller) and nobody waits for it: whichever request next finds
@@ -389,7 +402,8 @@ class NearCache:
                 if now < self._down_until:
                     return False
                 self._connect()
-            self._apply_messages()
+            if not quiet:
+                self._apply_messages()
             if now - self._synced_at <= self._sync_interval:
                 if not self._pings and now - self._sync_sent_at >= self._sync_interval / 2:
                     self._send_sync(now)
@@ -397,6 +411,7 @@ class NearCache:
             self._send_sync(now)
             while self._pings:  # wait for it: read up to its pong
                 self._read_one()
+            self._apply_messages()  # what came in the same read, left in the buffer
         except Exception:
             self._drop("the invalidation channel failed")
             return False
@@ -460,6 +475,8 @@ class NearCache:
         conn.read_response()  # the subscription's confirmation
         self.client_id = client_id
         self._conn = conn
+        self._fd = socket_fd(conn)
+        self._channel += 1
         self._forget_all()  # changes made while we were not listening are unknown
 
     def _apply_messages(self) -> None:
@@ -513,6 +530,8 @@ class NearCache:
                 self._conn.disconnect()
         self._conn = None
         self.client_id = None
+        self._fd = None
+        self._channel += 1
         self._pings.clear()
         self._synced_at = self._sync_sent_at = float("-inf")
         self._forget_all()

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis
 from django.core.cache import caches
 from django.core.cache.backends.base import default_key_func
 from django.test import override_settings
@@ -25,7 +26,8 @@ from activations.check.near import LocalCounts, near_cache
 from audit.services import Actor
 from license_service import metrics, ratelimit
 from license_service.ratelimit import rate_window
-from license_service.redis import breaker, scripts, transport
+from license_service.redis import breaker, internals, scripts, transport
+from license_service.redis.transport import redis_cache
 from licensing.models import License
 from licensing.services import license_resume, license_suspend
 from tests.activations.conftest import activate
@@ -620,3 +622,34 @@ def test_events_of_exact_calls_in_flight_hold_back_local_admission() -> None:
     assert not counts.admit([a], peek)  # 2 counted + 1 in flight + 1 > 6 / 2
     counts.settled([a], taken)  # it failed (the cache was down): nothing was counted
     assert counts.admit([a], peek)  # 2 + 1 <= 6 / 2
+
+
+def test_redis_py_is_the_version_its_internals_were_checked_against() -> None:
+    """license_service/redis/internals.py reads a Connection's socket: an upgrade must
+    re-check it (its docstring says how) before this pin moves."""
+    assert redis.__version__ == internals.WRITTEN_FOR
+
+
+@requires_redis
+def test_the_channel_socket_is_polled_without_reading_it() -> None:
+    """The descriptor ``internals.socket_fd`` gives is the connection's own: readable once
+    a reply waits on it, and still readable after the poll (nothing was read)."""
+    backend = redis_cache(caches["default"])
+    assert backend is not None
+    pool = backend.client.get_client(write=True).connection_pool
+    connection = pool.connection_class(**pool.connection_kwargs)
+    assert internals.socket_fd(connection) is None  # not connected yet
+    connection.connect()
+    try:
+        fd = internals.socket_fd(connection)
+        assert fd is not None
+        assert not internals.readable(fd)
+        connection.send_command("PING")
+        deadline = time.monotonic() + 2
+        while not internals.readable(fd) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert internals.readable(fd)
+        assert internals.readable(fd)  # the poll read nothing
+        assert connection.read_response() in (b"PONG", "PONG")
+    finally:
+        connection.disconnect()
