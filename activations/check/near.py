@@ -319,13 +319,9 @@ class NearCache:
         admitted by the local rate-limit counts, else None and a token: ask Redis (which
         counts the request), then ``put`` what it answered with that token (None: nothing
         will be kept)."""
-        # The poll is a system call, which lets other threads run: made before taking the
-        # lock, so they do not queue on it meanwhile. A message arriving after it is
-        # concurrent with this check: either answer is right.
-        channel, fd = self._channel, self._fd
-        quiet = fd is not None and not readable(fd)
+        quiet = self._quiet_channel()
         with self._lock:
-            ready = self._ready(quiet=quiet and channel == self._channel)
+            ready = self._ready(quiet=quiet == self._channel)
             flush, self._flush_due = self._flush_due, False
             if ready:
                 found = self._entries.get(key)
@@ -357,8 +353,9 @@ class NearCache:
         size = entry_size(key, pickled, rendered)
         if size > self._max_bytes:
             return
+        quiet = self._quiet_channel()
         with self._lock:
-            ready = self._ready()
+            ready = self._ready(quiet=quiet == self._channel)
             if ready and self._fills_from <= token and self._forgot.get(key, 0) <= token:
                 self._remove(key)
                 entries = self._entries
@@ -380,7 +377,15 @@ class NearCache:
         if found is not None:
             self._bytes -= found[_SIZE]
 
-    # --- the invalidation channel (called with the lock held) ----------------------------
+    # --- the invalidation channel (called with the lock held, but the first) -------------
+
+    def _quiet_channel(self) -> int:
+        """Called before taking the lock: the channel whose socket was just polled and found
+        quiet, else -1. The poll is a system call, which lets other threads run: made
+        before the lock, they do not queue on it meanwhile. A message arriving after it is
+        concurrent with the caller's request: either answer is right."""
+        channel, fd = self._channel, self._fd
+        return channel if fd is not None and not readable(fd) else -1
 
     def _ready(self, *, quiet: bool = False) -> bool:
         """Whether entries may be served now: the channel is up, what waits on it is

@@ -125,27 +125,25 @@ def _counted_lookup(
     down), after the near cache's local counts learned what it counted."""
     ip_window, key_window = count
     windows = (ip_window, unknown, key_window)
-    if near is None:
-        lookup = check_cache_lookup(key, count=windows, amounts=_ONE_EVENT_AND_A_GATE)
-        if lookup is not None and lookup.throttled is not None:
-            _throttled(lookup.throttled, unknown)
-        return None if lookup is None else lookup.cached
-    taken = near.counts.take(count)
-    amounts = (taken[0], 0, taken[1])
+    taken = near.counts.take(count) if near is not None else None
+    amounts = _ONE_EVENT_AND_A_GATE if taken is None else (taken[0], 0, taken[1])
     try:  # in flight until what Redis counted is learned
         lookup = check_cache_lookup(key, count=windows, amounts=amounts)
         if lookup is None:
             return None
         stop = lookup.throttled
-        if stop is not None:
+        if near is not None and stop is not None:
             near.counts.learned([stop], [stop.limit + 1])
             after = windows.index(stop) + 1  # not counted: those events wait again
             near.counts.untaken(windows[after:], amounts[after:])
+        elif near is not None:
+            near.counts.learned(windows, lookup.counts)
+        if stop is not None:
             _throttled(stop, unknown)
-        near.counts.learned(windows, lookup.counts)
         return lookup.cached
     finally:
-        near.counts.settled(count, taken)
+        if near is not None and taken is not None:
+            near.counts.settled(count, taken)
 
 
 def _throttled(stop: Window, unknown: Window) -> NoReturn:
