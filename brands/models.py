@@ -27,6 +27,9 @@ class Brand(models.Model):
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
     key_prefix = models.CharField(max_length=6, unique=True, validators=[key_prefix_validator])
     is_active = models.BooleanField(default=True)
+    # Host globs (``*.staging.example.com``, ``dev-*.example.org``) whose activations are
+    # staging, beside the built-in rules (activations.environment).
+    non_production_patterns = models.JSONField(default=list, db_default=[], blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -51,6 +54,13 @@ class Product(models.Model):
     default_max_seats = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty means unlimited seats."
     )
+    # SPEC §10: an activation not seen for longer is dead (no longer a seat); None: never.
+    # At least settings.LICENSE_SERVICE["HEARTBEAT_MIN_SECONDS"] (checked where it is set).
+    heartbeat_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: activations never go stale."
+    )
+    # Staging and local activations a license may hold besides its seats.
+    non_production_limit = models.PositiveIntegerField(default=10, db_default=10)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -304,8 +304,12 @@ LICENSE_SERVICE = {
     "CHECK_NEAR_CACHE_TTL": env.int("CHECK_NEAR_CACHE_TTL", default=_CHECK_CACHE_TTL),
     # MAX_BYTES: what the kept answers of one worker process may take (32 MiB).
     "CHECK_NEAR_CACHE_MAX_BYTES": env.int("CHECK_NEAR_CACHE_MAX_BYTES", default=33_554_432),
-    # last_seen_at is refreshed at most once per this many seconds per activation.
+    # last_seen_at is refreshed at most once per this many seconds per activation (and at
+    # most once per a quarter of the product's heartbeat_seconds, so a live instance never
+    # looks dead).
     "HEARTBEAT_INTERVAL": env.int("HEARTBEAT_INTERVAL", default=3600),
+    # The shortest heartbeat_seconds a product may set (SPEC §10).
+    "HEARTBEAT_MIN_SECONDS": env.int("HEARTBEAT_MIN_SECONDS", default=60),
     "IDEMPOTENCY_TTL": timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24)),
     # Rate limits: "<count>/<period>", period one of s, m, h, d, or a multiple ("30/10m").
     "THROTTLE_PRODUCT_IP": env("THROTTLE_PRODUCT_IP", default="600/m"),
