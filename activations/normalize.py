@@ -114,6 +114,11 @@ def _assemble(host: str, port: str | None, path: str) -> str:
     return f"{host}{port_part}{path.rstrip('/')}"
 
 
+def is_host_identifier(identifier: str) -> bool:
+    """Whether a normalized identifier names a host (``host[:port][/path]``), not a machine."""
+    return _is_bare_host(identifier)
+
+
 def _is_bare_host(value: str) -> bool:
     """Whether ``value`` (no scheme) reads as ``host[:port][/path…]``."""
     end = _AUTHORITY_END.search(value)
