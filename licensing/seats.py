@@ -41,7 +41,7 @@ def live_q(now: datetime, *, prefix: str = "", product_prefix: str = "product__"
                 f"{prefix}last_seen_at__gte": now - timedelta(seconds=seconds),
             }
         )
-        for seconds in sorted(set(heartbeats))
+        for seconds in sorted({s for s in heartbeats if s is not None})
     ]
     return Q(**{f"{prefix}reclaimed_at__isnull": True}) & functools.reduce(operator.or_, alive)
 
