@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -29,7 +30,7 @@ from activations.errors import (
     NonProductionLimitExceeded,
     SeatLimitExceeded,
 )
-from activations.models import Activation, Environment
+from activations.models import Activation, ActivationState, Environment
 from activations.normalize import clean_instance_identifier
 from activations.selectors import instance_hash
 from audit.errors import AuditOutsideTransaction
@@ -62,6 +63,7 @@ class SeatState:
     expires_at: datetime | None
     seats_used: int
     max_seats: int | None
+    non_production_in_use: int = 0
 
     @property
     def seats_remaining(self) -> int | None:
@@ -73,25 +75,25 @@ class ActivationResult:
     activation_id: int
     created: bool
     seats: SeatState
+    environment: str = PRODUCTION
 
 
-def _clean_instance(instance_identifier: str) -> str:
+def _clean_instance(instance_identifier: str, field: str = "instance_identifier") -> str:
     try:
         return clean_instance_identifier(instance_identifier)
     except ValueError as exc:
-        raise ValidationFailed(
-            "Invalid input.", details={"instance_identifier": [str(exc)]}
-        ) from exc
+        raise ValidationFailed("Invalid input.", details={field: [str(exc)]}) from exc
 
 
 def _locked_license(*, license_key: str, product_slug: str) -> License:
-    """The license of this key for this product, its row locked until commit."""
+    """The license of this key for this product, its row locked until commit (with its key,
+    product and brand: what the seat rules read)."""
     key = canonical_license_key(license_key)
     if key is None:
         raise LicenseNotFound()
     license_ = (
         License.objects.select_for_update(of=("self",))
-        .select_related("license_key", "product")
+        .select_related("license_key", "product__brand")
         .filter(license_key__key=key, product__slug=product_slug)
         .first()
     )
@@ -100,13 +102,14 @@ def _locked_license(*, license_key: str, product_slug: str) -> License:
     return license_
 
 
-def _seat_state(license_: License, seats_used: int, now: datetime | None = None) -> SeatState:
+def _seat_state(license_: License, counts: _Counts, now: datetime | None = None) -> SeatState:
     return SeatState(
         license_id=license_.pk,
         status=license_.effective_status(now),
         expires_at=license_.expires_at,
-        seats_used=seats_used,
+        seats_used=counts.seats_used,
         max_seats=license_.max_seats,
+        non_production_in_use=counts.non_production_in_use,
     )
 
 
@@ -146,19 +149,46 @@ def _dead_threshold(license_: License, now: datetime) -> datetime | None:
     return None if seconds is None else now - timedelta(seconds=seconds)
 
 
+_ROW_FIELDS = ("id", "reclaimed_at", "last_seen_at", "activated_at", "environment")
+
+
 def _counts(license_: License, now: datetime) -> _Counts:
     """One query. The same rule as ``licensing.seats`` (live = not reclaimed, not dead),
     written for the one product at hand (its ``heartbeat_seconds`` is known)."""
+    return _counts_and_rows(license_, now, [])[0]
+
+
+def _counts_and_rows(
+    license_: License, now: datetime, instances: list[str]
+) -> tuple[_Counts, dict[str, Activation]]:
+    """The counts of ``_counts`` and the rows of these instances (any state), in one query:
+    an instance has at most one row per license, so each of its fields is the ``Max`` over
+    that one row."""
     threshold = _dead_threshold(license_, now)
-    live = Q() if threshold is None else Q(last_seen_at__gte=threshold)
+    held = Q(reclaimed_at__isnull=True)
+    live = held if threshold is None else held & Q(last_seen_at__gte=threshold)
     production = Q(environment=PRODUCTION)
-    stats = Activation.objects.filter(license=license_, reclaimed_at__isnull=True).aggregate(
-        seats_used=Count("id", filter=production & live),
-        non_production_in_use=Count("id", filter=~production & live),
-        production_rows=Count("id", filter=production),
-        non_production_rows=Count("id", filter=~production),
-    )
-    return _Counts(**{name: int(value or 0) for name, value in stats.items()})
+    aggregates: dict[str, Any] = {
+        "seats_used": Count("id", filter=production & live),
+        "non_production_in_use": Count("id", filter=~production & live),
+        "production_rows": Count("id", filter=production & held),
+        "non_production_rows": Count("id", filter=~production & held),
+    }
+    for n, instance in enumerate(instances):
+        mine = Q(instance_identifier=instance)
+        aggregates.update({f"i{n}_{f}": Max(f, filter=mine) for f in _ROW_FIELDS})
+    stats = Activation.objects.filter(license=license_).aggregate(**aggregates)
+    counts = _Counts(**{name: int(stats[name] or 0) for name in list(aggregates)[:4]})
+    rows = {
+        instance: Activation(
+            license=license_,
+            instance_identifier=instance,
+            **{f: stats[f"i{n}_{f}"] for f in _ROW_FIELDS},
+        )
+        for n, instance in enumerate(instances)
+        if stats[f"i{n}_id"] is not None
+    }
+    return counts, rows
 
 
 def _limit(license_: License, environment: str) -> int | None:
@@ -277,60 +307,160 @@ def _activation_snapshot(activation: Activation) -> dict[str, object]:
 
 @transaction.atomic
 def activation_create(
-    *, license_key: str, product_slug: str, instance_identifier: str, actor: Actor
+    *,
+    license_key: str,
+    product_slug: str,
+    instance_identifier: str,
+    actor: Actor,
+    environment_claim: str = "",
+    replace_instance_identifier: str | None = None,
 ) -> ActivationResult:
-    """Take a seat for this instance, or refresh it when the instance already holds one
-    (never a second seat). The instance identifier is normalized (SPEC §6).
+    """Take a place for this instance (a seat when it is a production one, SEATS rules 2
+    and 4), or refresh it when the instance already holds one (never a second one). With
+    ``replace_instance_identifier`` the old instance's place is released first, in the same
+    locked transaction (rule 5). Identifiers are normalized (SPEC §6); ``environment_claim``
+    is what the client said, recorded only.
 
     Raises LicenseNotFound (unknown or malformed key, no license for the product),
-    LicenseSuspended / LicenseCancelled / LicenseExpired, SeatLimitExceeded, and
-    ValidationFailed for an identifier that is empty or too long once normalized.
+    LicenseSuspended / LicenseCancelled / LicenseExpired, SeatLimitExceeded (or
+    NonProductionLimitExceeded), ActivationNotFound (the replaced instance holds no place on
+    this license), and ValidationFailed for an identifier that is empty or too long once
+    normalized.
     """
     instance = _clean_instance(instance_identifier)
+    old = (
+        None
+        if replace_instance_identifier is None
+        else _clean_instance(replace_instance_identifier, "replace_instance_identifier")
+    )
     license_ = _locked_license(license_key=license_key, product_slug=product_slug)
     now = timezone.now()
     status = license_.effective_status(now)
     if status in _REFUSALS:
         raise _REFUSALS[status]()
 
-    stats = Activation.objects.filter(license=license_).aggregate(
-        used=Count("id"), mine=Max("id", filter=Q(instance_identifier=instance))
-    )
-    if stats["mine"] is not None:
-        Activation.objects.filter(pk=stats["mine"]).update(last_seen_at=now)
-        return ActivationResult(
-            activation_id=stats["mine"], created=False, seats=_seat_state(license_, stats["used"])
-        )
-    if license_.max_seats is not None and stats["used"] >= license_.max_seats:
-        raise SeatLimitExceeded(seats_used=stats["used"], max_seats=license_.max_seats)
-
-    try:
-        with transaction.atomic():
-            activation = Activation.objects.create(
-                license=license_, instance_identifier=instance, activated_at=now, last_seen_at=now
+    counts, rows = _counts_and_rows(license_, now, [instance] if old is None else [instance, old])
+    mine = rows.get(instance)
+    extra: dict[str, object] = {}
+    if old is not None:
+        replaced = rows.get(old)
+        if replaced is None or replaced.reclaimed_at is not None:
+            raise ActivationNotFound()
+        if old != instance:
+            _release_replaced(
+                license_=license_,
+                activation=replaced,
+                by=instance,
+                counts=counts,
+                now=now,
+                actor=actor,
             )
-    except IntegrityError:
-        # The same instance was activated by a writer that did not take the row lock.
-        existing = Activation.objects.get(license=license_, instance_identifier=instance)
-        return ActivationResult(
-            activation_id=existing.pk,
-            created=False,
-            seats=_seat_state(license_, license_.activations.count()),
+            extra = {"replaces": old}
+    if mine is not None and mine.reclaimed_at is None:
+        return _refresh(
+            license_=license_, activation=mine, counts=counts, now=now, claim=environment_claim
         )
 
+    environment = _classify(license_, instance)
+    _make_room(license_=license_, environment=environment, counts=counts, now=now, actor=actor)
+    if mine is not None:  # reclaimed: the row takes a place again
+        if environment_claim:
+            mine.environment_claim = environment_claim
+            Activation.objects.filter(pk=mine.pk).update(environment_claim=environment_claim)
+        _take_back(
+            license_=license_,
+            activation=mine,
+            environment=environment,
+            now=now,
+            actor=actor,
+            extra=extra,
+        )
+        activation = mine
+    else:
+        try:
+            with transaction.atomic():
+                activation = Activation.objects.create(
+                    license=license_,
+                    instance_identifier=instance,
+                    activated_at=now,
+                    last_seen_at=now,
+                    environment=environment,
+                    environment_claim=environment_claim,
+                )
+        except IntegrityError:
+            # The same instance was activated by a writer that did not take the row lock.
+            existing = Activation.objects.get(license=license_, instance_identifier=instance)
+            return ActivationResult(
+                activation_id=existing.pk,
+                created=False,
+                seats=_seat_state(license_, _counts(license_, now), now),
+                environment=existing.environment,
+            )
+        audit_record(
+            action="activation.created",
+            actor=actor,
+            target_type="activation",
+            target_id=activation.pk,
+            brand_id=license_.product.brand_id,
+            license_id=license_.pk,
+            after={**_activation_snapshot(activation), **extra},
+        )
+        check_cache_forget_on_commit(license_.license_key.key)
+    counts.add(environment, rows=1, live=1)
+    return ActivationResult(
+        activation_id=activation.pk,
+        created=True,
+        seats=_seat_state(license_, counts, now),
+        environment=environment,
+    )
+
+
+def _refresh(
+    *, license_: License, activation: Activation, counts: _Counts, now: datetime, claim: str
+) -> ActivationResult:
+    """An instance that holds its place activates again: ``last_seen_at`` refreshed (a dead
+    row is live again: the check cache is forgotten, ``seats_used`` changed)."""
+    changes: dict[str, object] = {"last_seen_at": now}
+    if claim:
+        changes["environment_claim"] = claim
+    Activation.objects.filter(pk=activation.pk).update(**changes)
+    threshold = _dead_threshold(license_, now)
+    if threshold is not None and activation.last_seen_at < threshold:
+        counts.add(activation.environment, rows=0, live=1)
+        check_cache_forget_on_commit(license_.license_key.key)
+    return ActivationResult(
+        activation_id=activation.pk,
+        created=False,
+        seats=_seat_state(license_, counts, now),
+        environment=activation.environment,
+    )
+
+
+def _release_replaced(
+    *,
+    license_: License,
+    activation: Activation,
+    by: str,
+    counts: _Counts,
+    now: datetime,
+    actor: Actor,
+) -> None:
+    """The old instance of a replace gives its place up (before the new one is admitted)."""
+    threshold = _dead_threshold(license_, now)
+    live = threshold is None or activation.last_seen_at >= threshold
+    Activation.objects.filter(pk=activation.pk).delete()
     audit_record(
-        action="activation.created",
+        action="activation.released",
         actor=actor,
         target_type="activation",
         target_id=activation.pk,
         brand_id=license_.product.brand_id,
         license_id=license_.pk,
-        after=_activation_snapshot(activation),
+        before=_activation_snapshot(activation),
+        after={"reason": "replaced", "by": by},
     )
+    counts.add(activation.environment, rows=-1, live=-1 if live else 0)
     check_cache_forget_on_commit(license_.license_key.key)
-    return ActivationResult(
-        activation_id=activation.pk, created=True, seats=_seat_state(license_, stats["used"] + 1)
-    )
 
 
 def _release(*, license_: License, activation: Activation, actor: Actor) -> SeatState:
@@ -349,7 +479,7 @@ def _release(*, license_: License, activation: Activation, actor: Actor) -> Seat
         before=before,
     )
     check_cache_forget_on_commit(license_.license_key.key)
-    return _seat_state(license_, license_.activations.count())
+    return _seat_state(license_, _counts(license_, timezone.now()))
 
 
 @transaction.atomic
@@ -388,7 +518,7 @@ def activation_release_by_id(*, brand: Brand, activation_id: int, actor: Actor) 
         raise NotFound()
     license_ = (
         License.objects.select_for_update(of=("self",))
-        .select_related("license_key", "product")
+        .select_related("license_key", "product__brand")
         .get(pk=activation.license_id)
     )
     return _release(license_=license_, activation=activation, actor=actor)
@@ -492,3 +622,74 @@ def activation_return(*, license_id: int, instance_identifier: str, actor: Actor
         extra={},
     )
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResult:
+    """What ``POST /heartbeat`` answers."""
+
+    license_id: int
+    activation_id: int
+    instance_active: bool
+    environment: str
+    status: str  # ActivationState: active, or reclaimed when no place was free
+    heartbeat_seconds: int | None
+    last_seen_at: datetime
+
+
+def activation_ping(
+    *, license_key: str, product_slug: str, instance_identifier: str, actor: Actor
+) -> HeartbeatResult:
+    """The explicit heartbeat (SEATS rule 6): a live row's ``last_seen_at`` is refreshed
+    (coalesced like the check's), a dead one's at once (it is live again: the check cache
+    is forgotten), a reclaimed one takes a place back if one is free (``activation_return``)
+    else stays reclaimed. No lock unless a reclaimed row asks for its place back.
+
+    Raises LicenseNotFound (as activate), ActivationNotFound (no row of this instance on
+    that license), ValidationFailed.
+    """
+    instance = _clean_instance(instance_identifier)
+    key = canonical_license_key(license_key)
+    if key is None:
+        raise LicenseNotFound()
+    found = (
+        Activation.objects.select_related("license__product")
+        .filter(
+            license__license_key__key=key,
+            license__product__slug=product_slug,
+            instance_identifier=instance,
+        )
+        .first()
+    )
+    if found is None:
+        if not License.objects.filter(license_key__key=key, product__slug=product_slug).exists():
+            raise LicenseNotFound()
+        raise ActivationNotFound()
+    activation = found
+    heartbeat_seconds = activation.license.product.heartbeat_seconds
+    state = activation.state(heartbeat_seconds)
+    if state != ActivationState.RECLAIMED:
+        written = activation_heartbeat(
+            license_key=key,
+            license_ids=[activation.license_id],
+            instance_identifier=instance,
+            heartbeat_seconds=heartbeat_seconds,
+            revive=state == ActivationState.DEAD,
+        )
+        if written or state == ActivationState.DEAD:
+            activation.refresh_from_db(fields=["last_seen_at", "reclaimed_at"])
+    # Reclaimed (maybe while this call ran): a place back if one is free.
+    if activation.reclaimed_at is not None and activation_return(
+        license_id=activation.license_id, instance_identifier=instance, actor=actor
+    ):
+        activation.refresh_from_db(fields=["last_seen_at", "reclaimed_at", "environment"])
+    active = activation.reclaimed_at is None
+    return HeartbeatResult(
+        license_id=activation.license_id,
+        activation_id=activation.pk,
+        instance_active=active,
+        environment=activation.environment,
+        status=ActivationState.ACTIVE if active else ActivationState.RECLAIMED,
+        heartbeat_seconds=heartbeat_seconds,
+        last_seen_at=activation.last_seen_at,
+    )
