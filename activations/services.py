@@ -693,3 +693,79 @@ def activation_ping(
         heartbeat_seconds=heartbeat_seconds,
         last_seen_at=activation.last_seen_at,
     )
+
+
+RECLAIM_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """One activation the job reclaimed (or would, in a dry run)."""
+
+    license_id: int
+    activation_id: int
+    instance_identifier: str
+    environment: str
+    last_seen_at: datetime
+
+
+def dead_activations(*, license_id: int, now: datetime | None = None) -> list[Reclaimed]:
+    """The dead rows of a license (what ``activations_reclaim`` would reclaim), unlocked."""
+    license_ = License.objects.select_related("product").get(pk=license_id)
+    threshold = _dead_threshold(license_, now or timezone.now())
+    if threshold is None:
+        return []
+    return [
+        _reclaimed(a)
+        for a in Activation.objects.filter(
+            license=license_, reclaimed_at__isnull=True, last_seen_at__lt=threshold
+        ).order_by("last_seen_at", "id")
+    ]
+
+
+def _reclaimed(activation: Activation) -> Reclaimed:
+    return Reclaimed(
+        license_id=activation.license_id,
+        activation_id=activation.pk,
+        instance_identifier=activation.instance_identifier,
+        environment=activation.environment,
+        last_seen_at=activation.last_seen_at,
+    )
+
+
+@transaction.atomic
+def activations_reclaim(
+    *, license_id: int, actor: Actor, batch: int = RECLAIM_BATCH
+) -> list[Reclaimed]:
+    """Reclaim up to ``batch`` dead rows of this license, oldest first, under its lock
+    (SEATS rule 3): the ``UPDATE`` re-checks deadness, so a heartbeat committed meanwhile
+    wins; audited ``activation.reclaimed``; the key's check cache forgotten on commit.
+    Idempotent: a row already reclaimed (by another host's run) is skipped. A constant
+    number of queries per batch."""
+    license_ = (
+        License.objects.select_for_update(of=("self",))
+        .select_related("license_key", "product")
+        .filter(pk=license_id)
+        .first()
+    )
+    if license_ is None:
+        return []
+    now = timezone.now()
+    threshold = _dead_threshold(license_, now)
+    if threshold is None:
+        return []
+    dead = list(
+        Activation.objects.select_for_update()
+        .filter(license=license_, reclaimed_at__isnull=True, last_seen_at__lt=threshold)
+        .order_by("last_seen_at", "id")[:batch]
+    )
+    if not dead:
+        return []
+    reclaimed = Activation.objects.filter(
+        pk__in=[a.pk for a in dead], reclaimed_at__isnull=True, last_seen_at__lt=threshold
+    ).update(reclaimed_at=now)
+    if reclaimed != len(dead):  # defensive (the rows are locked): the next run retries
+        transaction.set_rollback(True)
+        return []
+    _audit_reclaimed(license_=license_, activations=dead, actor=actor)
+    return [_reclaimed(a) for a in dead]
