@@ -1,10 +1,22 @@
-"""Every write on seats: activate, release, heartbeat.
+"""Every write on seats: activate (and replace), release, heartbeat, return, reclaim.
 
 Seats are race-free because each seat change first locks its License row
 (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serializes writers with ``BEGIN IMMEDIATE``):
-the count of seats in use and the insert happen under that lock, so N concurrent
+the count of places in use and the insert happen under that lock, so N concurrent
 activations on M free seats yield exactly M seats. The unique (license, instance) constraint
 backs this up for one instance activated twice at once.
+
+SPEC §10 (the SEATS design's rules): a *row* is an activation not reclaimed; it is *dead*
+when its product has ``heartbeat_seconds`` and it was not seen for longer, else *live*.
+Seats are live production rows; staging and local rows count against the product's
+``non_production_limit`` instead. A new row of a kind is inserted only while that kind's
+rows (live + dead) are under its limit, after reclaiming dead rows of that kind, oldest
+first, just enough (``_make_room``: a constant number of queries whatever it reclaims). So a
+dead row that heartbeats again always still has its place: a heartbeat needs no lock, just
+the UPDATE of ``last_seen_at``; and a reclaimed row takes a place again under the same rule
+as a new one (``activation_return``). Clients should heartbeat at least every
+``heartbeat_seconds / 2``; writes are coalesced per (key, instance) at
+``heartbeat_interval``.
 """
 
 from __future__ import annotations
