@@ -5,6 +5,7 @@ the limits nor reclaim a row twice."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -136,3 +137,43 @@ def test_concurrent_reclaim_jobs_reclaim_each_row_once(beating):
     assert sum(all_at_once(job, list(range(8)))) == 9  # the rest, each row once
     reclaimed = AuditEvent.objects.filter(action="activation.reclaimed")
     assert sorted(int(e.target_id) for e in reclaimed) == sorted(a.pk for a in dead)
+
+
+def test_a_heartbeat_during_a_reclaim_wins_and_the_next_dead_row_is_taken(beating):
+    """The activate waits for the oldest dead row, which a heartbeat is reviving; once the
+    heartbeat commits, that row is live again and the next dead one is reclaimed instead."""
+    license_ = LicenseFactory.create(product=beating, max_seats=2)
+    oldest = ActivationFactory.create(license=license_, last_seen_at=ago(HEARTBEAT * 3))
+    younger = ActivationFactory.create(license=license_, last_seen_at=ago(HEARTBEAT * 2))
+    key = license_.license_key.key
+    beating_now = threading.Event()
+
+    def heartbeat_slowly() -> None:
+        try:
+            with transaction.atomic():
+                Activation.objects.filter(pk=oldest.pk).update(last_seen_at=timezone.now())
+                beating_now.set()
+                time.sleep(0.5)  # the activate is waiting on this row meanwhile
+        finally:
+            connection.close()
+
+    def activate_new() -> tuple[int, dict[str, Any], float]:
+        try:
+            beating_now.wait()
+            started = time.monotonic()
+            response = APIClient().post(
+                "/api/v1/product/activate", body(key, "new.example.com"), format="json"
+            )
+            return response.status_code, response.json(), time.monotonic() - started
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pool.submit(heartbeat_slowly)
+        status, answer, waited = pool.submit(activate_new).result()
+    assert status == 200, answer
+    assert waited > 0.3  # it did wait for the row the heartbeat held
+    oldest.refresh_from_db()
+    younger.refresh_from_db()
+    assert oldest.reclaimed_at is None
+    assert younger.reclaimed_at is not None
