@@ -18,7 +18,7 @@ from activations.check.keys import check_cache_key
 from activations.models import Activation, Environment
 from brands.models import Product
 from licensing.models import License
-from tests.activations.test_check import check
+from tests.activations.test_check import check, stored_ttl
 from tests.factories import ActivationFactory, LicenseFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +114,7 @@ def test_cached_answer_turns_when_the_first_live_row_dies(
     dies_at += timedelta(seconds=HEARTBEAT)
     assert entry[2]["cached_until"] <= dies_at.timestamp()
     assert entry[2]["rendered"][1] == dies_at
+    assert stored_ttl(check_cache_key(key)) <= 2  # Redis keeps it no longer either
     time.sleep(max(0.0, dies_at.timestamp() - time.time()) + 0.05)
     assert seats(check(client, key)) == (1, 0, 2)
     assert seats(check(client, key, product_slug="rankmath-pro")) == (1, 0, 2)
@@ -192,7 +193,12 @@ def test_a_cached_check_naming_an_instance_costs_no_sql(
 
 
 def test_a_heartbeat_of_a_live_row_invalidates_nothing(
-    client, key, license_, heartbeat, settings, django_capture_on_commit_callbacks,
+    client,
+    key,
+    license_,
+    heartbeat,
+    settings,
+    django_capture_on_commit_callbacks,
     django_assert_num_queries,
 ):
     settings.LICENSE_SERVICE = {**settings.LICENSE_SERVICE, "HEARTBEAT_INTERVAL": 0}
@@ -218,9 +224,7 @@ def test_the_heartbeat_gets_the_shortest_heartbeat_and_revives_a_dead_row(
     row(license_, "example.com", ago=HEARTBEAT + 60)  # dead here
     row(other, "example.com", ago=HEARTBEAT + 60)  # live there
     row(third, "example.com", ago=HEARTBEAT + 60)
-    spy = mock.patch.object(
-        services, "activation_heartbeat", wraps=services.activation_heartbeat
-    )
+    spy = mock.patch.object(services, "activation_heartbeat", wraps=services.activation_heartbeat)
     with spy as heartbeat_call:
         check(client, key, instance_identifier="example.com")
         check(client, key, product_slug="content-ai", instance_identifier="example.com")
