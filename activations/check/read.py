@@ -97,7 +97,7 @@ def check(
         raise unknown_key(ip)
     if plain:
         return HttpResponse(check_body(data), content_type="application/json")
-    states = instance_states(data, instance_identifier) if instance_identifier else None
+    states = None if instance_identifier is None else instance_states(data, instance_identifier)
     try:
         answer = check_answer(data, product_slug=product_slug, states=states)
     except LicenseNotFound as exc:
