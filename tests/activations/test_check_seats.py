@@ -235,3 +235,41 @@ def test_the_heartbeat_gets_the_shortest_heartbeat_and_revives_a_dead_row(
     assert second["license_ids"] == [other.id]
     assert (second["heartbeat_seconds"], second["revive"]) == (600, False)
     assert (third_call["heartbeat_seconds"], third_call["revive"]) == (None, False)
+
+
+# --- the miss stays cheap ---------------------------------------------------------------------
+
+
+def test_a_miss_of_a_key_without_activations_is_one_statement(
+    client, key, license_, brand, django_assert_num_queries
+):
+    LicenseFactory.create(
+        product=ProductFactory.create(brand=brand, slug="content-ai"),
+        license_key=license_.license_key,
+    )
+    with django_assert_num_queries(1):
+        assert seats(check(client, key)) == (0, 0, 3)
+
+
+def test_a_miss_reads_the_rows_of_every_license_in_one_more_statement(
+    client, key, license_, heartbeat, brand, django_assert_num_queries, monkeypatch
+):
+    monkeypatch.setattr("activations.check.facts.MAX_CACHED_INSTANCES", 2)
+    for slug in ("a", "b", "c"):
+        other = LicenseFactory.create(
+            product=ProductFactory.create(brand=brand, slug=slug),
+            license_key=license_.license_key,
+        )
+        row(other, f"{slug}.example.com")
+        row(other, f"staging.{slug}.example.com", environment=Environment.STAGING)
+    with django_assert_num_queries(2):
+        answer = check(client, key).json()["entitlements"]
+    assert [(e["seats_used"], e["non_production_in_use"]) for e in answer] == [(0, 0)] + [
+        (1, 1)
+    ] * 3
+    for n in range(3):  # now too many to list: one aggregate more
+        row(license_, f"site{n}.example.com", ago=HEARTBEAT + 60 if n else 0)
+    cache.clear()
+    with django_assert_num_queries(3):
+        answer = check(client, key).json()["entitlements"]
+    assert (answer[0]["seats_used"], answer[0]["seats_remaining"]) == (1, 2)
