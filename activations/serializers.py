@@ -168,11 +168,29 @@ class CheckEntitlementSerializer(serializers.Serializer[Any]):
     license_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["valid", "suspended", "cancelled", "expired"])
     expires_at = serializers.DateTimeField(allow_null=True)
-    seats_used = serializers.IntegerField()
+    seats_used = serializers.IntegerField(
+        help_text="Seats in use: live production activations (a dead one, not seen for "
+        "longer than the product's heartbeat_seconds, no longer counts)."
+    )
     max_seats = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
     seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+    non_production_in_use = serializers.IntegerField(
+        help_text="Live staging and local activations (they take no seat)."
+    )
     instance_active = serializers.BooleanField(
-        required=False, help_text="Only when instance_identifier was given."
+        required=False,
+        help_text=(
+            "Only when instance_identifier was given: whether the instance holds its "
+            "activation (the check is its heartbeat: a dead activation is live again)."
+        ),
+    )
+    reason = serializers.ChoiceField(
+        choices=["reclaimed"],
+        required=False,
+        help_text=(
+            "Only with instance_active false: the instance's activation was reclaimed "
+            "(dead, its seat given to another) and no seat is free to take back."
+        ),
     )
 
 

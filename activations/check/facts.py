@@ -1,32 +1,43 @@
 """The check's facts and their loading: what a check answer is made of, read from the cache
-entry (``keys``) or, on a miss, from the database (two queries), and how it is rendered.
+entry (``keys``) or, on a miss, from the database (one or two queries), and how it is
+rendered.
 
 The cache holds, per license key, the raw facts of every entitlement (``KeyFacts``: stored
-status, ``expires_at``, seats, hashes of the active instances): the effective status is
-computed when the answer is served, so a cached entry can outlive an expiry time without
-ever reporting a license as valid after it. For the plain check (no ``product_slug``, no
-``instance_identifier``, the bulk of the traffic) the entry also holds the rendered body
-and the time it stays true until (the next expiry), and a hit sends those bytes as they
-are. Entries live at most ``CHECK_CACHE_TTL`` seconds; unknown keys are remembered for
-``CHECK_NEGATIVE_CACHE_TTL`` seconds; an entry read from the read replica (which may lag)
-for at most ``REPLICA_CACHE_TTL`` seconds.
+status, ``expires_at``, seats counted as SPEC §10 counts them, hashes of the instances with
+a row, dead or reclaimed): the effective status is computed when the answer is served, so
+a cached entry can outlive an expiry time without ever reporting a license as valid after
+it. Seats are different: a live activation that stops heartbeating dies at a known moment
+(``last_seen_at + heartbeat_seconds``), and ``seats_used`` then drops, so an entry is
+served no later than the first death among its live rows (``cached_until``, and the
+rendered body's "true until"). A heartbeat of a live row changes no answer; one that
+revives a dead row, or returns a reclaimed one, invalidates the key as any write does.
+
+For the plain check (no ``product_slug``, no ``instance_identifier``, the bulk of the
+traffic) the entry also holds the rendered body and the time it stays true until (the next
+expiry or death), and a hit sends those bytes as they are. Entries live at most
+``CHECK_CACHE_TTL`` seconds; unknown keys are remembered for ``CHECK_NEGATIVE_CACHE_TTL``
+seconds; an entry read from the read replica (which may lag) for at most
+``REPLICA_CACHE_TTL`` seconds.
 
 The facts are ``TypedDict``s: plain dicts at run time (as compact to pickle and as quick
 to read as before), one declared shape for the type checker.
 
 A hit is one cache round trip, together with the caller's rate limits, and no SQL query;
-a miss costs two queries (the key with its licenses, products, brand and seat counts; then
-the active instances) and one more round trip to store the entry.
+a miss costs one query when the key's licenses have no activation (the key with its
+licenses, products, brand and how many activation rows each has), else a second (their
+rows, from which seats are counted), and one more round trip to store the entry.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NotRequired, TypedDict
 
 from django.conf import settings
@@ -47,7 +58,7 @@ from activations.check.keys import (
     new_stamp,
 )
 from activations.errors import LicenseNotFound
-from activations.models import Activation
+from activations.models import Activation, ActivationState, Environment
 from activations.selectors import instance_hash, iso_datetime, mask_email
 from brands.models import Brand, Product
 from license_service.ratelimit import Window
@@ -57,12 +68,15 @@ from license_service.routers import replica_was_used
 from licensing.models import License, LicenseKey, effective_status
 from licensing.selectors import seats_remaining
 
-# Above this many seats in use, a license's instances are not cached; instance_active is
-# then answered by one indexed query.
+# Above this many activation rows, a license's instances are not cached: its seats are
+# counted by one aggregate query, and instance_active is answered by one indexed query.
 MAX_CACHED_INSTANCES = 1000
 
 # Seconds an answer read from the replica is cached: a few times a replication lag.
 REPLICA_CACHE_TTL = 5
+
+# Earlier than any last_seen_at: the threshold of a product whose activations never die.
+_NEVER_DEAD = datetime(1970, 1, 1, tzinfo=UTC)
 
 CacheResult = Literal["near_hit", "hit", "miss", "negative_hit", "error"]
 
@@ -75,9 +89,16 @@ class LicenseFacts(TypedDict):
     status: str
     expires_at: datetime | None
     max_seats: int
-    seats_used: int
-    # Hashes of the active instances' identifiers; None: too many to cache (ask the table).
+    heartbeat_seconds: int | None  # the product's (None: its activations never die)
+    seats_used: int  # live production rows (SPEC §10, licensing.seats)
+    non_production_in_use: int  # live staging and local rows
+    # Hashes of the identifiers of the rows (live or dead; not reclaimed), of the dead ones
+    # among them, and of the reclaimed rows; None: too many to cache (ask the table).
     instances: frozenset[str] | None
+    dead: frozenset[str] | None
+    reclaimed: frozenset[str] | None
+    # When the first live row dies (None: none will), at which time seats_used is stale.
+    live_until: datetime | None
 
 
 class KeyFacts(TypedDict):
@@ -88,7 +109,8 @@ class KeyFacts(TypedDict):
     customer_email_masked: str
     licenses: list[LicenseFacts]
     # Set when stored: the plain answer's body and the time it stays true until (None: no
-    # such time); the wall-clock time the Redis entry expires.
+    # such time); the wall-clock time the entry stops being served (its first death, or
+    # when the Redis entry expires).
     rendered: NotRequired[tuple[bytes, datetime | None]]
     cached_until: NotRequired[float]
 
@@ -96,11 +118,20 @@ class KeyFacts(TypedDict):
 CheckData = KeyFacts
 
 
+@dataclass(frozen=True, slots=True)
+class LoadSql:
+    """The queries of a miss (``_load_sql``)."""
+
+    licenses: str  # the key, its licenses, products, brand, whether they have activations
+    rows: str  # the activation rows of one license, at most a number (a parameter)
+    seats: str  # the seats of one license with too many rows to list
+
+
 @functools.cache
-def _load_sql(vendor: str) -> tuple[str, str]:
-    """The two queries of a miss, written once per database vendor from the models' table
-    and column names. Plain SQL: compiling the equivalent ORM query cost more CPU than
-    running it (about half of a miss)."""
+def _load_sql(vendor: str) -> LoadSql:
+    """The queries of a miss, written once per database vendor from the models' table and
+    column names. Plain SQL: compiling the equivalent ORM query cost more CPU than running
+    it (about half of a miss)."""
     qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
 
     def col(model: Any, field: str) -> str:
@@ -109,33 +140,44 @@ def _load_sql(vendor: str) -> tuple[str, str]:
     key_table, license_table = LicenseKey._meta.db_table, License._meta.db_table
     brand_table = Brand._meta.db_table
     product_table, activation_table = Product._meta.db_table, Activation._meta.db_table
-    grouped = [
-        col(LicenseKey, "customer_email"),
-        col(Brand, "slug"),
-        col(License, "id"),
-        col(License, "status"),
-        col(License, "expires_at"),
-        col(License, "max_seats"),
-        col(Product, "slug"),
-    ]
+    activations = qn(activation_table)
+    # Whether a license has activation rows: one index probe (cheaper than counting them,
+    # which the second query does, for the licenses that have some).
+    has_rows = (
+        f"EXISTS (SELECT 1 FROM {activations} "  # noqa: S608 (names only)
+        f"WHERE {col(Activation, 'license')} = {col(License, 'id')})"
+    )
     # Only table and column names from the models go into the text; values are parameters.
     licenses = (
-        f"SELECT {', '.join(grouped)}, COUNT({col(Activation, 'id')}) "  # noqa: S608 (see above)
+        f"SELECT {col(LicenseKey, 'customer_email')}, {col(Brand, 'slug')}, "  # noqa: S608 (see above)
+        f"{col(License, 'id')}, {col(License, 'status')}, {col(License, 'expires_at')}, "
+        f"{col(License, 'max_seats')}, {col(Product, 'slug')}, "
+        f"{col(Product, 'heartbeat_seconds')}, {has_rows} "
         f"FROM {qn(key_table)} "
         f"INNER JOIN {qn(brand_table)} ON {col(LicenseKey, 'brand')} = {col(Brand, 'id')} "
         f"LEFT OUTER JOIN {qn(license_table)} "
         f"ON {col(License, 'license_key')} = {col(LicenseKey, 'id')} "
         f"LEFT OUTER JOIN {qn(product_table)} ON {col(License, 'product')} = {col(Product, 'id')} "
-        f"LEFT OUTER JOIN {qn(activation_table)} "
-        f"ON {col(Activation, 'license')} = {col(License, 'id')} "
         f"WHERE {col(LicenseKey, 'key')} = %s "
-        f"GROUP BY {', '.join(grouped)} ORDER BY {col(License, 'id')}"
+        f"ORDER BY {col(License, 'id')}"
     )
-    instances = (
-        f"SELECT {col(Activation, 'license')}, {col(Activation, 'instance_identifier')} "  # noqa: S608 (the same)
-        f"FROM {qn(activation_table)} WHERE {col(Activation, 'license')} IN "
+    rows = (
+        f"SELECT * FROM (SELECT {col(Activation, 'license')}, "  # noqa: S608 (the same)
+        f"{col(Activation, 'instance_identifier')}, {col(Activation, 'environment')}, "
+        f"{col(Activation, 'last_seen_at')}, {col(Activation, 'reclaimed_at')} "
+        f"FROM {activations} WHERE {col(Activation, 'license')} = %s LIMIT %s) AS listed"
     )
-    return licenses, instances
+    # Parameters: production, production, the license, the live threshold.
+    production = col(Activation, "environment")
+    seats = (
+        f"SELECT COUNT(CASE WHEN {production} = %s THEN 1 END), "  # noqa: S608 (the same)
+        f"COUNT(CASE WHEN {production} <> %s THEN 1 END), "
+        f"MIN({col(Activation, 'last_seen_at')}) "
+        f"FROM {activations} WHERE {col(Activation, 'license')} = %s "
+        f"AND {col(Activation, 'reclaimed_at')} IS NULL "
+        f"AND {col(Activation, 'last_seen_at')} >= %s"
+    )
+    return LoadSql(licenses=licenses, rows=rows, seats=seats)
 
 
 def _aware(value: Any) -> datetime | None:
@@ -149,8 +191,26 @@ def _aware(value: Any) -> datetime | None:
     return moment
 
 
+def live_threshold(heartbeat_seconds: int | None, now: datetime) -> datetime | None:
+    """Rows last seen before this are dead (None: they never die)."""
+    if heartbeat_seconds is None:
+        return None
+    return now - timedelta(seconds=heartbeat_seconds)
+
+
+def row_state(
+    last_seen_at: datetime, reclaimed_at: Any, threshold: datetime | None
+) -> ActivationState:
+    """``Activation.state`` of a row read as values (``threshold``: ``live_threshold``)."""
+    if reclaimed_at is not None:
+        return ActivationState.RECLAIMED
+    if threshold is not None and last_seen_at < threshold:
+        return ActivationState.DEAD
+    return ActivationState.ACTIVE
+
+
 def check_data_load(key: str) -> CheckData | None:
-    """The raw check facts of a canonical key from the database (two queries), or None.
+    """The raw check facts of a canonical key from the database, or None.
 
     A read only, so it skips Django's connection health check (a ``SELECT 1`` round trip
     before a request's first query) and retries once on a new connection instead when the
@@ -172,47 +232,49 @@ def check_data_load(key: str) -> CheckData | None:
 
 
 def _check_data_query(connection: Any, key: str) -> CheckData | None:
-    licenses_sql, instances_sql = _load_sql(connection.vendor)
+    """The facts of ``key``: one query, a second for the rows of the licenses that have
+    some (up to one more than MAX_CACHED_INSTANCES each), and one per license with more."""
+    sql = _load_sql(connection.vendor)
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(licenses_sql, [key])
+        cursor.execute(sql.licenses, [key])
         rows = cursor.fetchall()
         if not rows:
             return None
-        licenses: list[LicenseFacts] = [
-            {
+        licenses: list[LicenseFacts] = []
+        listed: dict[int, LicenseFacts] = {}
+        for (
+            _,
+            _,
+            license_id,
+            status,
+            expires_at,
+            max_seats,
+            product_slug,
+            heartbeat_seconds,
+            has_rows,
+        ) in rows:
+            if license_id is None:
+                continue
+            lic: LicenseFacts = {
                 "license_id": license_id,
                 "product_slug": product_slug,
                 "status": status,
                 "expires_at": _aware(expires_at),
                 "max_seats": max_seats,
-                "seats_used": seats_used,
-                "instances": frozenset() if seats_used <= MAX_CACHED_INSTANCES else None,
+                "heartbeat_seconds": heartbeat_seconds,
+                "seats_used": 0,
+                "non_production_in_use": 0,
+                "instances": frozenset(),
+                "dead": frozenset(),
+                "reclaimed": frozenset(),
+                "live_until": None,
             }
-            for (
-                _,
-                _,
-                license_id,
-                status,
-                expires_at,
-                max_seats,
-                product_slug,
-                seats_used,
-            ) in rows
-            if license_id is not None
-        ]
-        listed = {
-            lic["license_id"]: lic
-            for lic in licenses
-            if lic["seats_used"] and lic["instances"] is not None
-        }
+            licenses.append(lic)
+            if has_rows:
+                listed[license_id] = lic
         if listed:
-            ids = list(listed)
-            cursor.execute(instances_sql + f"({', '.join(['%s'] * len(ids))})", ids)
-            instances: dict[int, set[str]] = {license_id: set() for license_id in listed}
-            for license_id, identifier in cursor.fetchall():
-                instances[license_id].add(instance_hash(identifier))
-            for license_id, hashes in instances.items():
-                listed[license_id]["instances"] = frozenset(hashes)
+            _load_rows(cursor, sql, listed, now)
     customer_email, brand_slug = rows[0][0], rows[0][1]
     facts: KeyFacts = {
         "license_key": key,
@@ -221,6 +283,83 @@ def _check_data_query(connection: Any, key: str) -> CheckData | None:
         "licenses": licenses,
     }
     return facts
+
+
+def _load_rows(cursor: Any, sql: LoadSql, listed: dict[int, LicenseFacts], now: datetime) -> None:
+    """The seats of ``listed`` licenses: their rows, up to MAX_CACHED_INSTANCES + 1 each in
+    one statement (one bounded select per license, put together by UNION ALL); those with
+    more are counted by ``_count_seats`` instead."""
+    bound = MAX_CACHED_INSTANCES + 1
+    params: list[int] = []
+    for license_id in listed:
+        params += [license_id, bound]
+    cursor.execute(" UNION ALL ".join([sql.rows] * len(listed)), params)
+    rows = cursor.fetchall()
+    per_license = Counter(row[0] for row in rows)
+    for license_id, count in per_license.items():
+        if count > MAX_CACHED_INSTANCES:
+            _count_seats(cursor, sql.seats, listed.pop(license_id), now)
+    _tally_rows(listed, [row for row in rows if row[0] in listed], now)
+
+
+def _tally_rows(listed: dict[int, LicenseFacts], rows: list[Any], now: datetime) -> None:
+    """Count the seats of ``listed`` licenses from their activation rows (``license_id,
+    instance_identifier, environment, last_seen_at, reclaimed_at``), and keep the hashes of
+    their identifiers by state."""
+    hashes: dict[int, dict[ActivationState, set[str]]] = {
+        license_id: {state: set() for state in ActivationState} for license_id in listed
+    }
+    for license_id, identifier, environment, last_seen_at, reclaimed_at in rows:
+        lic = listed[license_id]
+        heartbeat = lic["heartbeat_seconds"]
+        last_seen = _aware(last_seen_at)
+        assert last_seen is not None  # noqa: S101 (a NOT NULL column)
+        state = row_state(last_seen, reclaimed_at, live_threshold(heartbeat, now))
+        hashes[license_id][state].add(instance_hash(identifier))
+        if state != ActivationState.ACTIVE:
+            continue
+        if environment == Environment.PRODUCTION:
+            lic["seats_used"] += 1
+        else:
+            lic["non_production_in_use"] += 1
+        if heartbeat is not None:
+            _dies_at(lic, last_seen + timedelta(seconds=heartbeat))
+    for license_id, by_state in hashes.items():
+        lic = listed[license_id]
+        dead = by_state[ActivationState.DEAD]
+        lic["instances"] = frozenset(by_state[ActivationState.ACTIVE] | dead)
+        lic["dead"] = frozenset(dead)
+        lic["reclaimed"] = frozenset(by_state[ActivationState.RECLAIMED])
+
+
+def _count_seats(cursor: Any, sql: str, lic: LicenseFacts, now: datetime) -> None:
+    """The seats of a license with too many rows to list, by one aggregate query; its
+    instances are then asked of the table when a check names one (``instance_states``)."""
+    heartbeat = lic["heartbeat_seconds"]
+    threshold = live_threshold(heartbeat, now) or _NEVER_DEAD
+    adapt = cursor.db.ops.adapt_datetimefield_value
+    production = Environment.PRODUCTION.value
+    cursor.execute(sql, [production, production, lic["license_id"], adapt(threshold)])
+    seats_used, non_production, first_seen = cursor.fetchone()
+    lic["seats_used"], lic["non_production_in_use"] = seats_used, non_production
+    lic["instances"] = lic["dead"] = lic["reclaimed"] = None
+    oldest = _aware(first_seen)
+    if heartbeat is not None and oldest is not None:
+        _dies_at(lic, oldest + timedelta(seconds=heartbeat))
+
+
+def _dies_at(lic: LicenseFacts, moment: datetime) -> None:
+    if lic["live_until"] is None or moment < lic["live_until"]:
+        lic["live_until"] = moment
+
+
+def first_death(data: CheckData) -> datetime | None:
+    """When the first live row of the key dies (None: none will): its facts' seats are
+    true until then."""
+    return min(
+        (lic["live_until"] for lic in data["licenses"] if lic["live_until"] is not None),
+        default=None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +425,9 @@ def check_data(
     if read is None:
         return check_data_load(key), "error"
     entry = read.entry
-    if check_entry_fresh(entry, generation=read.generation, epoch=read.epoch):
+    if check_entry_fresh(entry, generation=read.generation, epoch=read.epoch) and unexpired(
+        entry[2]
+    ):
         data = entry[2]
         return data, "hit" if data is not None else "negative_hit"
     data = check_data_load(key)
@@ -315,32 +456,46 @@ def check_data_unwritten(key: str) -> tuple[CheckData | None, CacheResult]:
     return check_data(key, read=read, remember=False)
 
 
+def unexpired(data: CheckData | None) -> bool:
+    """Whether cached facts are still true: not past their first death (``cached_until``;
+    Redis keeps an entry up to a second longer, its timeouts being whole seconds)."""
+    return data is None or time.time() < data.get("cached_until", math.inf)
+
+
 def _remember(key: str, data: CheckData | None, read: CheckCacheRead) -> None:
     knobs = settings.LICENSE_SERVICE
     ttl = knobs["CHECK_NEGATIVE_CACHE_TTL"] if data is None else knobs["CHECK_CACHE_TTL"]
     if replica_was_used():  # may lag the primary: a just-provisioned key, a fresh seat
         ttl = min(ttl, REPLICA_CACHE_TTL)
     if data is not None:
-        _render(data, timezone.now())
-        data["cached_until"] = time.time() + ttl  # a near cache keeps it no longer
+        now = timezone.now()
+        _render(data, now)
+        # A near cache keeps it no longer; nobody serves it once a live row has died.
+        cached_until = time.time() + ttl
+        death = first_death(data)
+        if death is not None:
+            cached_until = min(cached_until, death.timestamp())
+            ttl = max(1, min(ttl, math.ceil(cached_until - time.time())))
+        data["cached_until"] = cached_until
     entry = check_entry(data, generation=read.generation, epoch=read.epoch)
     check_cache_store(key, entry, timeout=ttl)
 
 
 def _render(data: CheckData, now: datetime) -> None:
     """Add the plain answer's body to the facts, with the time it stays true until (the
-    next expiry of a valid license; None: no such time)."""
-    until = min(
-        (
-            lic["expires_at"]
-            for lic in data["licenses"]
-            if lic["status"] == License.Status.VALID
-            and lic["expires_at"] is not None
-            and lic["expires_at"] > now
-        ),
-        default=None,
-    )
-    data["rendered"] = (json_body(check_answer(data, now=now)), until)
+    next expiry of a valid license, or the first death of a live row, which changes
+    ``seats_used``; None: no such time)."""
+    changes = [
+        lic["expires_at"]
+        for lic in data["licenses"]
+        if lic["status"] == License.Status.VALID
+        and lic["expires_at"] is not None
+        and lic["expires_at"] > now
+    ]
+    death = first_death(data)
+    if death is not None:
+        changes.append(death)
+    data["rendered"] = (json_body(check_answer(data, now=now)), min(changes, default=None))
 
 
 def check_body(data: CheckData) -> bytes:
@@ -368,10 +523,13 @@ def check_answer(
     data: CheckData,
     *,
     product_slug: str | None = None,
-    instance_identifier: str | None = None,
+    states: dict[int, ActivationState] | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The SPEC §6 check body from cached facts, with statuses as of ``now``.
+    """The SPEC §6 check body from cached facts, with statuses as of ``now``; with
+    ``states`` (``instance_states``: a check naming an instance), each entitlement says
+    whether the instance is active on it (a live or dead row: the check revives a dead
+    one), and ``reason: "reclaimed"`` when its row was reclaimed.
 
     Raises LicenseNotFound when ``product_slug`` is given and the key does not carry it.
     """
@@ -381,9 +539,6 @@ def check_answer(
         licenses = [lic for lic in licenses if lic["product_slug"] == product_slug]
         if not licenses:
             raise LicenseNotFound("This key has no license for that product.")
-    active: set[int] = set()
-    if instance_identifier is not None:
-        active = _active_license_ids(licenses, instance_identifier)
     entitlements = []
     for lic in licenses:
         entitlement = {
@@ -396,9 +551,13 @@ def check_answer(
             "seats_remaining": seats_remaining(
                 seats_used=lic["seats_used"], max_seats=lic["max_seats"]
             ),
+            "non_production_in_use": lic["non_production_in_use"],
         }
-        if instance_identifier is not None:
-            entitlement["instance_active"] = lic["license_id"] in active
+        if states is not None:
+            state = states.get(lic["license_id"])
+            entitlement["instance_active"] = state in _HOLDS_A_ROW
+            if state == ActivationState.RECLAIMED:
+                entitlement["reason"] = "reclaimed"
         entitlements.append(entitlement)
     return {
         "success": True,
@@ -409,18 +568,31 @@ def check_answer(
     }
 
 
-def _active_license_ids(licenses: list[LicenseFacts], instance_identifier: str) -> set[int]:
+_HOLDS_A_ROW = (ActivationState.ACTIVE, ActivationState.DEAD)
+
+
+def instance_states(data: CheckData, instance_identifier: str) -> dict[int, ActivationState]:
+    """The state of the instance's row on each of the key's licenses that has one: from the
+    facts, or by one indexed query for the licenses with too many rows to cache."""
     digest = instance_hash(instance_identifier)
-    active = {
-        lic["license_id"]
-        for lic in licenses
-        if lic["instances"] is not None and digest in lic["instances"]
-    }
-    uncached = [lic["license_id"] for lic in licenses if lic["instances"] is None]
+    states: dict[int, ActivationState] = {}
+    uncached: dict[int, LicenseFacts] = {}
+    for lic in data["licenses"]:
+        instances, dead, reclaimed = lic["instances"], lic["dead"], lic["reclaimed"]
+        if instances is None or dead is None or reclaimed is None:
+            uncached[lic["license_id"]] = lic
+        elif digest in dead:
+            states[lic["license_id"]] = ActivationState.DEAD
+        elif digest in instances:
+            states[lic["license_id"]] = ActivationState.ACTIVE
+        elif digest in reclaimed:
+            states[lic["license_id"]] = ActivationState.RECLAIMED
     if uncached:
-        active.update(
-            Activation.objects.filter(
-                license_id__in=uncached, instance_identifier=instance_identifier
-            ).values_list("license_id", flat=True)
-        )
-    return active
+        now = timezone.now()
+        rows = Activation.objects.filter(
+            license_id__in=uncached, instance_identifier=instance_identifier
+        ).values_list("license_id", "last_seen_at", "reclaimed_at")
+        for license_id, last_seen_at, reclaimed_at in rows:
+            threshold = live_threshold(uncached[license_id]["heartbeat_seconds"], now)
+            states[license_id] = row_state(last_seen_at, reclaimed_at, threshold)
+    return states

@@ -1,5 +1,10 @@
 """The check's read path: the near cache, else one round trip to Redis (the rate limits
 counted and the cached answer read together), else the database; the answer rendered.
+
+A check naming an instance is also its heartbeat (SPEC §10): a row found live is refreshed
+(coalesced, no invalidation: no answer changes), a dead one revived (written at once, the
+key invalidated), a reclaimed one given a place back if one is free; after either of those
+two writes the answer is read again from the database.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from activations.check.facts import (
     check_body,
     check_cache_lookup,
     check_data,
+    check_data_load,
     check_data_unwritten,
+    instance_states,
     json_body,
     rendered_body,
 )
@@ -36,6 +43,8 @@ from activations.check.limits import (
 )
 from activations.check.near import NearCache, near_cache
 from activations.errors import LicenseNotFound
+from activations.models import ActivationState
+from audit.services import Actor
 from license_service import metrics
 from license_service.errors import Throttled
 from license_service.logging import bind_license_key
@@ -88,20 +97,80 @@ def check(
         raise unknown_key(ip)
     if plain:
         return HttpResponse(check_body(data), content_type="application/json")
+    states = None if instance_identifier is None else instance_states(data, instance_identifier)
     try:
-        answer = check_answer(
-            data, product_slug=product_slug, instance_identifier=instance_identifier
-        )
+        answer = check_answer(data, product_slug=product_slug, states=states)
     except LicenseNotFound as exc:
         raise unknown_key(ip, exc) from None
-    if instance_identifier is not None:
-        services.activation_heartbeat(
-            license_key=key,
-            license_ids=_active_license_ids(answer),
-            instance_identifier=instance_identifier,
-            heartbeat_seconds=None,
-        )
+    if instance_identifier is not None and states is not None:
+        answer = _heartbeat_answer(key, data, answer, states, instance_identifier)
     return HttpResponse(json_body(answer), content_type="application/json")
+
+
+def _seen(
+    key: str,
+    data: CheckData,
+    states: dict[int, ActivationState],
+    instance_identifier: str,
+    answered: list[int],
+) -> bool:
+    """The check as the instance's heartbeat on the ``answered`` licenses: its rows, live
+    or dead, are refreshed (a dead one at once: ``revive``); a reclaimed one takes a place
+    back if one is free. Whether a seat changed (the answer is then read again)."""
+    rows = [i for i in answered if states.get(i) in _HOLDS_A_ROW]
+    revive = any(states[i] == ActivationState.DEAD for i in rows)
+    changed = False
+    if rows:
+        wrote = services.activation_heartbeat(
+            license_key=key,
+            license_ids=rows,
+            instance_identifier=instance_identifier,
+            heartbeat_seconds=_shortest_heartbeat(data, rows),
+            revive=revive,
+        )
+        changed = revive and wrote
+    for license_id in answered:
+        if states.get(license_id) == ActivationState.RECLAIMED:
+            changed |= services.activation_return(
+                license_id=license_id,
+                instance_identifier=instance_identifier,
+                actor=Actor.product(),
+            )
+    return changed
+
+
+def _heartbeat_answer(
+    key: str,
+    data: CheckData,
+    answer: dict[str, Any],
+    states: dict[int, ActivationState],
+    instance_identifier: str,
+) -> dict[str, Any]:
+    """``answer`` after the check's heartbeat (``_seen``): read again from the database
+    when the heartbeat changed a seat (rare: not cached; the write invalidated the key)."""
+    answered = [entitlement["license_id"] for entitlement in answer["entitlements"]]
+    if not _seen(key, data, states, instance_identifier, answered):
+        return answer
+    fresh = check_data_load(key)
+    if fresh is None:
+        return answer
+    fresh["licenses"] = [lic for lic in fresh["licenses"] if lic["license_id"] in answered]
+    return check_answer(fresh, states=instance_states(fresh, instance_identifier))
+
+
+_HOLDS_A_ROW = (ActivationState.ACTIVE, ActivationState.DEAD)
+
+
+def _shortest_heartbeat(data: CheckData, license_ids: list[int]) -> int | None:
+    """The smallest ``heartbeat_seconds`` of these licenses' products (None: none has one)."""
+    return min(
+        (
+            lic["heartbeat_seconds"]
+            for lic in data["licenses"]
+            if lic["license_id"] in license_ids and lic["heartbeat_seconds"] is not None
+        ),
+        default=None,
+    )
 
 
 def _check_from_cache(
@@ -161,32 +230,21 @@ _ONE_EVENT_AND_A_GATE = (1, 0, 1)
 def _check_over_budget(
     key: str, product_slug: str | None, instance_identifier: str, spent: Window
 ) -> HttpResponse:
-    """A check from an IP past its unknown-key budget: answered only if the instance holds
-    a seat of one of the key's licenses (of ``product_slug`` when given), then counted
-    against the key; else refused as if the key did not exist, having written nothing
-    (the facts are read without filling the cache)."""
+    """A check from an IP past its unknown-key budget: answered only if the instance has a
+    row (live or dead) on one of the key's licenses (of ``product_slug`` when given), then
+    counted against the key; else refused as if the key did not exist, having written
+    nothing (the facts are read without filling the cache)."""
     data, cache_result = check_data_unwritten(key)
     metrics.record_check_cache(cache_result)
     if data is None:
         raise Throttled(spent.retry_after)
+    states = instance_states(data, instance_identifier)
     try:
-        answer = check_answer(
-            data, product_slug=product_slug, instance_identifier=instance_identifier
-        )
+        answer = check_answer(data, product_slug=product_slug, states=states)
     except LicenseNotFound:  # no license for that product
         raise Throttled(spent.retry_after) from None
-    active = _active_license_ids(answer)
-    if not active:
+    if not any(entitlement["instance_active"] for entitlement in answer["entitlements"]):
         raise Throttled(spent.retry_after)
     limit_key(key)
-    services.activation_heartbeat(
-        license_key=key,
-        license_ids=active,
-        instance_identifier=instance_identifier,
-        heartbeat_seconds=None,
-    )
+    answer = _heartbeat_answer(key, data, answer, states, instance_identifier)
     return HttpResponse(json_body(answer), content_type="application/json")
-
-
-def _active_license_ids(answer: dict[str, Any]) -> list[int]:
-    return [e["license_id"] for e in answer["entitlements"] if e["instance_active"]]

@@ -53,6 +53,7 @@ def test_check_reports_every_entitlement_of_the_key(client, key, license_, brand
                 "seats_used": 1,
                 "max_seats": 3,
                 "seats_remaining": 2,
+                "non_production_in_use": 0,
             },
             {
                 "product_slug": "content-ai",
@@ -62,6 +63,7 @@ def test_check_reports_every_entitlement_of_the_key(client, key, license_, brand
                 "seats_used": 0,
                 "max_seats": None,
                 "seats_remaining": None,
+                "non_production_in_use": 0,
             },
         ],
     }

@@ -7,18 +7,26 @@ from __future__ import annotations
 import math
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache, caches
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from activations.check import near as nearcache
-from activations.check.keys import EPOCH_KEY, check_cache_key, check_generation_key
+from activations.check.keys import (
+    EPOCH_KEY,
+    check_cache_forget,
+    check_cache_key,
+    check_generation_key,
+)
 from activations.check.limits import IP_SCOPE, KEY_SCOPE, UNKNOWN_KEY_SCOPE
 from activations.check.near import LocalCounts, near_cache
 from activations.models import Activation
+from brands.models import Product
 from license_service import ratelimit
 from license_service.ratelimit import Window, parse_rate, rate_window
 from license_service.redis import transport
@@ -106,6 +114,27 @@ def test_over_budget_a_check_of_a_key_with_its_active_instance_is_answered(spent
     assert response.json()["entitlements"][0]["instance_active"] is True
     response = get_check(spent, key, instance_identifier=ACTIVE, product_slug="rankmath-pro")
     assert response.status_code == 200, response.content
+
+
+def test_over_budget_a_dead_instance_is_answered_and_revived(
+    spent, key, license_, product, django_capture_on_commit_callbacks
+):
+    Product.objects.filter(pk=product.pk).update(heartbeat_seconds=60)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    Activation.objects.filter(license=license_).update(last_seen_at=long_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = get_check(spent, key, instance_identifier=ACTIVE)
+    assert response.status_code == 200, response.content
+    answer = response.json()["entitlements"][0]
+    assert (answer["instance_active"], answer["seats_used"]) == (True, 1)
+    assert Activation.objects.get(license=license_).last_seen_at > long_ago
+
+
+def test_over_budget_a_reclaimed_instance_proves_nothing(spent, key, license_):
+    Activation.objects.filter(license=license_).update(reclaimed_at=timezone.now())
+    check_cache_forget(key)  # as the reclaim's commit does
+    assert_throttled(get_check(spent, key, instance_identifier=ACTIVE))
+    assert Activation.objects.get(license=license_).reclaimed_at is not None
 
 
 def test_over_budget_activating_the_already_active_instance_again_is_answered(spent, key):
