@@ -10,10 +10,29 @@ from __future__ import annotations
 
 import re
 
+from django.core.validators import RegexValidator
+
 MIN_PATTERN_LABELS = 2
-_PATTERN_LABEL = re.compile(r"[a-z0-9*](?:[a-z0-9*-]{0,61}[a-z0-9*])?")
+_LABEL = r"[a-z0-9*](?:[a-z0-9*-]{0,61}[a-z0-9*])?"
+_LAST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PATTERN_LABEL = re.compile(_LABEL)
 MAX_PATTERN_LENGTH = 253
 MAX_PATTERNS = 100
+PATTERN_HELP = (
+    "Host globs whose activations are staging (take no seat), besides the built-in rules: "
+    "lower-case labels of letters, digits, '-' and '*' (any run of characters, dots "
+    "included), at least two labels, the last without '*', e.g. '*.staging.example.com', "
+    "'dev-*.example.org'. Patterns must already be lower-case: they match the normalized "
+    f"(lower-case, punycode) host. At most {MAX_PATTERNS}."
+)
+# The same rule as ``host_pattern_problem`` as one regular expression (for the OpenAPI
+# document, whose clients then generate only valid patterns); the function stays the
+# authority and says why in words.
+host_pattern_validator = RegexValidator(
+    rf"^(?:{_LABEL}\.)+{_LAST_LABEL}\Z",
+    "Not a host glob: lower-case labels of letters, digits, '-' and '*', separated by dots, "
+    "at least two labels, the last without '*' (e.g. '*.staging.example.com').",
+)
 
 
 def host_pattern_problem(pattern: object) -> str | None:
