@@ -10,10 +10,17 @@ and local activations a license may hold besides its seats, 0 to 10,000.
 from __future__ import annotations
 
 from django.conf import settings
+from django.dispatch import Signal
 
 HEARTBEAT_MAX_SECONDS = 365 * 24 * 3600
 NON_PRODUCTION_LIMIT_MAX = 10_000
 DEFAULT_NON_PRODUCTION_LIMIT = 10
+
+# Sent (argument ``product_id``) inside the transaction that changes a product's
+# ``heartbeat_seconds``: which activations are dead, hence every license's ``seats_used``,
+# changes with it. Sent, not called, so brands never imports the floors above it; the check
+# (activations) may listen to forget the cached answers of that product's keys on commit.
+product_heartbeat_changed = Signal()
 
 
 def heartbeat_min_seconds() -> int:

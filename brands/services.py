@@ -16,6 +16,7 @@ from brands.limits import (
     DEFAULT_NON_PRODUCTION_LIMIT,
     heartbeat_seconds_problem,
     non_production_limit_problem,
+    product_heartbeat_changed,
 )
 from brands.models import (
     API_KEY_VISIBLE_CHARS,
@@ -208,6 +209,9 @@ def product_update(
         product.name = name
     if default_max_seats is not _UNSET:
         product.default_max_seats = default_max_seats
+    heartbeat_changed = (
+        heartbeat_seconds is not _UNSET and heartbeat_seconds != product.heartbeat_seconds
+    )
     if heartbeat_seconds is not _UNSET:
         product.heartbeat_seconds = heartbeat_seconds
     if non_production_limit is not _UNSET:
@@ -222,6 +226,8 @@ def product_update(
         before=before,
         after=_product_snapshot(product),
     )
+    if heartbeat_changed:
+        product_heartbeat_changed.send(sender=Product, product_id=product.pk)
     return product
 
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent
 from audit.services import Actor
 from brands import services
-from brands.limits import HEARTBEAT_MAX_SECONDS
+from brands.limits import HEARTBEAT_MAX_SECONDS, product_heartbeat_changed
 from brands.models import Brand, Product
 from license_service.errors import ValidationFailed
 from tests.brands.envelope import assert_error
@@ -288,3 +288,25 @@ def test_openapi_documents_the_brands_patterns_exactly():
         for bad in ("*", "*.*", "Example.com", "a..b", "a.c*", "example"):
             assert not pattern.fullmatch(bad)
     assert "non_production_patterns" in schemas["BrandOutput"]["properties"]
+
+
+# --- who hears of a heartbeat change -----------------------------------------------------
+
+
+def test_a_heartbeat_change_is_signalled_and_other_changes_are_not(staff_client, product):
+    heard: list[int] = []
+
+    def receiver(sender: Any, *, product_id: int, **kwargs: Any) -> None:
+        heard.append(product_id)
+
+    product_heartbeat_changed.connect(receiver, dispatch_uid="test-heartbeat-changed")
+    try:
+        url = f"/api/v1/products/{product.id}/"
+        staff_client.patch(url, {"name": "Renamed", "non_production_limit": 3}, format="json")
+        assert heard == []
+        staff_client.patch(url, {"heartbeat_seconds": 600}, format="json")
+        staff_client.patch(url, {"heartbeat_seconds": 600}, format="json")  # unchanged
+        staff_client.patch(url, {"heartbeat_seconds": None}, format="json")
+        assert heard == [product.id, product.id]
+    finally:
+        product_heartbeat_changed.disconnect(dispatch_uid="test-heartbeat-changed")
