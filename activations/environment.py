@@ -17,8 +17,9 @@ used here: a client cannot make a production host free by saying it is staging.
 
 A brand's patterns are host globs: lower-case labels of letters, digits, ``-`` and ``*``
 (any run of characters, dots included), at least two labels, the last without ``*``:
-``*.staging.example.com``, ``dev-*.example.org``. ``host_pattern_problem`` says why a
-pattern is refused.
+``*.staging.example.com``, ``dev-*.example.org``. ``brands.patterns.host_pattern_problem``
+says why a pattern is refused (it lives with the brand, whose staff API and admin validate
+them, and which may not import this app).
 """
 
 from __future__ import annotations
@@ -68,10 +69,6 @@ STAGING_HOSTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 # A first-label rule needs a sub-domain (``staging.example.com``, not ``dev.to``).
 MIN_SUBDOMAIN_LABELS = 3
-MIN_PATTERN_LABELS = 2
-_PATTERN_LABEL = re.compile(r"[a-z0-9*](?:[a-z0-9*-]{0,61}[a-z0-9*])?")
-MAX_PATTERN_LENGTH = 253
-MAX_PATTERNS = 100
 
 
 def classify_environment(identifier: str, patterns: Iterable[str] = ()) -> str:
@@ -115,33 +112,3 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(host)
     except ValueError:
         return None
-
-
-def host_pattern_problem(pattern: object) -> str | None:
-    """Why a brand's host pattern is refused, in words for a client; None if it is valid."""
-    if not isinstance(pattern, str):
-        return "Each pattern must be a string."
-    if not pattern or len(pattern) > MAX_PATTERN_LENGTH:
-        return f"Each pattern must be 1-{MAX_PATTERN_LENGTH} characters."
-    labels = pattern.split(".")
-    if len(labels) < MIN_PATTERN_LABELS or not all(map(_PATTERN_LABEL.fullmatch, labels)):
-        return (
-            f"{pattern!r} is not a host glob: lower-case labels of letters, digits, '-' and "
-            "'*', separated by dots, at least two labels (e.g. '*.staging.example.com')."
-        )
-    if "*" in labels[-1]:
-        return f"{pattern!r}: the last label (the top-level domain) may not hold '*'."
-    return None
-
-
-def host_patterns_problem(patterns: object) -> str | None:
-    """Why a brand's list of host patterns is refused; None if it is valid."""
-    if not isinstance(patterns, list):
-        return "Must be a list of host patterns."
-    if len(patterns) > MAX_PATTERNS:
-        return f"At most {MAX_PATTERNS} patterns."
-    for pattern in patterns:
-        problem = host_pattern_problem(pattern)
-        if problem:
-            return problem
-    return None

@@ -19,7 +19,15 @@ from django.http import HttpRequest
 
 from audit.services import Actor
 from brands import lockout, services
+from brands.limits import (
+    HEARTBEAT_MAX_SECONDS,
+    NON_PRODUCTION_LIMIT_MAX,
+    heartbeat_min_seconds,
+    heartbeat_seconds_problem,
+    non_production_limit_problem,
+)
 from brands.models import ALL_SCOPES, DEFAULT_SCOPES, Brand, BrandApiKey, Product
+from brands.patterns import PATTERN_HELP, host_patterns_problem
 from license_service.admin import ReadOnlyInline
 
 
@@ -61,11 +69,46 @@ admin.site.login_form = StaffLoginForm
 
 # --- brands and their products -----------------------------------------------------------
 
+SEAT_SETTINGS = ("heartbeat_seconds", "non_production_limit")
 
-class ProductInlineForm(forms.ModelForm):
+
+class SeatSettingsForm(forms.ModelForm):
+    """A product's heartbeat and non-production limit, checked as the staff API checks
+    them (``brands.limits``): a bad value is a form error, never a failed save."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "heartbeat_seconds" in self.fields:
+            self.fields["heartbeat_seconds"].help_text = (
+                f"Empty: activations never go stale. Else {heartbeat_min_seconds()} to "
+                f"{HEARTBEAT_MAX_SECONDS} seconds: an activation not seen for longer is dead "
+                "(takes no seat; its place may be reclaimed)."
+            )
+        if "non_production_limit" in self.fields:
+            self.fields["non_production_limit"].help_text = (
+                "Staging and local activations a license may hold besides its seats "
+                f"(0 to {NON_PRODUCTION_LIMIT_MAX})."
+            )
+
+    def clean_heartbeat_seconds(self) -> int | None:
+        value: int | None = self.cleaned_data.get("heartbeat_seconds")
+        problem = heartbeat_seconds_problem(value)
+        if problem:
+            raise ValidationError(problem, code="invalid")
+        return value
+
+    def clean_non_production_limit(self) -> int:
+        value: int = self.cleaned_data["non_production_limit"]
+        problem = non_production_limit_problem(value)
+        if problem:
+            raise ValidationError(problem, code="invalid")
+        return value
+
+
+class ProductInlineForm(SeatSettingsForm):
     class Meta:
         model = Product
-        fields = ["name", "slug", "default_max_seats"]
+        fields = ["name", "slug", "default_max_seats", *SEAT_SETTINGS]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,7 +120,7 @@ class ProductInlineForm(forms.ModelForm):
 class ProductInline(admin.TabularInline):
     model = Product
     form = ProductInlineForm
-    fields = ("name", "slug", "default_max_seats")
+    fields = ("name", "slug", "default_max_seats", *SEAT_SETTINGS)
     extra = 0
     can_delete = False
     show_change_link = True
@@ -98,8 +141,47 @@ class BrandApiKeyInline(ReadOnlyInline):
         return False
 
 
+class HostPatternsField(forms.CharField):
+    """A brand's non-production patterns as a textarea, one pattern per line (blank lines
+    and the spaces around a pattern are dropped); validated as the staff API validates
+    them (``brands.patterns``). Patterns are not lower-cased for you: the rule says they are
+    lower-case, and the error says so."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 60})
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "One pattern per line. " + PATTERN_HELP)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(str(pattern) for pattern in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        if isinstance(value, list):
+            return value
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def validate(self, value: Any) -> None:
+        problem = host_patterns_problem(value)
+        if problem:
+            raise ValidationError(problem, code="invalid")
+
+
+class BrandForm(forms.ModelForm):
+    non_production_patterns = HostPatternsField(label="Non-production patterns")
+
+    class Meta:
+        model = Brand
+        fields = ["name", "slug", "key_prefix", "is_active", "non_production_patterns"]
+
+
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
+    form = BrandForm
     list_display = ["name", "slug", "key_prefix", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "key_prefix"]
@@ -107,8 +189,8 @@ class BrandAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Brand | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ("name", "slug", "key_prefix")
-        return ("name", "slug", "key_prefix", "is_active", "created_at")
+            return ("name", "slug", "key_prefix", "non_production_patterns")
+        return ("name", "slug", "key_prefix", "is_active", "non_production_patterns", "created_at")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Brand | None = None
@@ -123,12 +205,17 @@ class BrandAdmin(admin.ModelAdmin):
                 name=data["name"],
                 slug=data["slug"],
                 key_prefix=data["key_prefix"],
+                non_production_patterns=data["non_production_patterns"],
                 actor=_actor(request),
             )
             _adopt(obj, brand)
         elif form.has_changed():
             services.brand_update(
-                brand=obj, name=data["name"], is_active=data["is_active"], actor=_actor(request)
+                brand=obj,
+                name=data["name"],
+                is_active=data["is_active"],
+                non_production_patterns=data["non_production_patterns"],
+                actor=_actor(request),
             )
 
     def save_formset(
@@ -149,6 +236,8 @@ class BrandAdmin(admin.ModelAdmin):
                 name=product.name,
                 slug=product.slug,
                 default_max_seats=product.default_max_seats,
+                heartbeat_seconds=product.heartbeat_seconds,
+                non_production_limit=product.non_production_limit,
                 actor=_actor(request),
             )
         for product, _fields in formset.changed_objects:
@@ -156,6 +245,8 @@ class BrandAdmin(admin.ModelAdmin):
                 product=product,
                 name=product.name,
                 default_max_seats=product.default_max_seats,
+                heartbeat_seconds=product.heartbeat_seconds,
+                non_production_limit=product.non_production_limit,
                 actor=_actor(request),
             )
 
@@ -165,15 +256,23 @@ class BrandAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "brand", "default_max_seats", "created_at"]
+    form = SeatSettingsForm
+    list_display = [
+        "name",
+        "slug",
+        "brand",
+        "default_max_seats",
+        *SEAT_SETTINGS,
+        "created_at",
+    ]
     list_filter = ["brand"]
     list_select_related = ["brand"]
     search_fields = ["name", "slug", "brand__slug", "brand__name"]
 
     def get_fields(self, request: HttpRequest, obj: Product | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ("brand", "name", "slug", "default_max_seats")
-        return ("brand", "name", "slug", "default_max_seats", "created_at")
+            return ("brand", "name", "slug", "default_max_seats", *SEAT_SETTINGS)
+        return ("brand", "name", "slug", "default_max_seats", *SEAT_SETTINGS, "created_at")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Product | None = None
@@ -188,6 +287,8 @@ class ProductAdmin(admin.ModelAdmin):
                 name=data["name"],
                 slug=data["slug"],
                 default_max_seats=data["default_max_seats"],
+                heartbeat_seconds=data["heartbeat_seconds"],
+                non_production_limit=data["non_production_limit"],
                 actor=_actor(request),
             )
             _adopt(obj, product)
@@ -196,6 +297,8 @@ class ProductAdmin(admin.ModelAdmin):
                 product=obj,
                 name=data["name"],
                 default_max_seats=data["default_max_seats"],
+                heartbeat_seconds=data["heartbeat_seconds"],
+                non_production_limit=data["non_production_limit"],
                 actor=_actor(request),
             )
 

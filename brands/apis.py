@@ -29,6 +29,7 @@ from brands.authentication import (
     api_key_lookup,
     brand_jwt_lifetime,
 )
+from brands.limits import DEFAULT_NON_PRODUCTION_LIMIT
 from brands.models import Brand, BrandApiKey, Product
 from brands.permissions import (
     IsStaff,
@@ -243,10 +244,11 @@ class BrandDetailApi(StaffApi):
 
     @extend_schema(
         tags=[STAFF_TAG],
-        summary="Rename, deactivate or reactivate a brand",
+        summary="Rename, deactivate or reactivate a brand, or set its non-production patterns",
         parameters=[SLUG_PARAMETER],
-        description="Only `name` and `is_active` can change: the slug and key prefix are "
-        "part of URLs and license keys.",
+        description="Only `name`, `is_active` and `non_production_patterns` can change: the "
+        "slug and key prefix are part of URLs and license keys. New patterns classify "
+        "activations made from then on; existing activations keep their environment.",
         request=BrandUpdateInputSerializer,
         responses={
             200: BrandOutputSerializer,
@@ -400,6 +402,8 @@ class ProductListCreateApi(StaffApi):
             name=data["name"],
             slug=data["slug"],
             default_max_seats=data.get("default_max_seats"),
+            heartbeat_seconds=data.get("heartbeat_seconds"),
+            non_production_limit=data.get("non_production_limit", DEFAULT_NON_PRODUCTION_LIMIT),
             actor=_actor(request),
         )
         return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
@@ -419,9 +423,11 @@ class ProductDetailApi(StaffApi):
 
     @extend_schema(
         tags=[STAFF_TAG],
-        summary="Rename a product or change its default seats",
+        summary="Rename a product or change its default seats, heartbeat or non-production limit",
         parameters=[PRODUCT_ID_PARAMETER],
-        description="Existing licenses keep their own `max_seats`.",
+        description="Existing licenses keep their own `max_seats`. `heartbeat_seconds` and "
+        "`non_production_limit` apply to every license of the product at once: a lower limit "
+        "admits nothing new until the activations fall below it (nothing is released).",
         request=ProductUpdateInputSerializer,
         responses={
             200: ProductOutputSerializer,

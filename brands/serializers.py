@@ -24,6 +24,11 @@ from rest_framework_simplejwt.serializers import (
 
 from brands import lockout
 from brands.authentication import StaffRefreshToken
+from brands.limits import (
+    HEARTBEAT_MAX_SECONDS,
+    NON_PRODUCTION_LIMIT_MAX,
+    heartbeat_min_seconds,
+)
 from brands.models import (
     ALL_SCOPES,
     MAX_API_KEY_LENGTH,
@@ -33,6 +38,13 @@ from brands.models import (
     Product,
     key_prefix_validator,
     slug_validator,
+)
+from brands.patterns import (
+    MAX_PATTERN_LENGTH,
+    MAX_PATTERNS,
+    PATTERN_HELP,
+    host_pattern_validator,
+    host_patterns_problem,
 )
 from license_service.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from license_service.api.spectacular_internals import map_basic_serializer
@@ -85,17 +97,42 @@ class UpdateSerializer(serializers.Serializer[Any]):
 # --- brands --------------------------------------------------------------------------------
 
 
-class BrandCreateInputSerializer(serializers.Serializer[Any]):
+def host_patterns_field(**kwargs: Any) -> serializers.ListField:
+    """A brand's ``non_production_patterns``: the schema states the rule exactly (so clients
+    generate only valid ones); ``host_patterns_problem`` has the last word."""
+    return serializers.ListField(
+        child=StrictCharField(
+            max_length=MAX_PATTERN_LENGTH,
+            trim_whitespace=False,
+            validators=[host_pattern_validator],
+        ),
+        max_length=MAX_PATTERNS,
+        help_text=PATTERN_HELP,
+        **kwargs,
+    )
+
+
+class HostPatternsMixin:
+    def validate_non_production_patterns(self, value: list[str]) -> list[str]:
+        problem = host_patterns_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
+class BrandCreateInputSerializer(HostPatternsMixin, serializers.Serializer[Any]):
     name = StrictCharField(max_length=_BRAND_NAME_MAX)
     slug = StrictCharField(max_length=_BRAND_SLUG_MAX, validators=[slug_validator])
     key_prefix = StrictCharField(max_length=_KEY_PREFIX_MAX, validators=[key_prefix_validator])
+    non_production_patterns = host_patterns_field(required=False)
 
 
-class BrandUpdateInputSerializer(UpdateSerializer):
+class BrandUpdateInputSerializer(HostPatternsMixin, UpdateSerializer):
     immutable_fields = ("slug", "key_prefix")
 
     name = StrictCharField(max_length=_BRAND_NAME_MAX, required=False)
     is_active = StrictBooleanField(required=False)
+    non_production_patterns = host_patterns_field(required=False)
 
 
 class BrandOutputSerializer(serializers.Serializer[Brand]):
@@ -104,6 +141,9 @@ class BrandOutputSerializer(serializers.Serializer[Brand]):
     slug = serializers.CharField()
     key_prefix = serializers.CharField()
     is_active = serializers.BooleanField()
+    non_production_patterns = serializers.ListField(
+        child=serializers.CharField(), help_text=PATTERN_HELP
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -145,8 +185,42 @@ class ApiKeyCreatedOutputSerializer(serializers.Serializer[Any]):
 
 # --- products ------------------------------------------------------------------------------
 
+HEARTBEAT_HELP = (
+    "Seconds after which an activation not seen (no check with instance_identifier, "
+    "activation or heartbeat) is dead: it no longer takes a seat, and its place may be "
+    "reclaimed. Null: activations never go stale. At least the server's "
+    "HEARTBEAT_MIN_SECONDS (60 unless configured), at most a year. Clients should heartbeat "
+    "at least every heartbeat_seconds / 2."
+)
+NON_PRODUCTION_HELP = (
+    "Staging and local activations a license may hold besides its seats (they take no "
+    f"seat). 0 to {NON_PRODUCTION_LIMIT_MAX}; default 10."
+)
 
-class ProductCreateInputSerializer(serializers.Serializer[Any]):
+
+def non_production_limit_field(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(
+        min_value=0, max_value=NON_PRODUCTION_LIMIT_MAX, help_text=NON_PRODUCTION_HELP, **kwargs
+    )
+
+
+class HeartbeatFieldMixin:
+    """``heartbeat_seconds`` is built per serializer instance: its minimum is the server's
+    setting as it is now (tests lower it), in validation and in the OpenAPI document."""
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields: dict[str, serializers.Field[Any, Any, Any, Any]] = super().get_fields()  # type: ignore[misc]
+        fields["heartbeat_seconds"] = StrictIntegerField(
+            min_value=heartbeat_min_seconds(),
+            max_value=HEARTBEAT_MAX_SECONDS,
+            required=False,
+            allow_null=True,
+            help_text=HEARTBEAT_HELP,
+        )
+        return fields
+
+
+class ProductCreateInputSerializer(HeartbeatFieldMixin, serializers.Serializer[Any]):
     brand = StrictCharField(
         max_length=_BRAND_SLUG_MAX, validators=[slug_validator], help_text="Brand slug."
     )
@@ -159,15 +233,17 @@ class ProductCreateInputSerializer(serializers.Serializer[Any]):
         allow_null=True,
         help_text="Seats of a new license unless provisioning says otherwise; null = unlimited.",
     )
+    non_production_limit = non_production_limit_field(required=False)
 
 
-class ProductUpdateInputSerializer(UpdateSerializer):
+class ProductUpdateInputSerializer(HeartbeatFieldMixin, UpdateSerializer):
     immutable_fields = ("brand", "slug")
 
     name = StrictCharField(max_length=_PRODUCT_NAME_MAX, required=False)
     default_max_seats = StrictIntegerField(
         min_value=1, max_value=MAX_SEATS, required=False, allow_null=True
     )
+    non_production_limit = non_production_limit_field(required=False)
 
 
 class ProductFilterSerializer(serializers.Serializer[Any]):
@@ -183,6 +259,8 @@ class ProductOutputSerializer(serializers.Serializer[Product]):
     name = serializers.CharField()
     slug = serializers.CharField()
     default_max_seats = serializers.IntegerField(allow_null=True)
+    heartbeat_seconds = serializers.IntegerField(allow_null=True, help_text=HEARTBEAT_HELP)
+    non_production_limit = serializers.IntegerField(help_text=NON_PRODUCTION_HELP)
     created_at = serializers.DateTimeField()
 
 

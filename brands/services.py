@@ -12,6 +12,12 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from audit.services import Actor, audit_record
 from brands.errors import DuplicateField
+from brands.limits import (
+    DEFAULT_NON_PRODUCTION_LIMIT,
+    heartbeat_seconds_problem,
+    non_production_limit_problem,
+    product_heartbeat_changed,
+)
 from brands.models import (
     API_KEY_VISIBLE_CHARS,
     DEFAULT_SCOPES,
@@ -21,6 +27,8 @@ from brands.models import (
     generate_api_key,
     hash_api_key,
 )
+from brands.patterns import host_patterns_problem
+from license_service.errors import ValidationFailed
 
 _UNSET: Any = object()
 
@@ -34,6 +42,7 @@ def _brand_snapshot(brand: Brand) -> dict[str, Any]:
         "slug": brand.slug,
         "key_prefix": brand.key_prefix,
         "is_active": brand.is_active,
+        "non_production_patterns": brand.non_production_patterns,
     }
 
 
@@ -42,19 +51,41 @@ def _product_snapshot(product: Product) -> dict[str, Any]:
         "name": product.name,
         "slug": product.slug,
         "default_max_seats": product.default_max_seats,
+        "heartbeat_seconds": product.heartbeat_seconds,
+        "non_production_limit": product.non_production_limit,
     }
 
 
+def _refuse(**problems: str | None) -> None:
+    """Raise ValidationFailed naming every field with a problem (the staff API checks the
+    same before; this keeps the admin, the demo data and scripts to the same bounds)."""
+    details = {field: [problem] for field, problem in problems.items() if problem}
+    if details:
+        raise ValidationFailed("Invalid input.", details=details)
+
+
 @transaction.atomic
-def brand_create(*, name: str, slug: str, key_prefix: str, actor: Actor) -> Brand:
-    """Raises DuplicateField when the slug or key prefix is taken."""
+def brand_create(
+    *,
+    name: str,
+    slug: str,
+    key_prefix: str,
+    actor: Actor,
+    non_production_patterns: list[str] | None = None,
+) -> Brand:
+    """Raises DuplicateField when the slug or key prefix is taken, ValidationFailed when a
+    non-production pattern is not a host glob (``brands.patterns``)."""
+    patterns = [] if non_production_patterns is None else non_production_patterns
+    _refuse(non_production_patterns=host_patterns_problem(patterns))
     if Brand.objects.filter(slug=slug).exists():
         raise DuplicateField("slug", "A brand with this slug already exists.")
     if Brand.objects.filter(key_prefix=key_prefix).exists():
         raise DuplicateField("key_prefix", "A brand with this key prefix already exists.")
     try:
         with transaction.atomic():
-            brand = Brand.objects.create(name=name, slug=slug, key_prefix=key_prefix)
+            brand = Brand.objects.create(
+                name=name, slug=slug, key_prefix=key_prefix, non_production_patterns=patterns
+            )
     except IntegrityError as exc:  # lost a race with an identical request
         raise DuplicateField(
             "slug", "A brand with this slug or key prefix already exists."
@@ -77,14 +108,22 @@ def brand_update(
     actor: Actor,
     name: str = _UNSET,
     is_active: bool = _UNSET,
+    non_production_patterns: list[str] = _UNSET,
 ) -> Brand:
-    """Name and active flag only: slug and key prefix are baked into URLs and keys."""
+    """Name, active flag and non-production patterns: slug and key prefix are baked into
+    URLs and keys. New patterns classify activations made from now on; existing ones keep
+    the environment they were given. Raises ValidationFailed for a pattern that is not a
+    host glob."""
+    if non_production_patterns is not _UNSET:
+        _refuse(non_production_patterns=host_patterns_problem(non_production_patterns))
     brand = Brand.objects.select_for_update().get(pk=brand.pk)
     before = _brand_snapshot(brand)
     if name is not _UNSET:
         brand.name = name
     if is_active is not _UNSET:
         brand.is_active = is_active
+    if non_production_patterns is not _UNSET:
+        brand.non_production_patterns = non_production_patterns
     brand.save()
     audit_record(
         action="brand.updated",
@@ -100,15 +139,33 @@ def brand_update(
 
 @transaction.atomic
 def product_create(
-    *, brand: Brand, name: str, slug: str, default_max_seats: int | None, actor: Actor
+    *,
+    brand: Brand,
+    name: str,
+    slug: str,
+    default_max_seats: int | None,
+    actor: Actor,
+    heartbeat_seconds: int | None = None,
+    non_production_limit: int = DEFAULT_NON_PRODUCTION_LIMIT,
 ) -> Product:
-    """Raises DuplicateField when the brand already has a product with this slug."""
+    """Raises DuplicateField when the brand already has a product with this slug,
+    ValidationFailed when ``heartbeat_seconds`` or ``non_production_limit`` is out of its
+    bounds (``brands.limits``)."""
+    _refuse(
+        heartbeat_seconds=heartbeat_seconds_problem(heartbeat_seconds),
+        non_production_limit=non_production_limit_problem(non_production_limit),
+    )
     if Product.objects.filter(brand=brand, slug=slug).exists():
         raise DuplicateField("slug", "This brand already has a product with this slug.")
     try:
         with transaction.atomic():
             product = Product.objects.create(
-                brand=brand, name=name, slug=slug, default_max_seats=default_max_seats
+                brand=brand,
+                name=name,
+                slug=slug,
+                default_max_seats=default_max_seats,
+                heartbeat_seconds=heartbeat_seconds,
+                non_production_limit=non_production_limit,
             )
     except IntegrityError as exc:
         raise DuplicateField("slug", "This brand already has a product with this slug.") from exc
@@ -130,15 +187,35 @@ def product_update(
     actor: Actor,
     name: str = _UNSET,
     default_max_seats: int | None = _UNSET,
+    heartbeat_seconds: int | None = _UNSET,
+    non_production_limit: int = _UNSET,
 ) -> Product:
     """The slug is fixed once licenses refer to it; name and default seats may change
-    (existing licenses keep their own ``max_seats``)."""
+    (existing licenses keep their own ``max_seats``), and so may the heartbeat and the
+    non-production limit, which apply to every license of the product at once (a lower
+    limit admits nothing new until the rows fall below it; nothing is released).
+    Raises ValidationFailed when a value is out of its bounds (``brands.limits``)."""
+    _refuse(
+        heartbeat_seconds=None
+        if heartbeat_seconds is _UNSET
+        else heartbeat_seconds_problem(heartbeat_seconds),
+        non_production_limit=None
+        if non_production_limit is _UNSET
+        else non_production_limit_problem(non_production_limit),
+    )
     product = Product.objects.select_for_update().get(pk=product.pk)
     before = _product_snapshot(product)
     if name is not _UNSET:
         product.name = name
     if default_max_seats is not _UNSET:
         product.default_max_seats = default_max_seats
+    heartbeat_changed = (
+        heartbeat_seconds is not _UNSET and heartbeat_seconds != product.heartbeat_seconds
+    )
+    if heartbeat_seconds is not _UNSET:
+        product.heartbeat_seconds = heartbeat_seconds
+    if non_production_limit is not _UNSET:
+        product.non_production_limit = non_production_limit
     product.save()
     audit_record(
         action="product.updated",
@@ -149,6 +226,8 @@ def product_update(
         before=before,
         after=_product_snapshot(product),
     )
+    if heartbeat_changed:
+        product_heartbeat_changed.send(sender=Product, product_id=product.pk)
     return product
 
 

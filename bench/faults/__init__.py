@@ -15,6 +15,8 @@ only, and reports each scenario as pass/fail with its figures in bench/faults.md
 7. brute force      a concurrent burst of random keys from one client vs the unknown-key limit
 8. memory soak      one worker's RSS under more distinct keys than its near cache holds
 9. two servers      a write through server A, at once a check on server B (one Redis, one DB)
+10. heartbeats      200 live instances heartbeat while reclaim_activations sweeps in loops:
+                    no live one reclaimed, every stopped one reclaimed once, none early
 
 After every scenario, the output of every server it ran is searched for every license key
 the suite used, in any form (any case, dashes or none, percent-encoded): one found fails the

@@ -69,6 +69,12 @@ class Plan:
     cross_rounds: int = 2000
     cross_writers: int = 8
     cross_readers: int = 4
+    # Scenario 10: live instances heartbeating every hb_seconds / 2 while hb_reclaimers
+    # loops run reclaim_activations; hb_run_seconds bounds the heartbeat phase.
+    hb_instances: int = 200
+    hb_seconds: int = 4
+    hb_run_seconds: float = 45.0
+    hb_reclaimers: int = 2
     scenario_time_limit: float = 150.0
 
     @classmethod
@@ -104,5 +110,6 @@ class Plan:
             cross_rounds=300,
             cross_writers=4,
             cross_readers=1,
+            hb_run_seconds=8.0,
             scenario_time_limit=60.0,
         )

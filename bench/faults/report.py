@@ -69,6 +69,16 @@ CRITERIA = {
     "near hits). 0 stale answers in 2,000 rounds (300 quick); a stale one is polled every "
     "5 ms until fresh and its window (from A's answer) reported. A final sweep compares "
     "every key on B with the database.",
+    "10": "A server of its own (HEARTBEAT_MIN_SECONDS=1) and a product with heartbeat_seconds "
+    "= 4. 20 licenses of 12 seats, each with 10 live instances (200) and 2 quitters that "
+    "stop after activating. The live ones heartbeat every 2 s (heartbeat_seconds / 2, as "
+    "README tells clients; POST /api/v1/product/heartbeat, or a check with "
+    "instance_identifier where that is not routed) for 8 s (quick) / 45 s (full), while two "
+    "loops run manage.py reclaim_activations against the same database. No live instance is "
+    "ever reclaimed (0 activation.reclaimed rows name one, none has reclaimed_at, every "
+    "heartbeat answers instance_active: true); every quitter is reclaimed exactly once, never "
+    "before heartbeat_seconds since it was last seen; every command run exits 0; no 5xx, "
+    "no hang. The loops stop before the heartbeats.",
 }
 
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from activations.environment import (
-    classify_environment,
-    host_pattern_problem,
-    host_patterns_problem,
-)
+from activations.environment import classify_environment
 from activations.normalize import normalize_instance_identifier
+from brands.patterns import host_pattern_problem, host_patterns_problem
 
 LOCAL = [
     "localhost",

@@ -147,6 +147,7 @@ def test_brand_added_in_the_admin_goes_through_the_service(admin_client):
             "products-0-name": "Acme Pro",
             "products-0-slug": "acme-pro",
             "products-0-default_max_seats": 2,
+            "products-0-non_production_limit": 10,
             "api_keys-TOTAL_FORMS": 0,
             "api_keys-INITIAL_FORMS": 0,
         },
@@ -192,6 +193,7 @@ def test_brand_edit_goes_through_the_service_and_keeps_slug_and_prefix(admin_cli
             "products-0-name": "RankMath Pro",
             "products-0-slug": "hijacked",
             "products-0-default_max_seats": 5,
+            "products-0-non_production_limit": 10,
             "api_keys-TOTAL_FORMS": 0,
             "api_keys-INITIAL_FORMS": 0,
         },
@@ -215,7 +217,13 @@ def test_brand_edit_goes_through_the_service_and_keeps_slug_and_prefix(admin_cli
 def test_product_added_in_the_admin_goes_through_the_service(admin_client, brand):
     response = admin_client.post(
         reverse("admin:brands_product_add"),
-        {"brand": brand.id, "name": "Content AI", "slug": "content-ai", "default_max_seats": ""},
+        {
+            "brand": brand.id,
+            "name": "Content AI",
+            "slug": "content-ai",
+            "default_max_seats": "",
+            "non_production_limit": 10,
+        },
     )
     assert response.status_code == 302
     assert Product.objects.get(slug="content-ai").default_max_seats is None

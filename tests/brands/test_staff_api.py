@@ -95,7 +95,15 @@ def test_staff_creates_a_brand(staff_client):
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "name", "slug", "key_prefix", "is_active", "created_at"}
+    assert set(body) == {
+        "id",
+        "name",
+        "slug",
+        "key_prefix",
+        "is_active",
+        "non_production_patterns",
+        "created_at",
+    }
     assert body["slug"] == "rankmath"
     assert body["key_prefix"] == "RNKM"
     assert body["is_active"] is True
@@ -271,12 +279,14 @@ def test_staff_renames_and_deactivates_a_brand(staff_client, brand):
         "slug": "rankmath",
         "key_prefix": "RNKM",
         "is_active": True,
+        "non_production_patterns": [],
     }
     assert event.after == {
         "name": "Rank Math",
         "slug": "rankmath",
         "key_prefix": "RNKM",
         "is_active": False,
+        "non_production_patterns": [],
     }
 
 
@@ -449,7 +459,16 @@ def test_staff_creates_a_product(staff_client, brand):
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "brand", "name", "slug", "default_max_seats", "created_at"}
+    assert set(body) == {
+        "id",
+        "brand",
+        "name",
+        "slug",
+        "default_max_seats",
+        "heartbeat_seconds",
+        "non_production_limit",
+        "created_at",
+    }
     assert (body["brand"], body["slug"], body["default_max_seats"]) == (
         "rankmath",
         "rankmath-pro",
@@ -575,8 +594,19 @@ def test_staff_changes_a_products_name_and_default_seats(staff_client, product):
     product.refresh_from_db()
     assert product.default_max_seats is None
     event = AuditEvent.objects.get(action="product.updated")
-    assert event.before == {"name": "RankMath Pro", "slug": "rankmath-pro", "default_max_seats": 3}
-    assert event.after == {"name": "Pro", "slug": "rankmath-pro", "default_max_seats": None}
+    seat_settings = {"heartbeat_seconds": None, "non_production_limit": 10}
+    assert event.before == {
+        "name": "RankMath Pro",
+        "slug": "rankmath-pro",
+        "default_max_seats": 3,
+        **seat_settings,
+    }
+    assert event.after == {
+        "name": "Pro",
+        "slug": "rankmath-pro",
+        "default_max_seats": None,
+        **seat_settings,
+    }
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from bench.faults.result import Result
 from bench.faults.scenarios.audit import scenario_audit
 from bench.faults.scenarios.brute_force import scenario_brute_force
 from bench.faults.scenarios.cross_server import scenario_cross_server
+from bench.faults.scenarios.heartbeat_reclaim import scenario_heartbeat_reclaim
 from bench.faults.scenarios.idempotency import scenario_idempotency
 from bench.faults.scenarios.outage import outage_scenario
 from bench.faults.scenarios.postgres import scenario_postgres_restart
@@ -27,4 +28,5 @@ SCENARIOS: list[tuple[str, Callable[[Context], Result]]] = [
     ("7", scenario_brute_force),
     ("8", scenario_memory_soak),
     ("9", scenario_cross_server),
+    ("10", scenario_heartbeat_reclaim),
 ]
