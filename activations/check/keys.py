@@ -167,6 +167,24 @@ def check_cache_forget(key: str) -> None:
         cache_breaker_reset()  # Redis answered
 
 
+def check_cache_forget_all() -> None:
+    """A new epoch: every cached answer is dead. For a change that moves the answers of
+    more keys than are worth listing (a product's ``heartbeat_seconds``: which seats are
+    dead changes on every license of it). Rare by nature. Never raises; a lost bump is
+    retried at the next successful contact, as a lost invalidation is."""
+    try:
+        cache_backend().write([Write(EPOCH_KEY, new_stamp(), None)], barrier=True)
+    except Exception:
+        _invalidation_lost()
+        cache_failed("check cache epoch bump")
+        logger.warning("check cache epoch bump failed", exc_info=True)
+
+
+def product_heartbeat_changed_received(sender: Any, **kwargs: Any) -> None:
+    """The receiver of ``brands.limits.product_heartbeat_changed``."""
+    transaction.on_commit(check_cache_forget_all)
+
+
 def check_cache_forget_on_commit(key: str) -> None:
     transaction.on_commit(lambda: check_cache_forget(key))
 

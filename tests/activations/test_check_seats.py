@@ -75,6 +75,24 @@ def test_without_heartbeat_seconds_no_row_ever_dies(client, key, license_):
     assert seats(check(client, key)) == (1, 1, 2)
 
 
+def test_a_new_heartbeat_setting_turns_cached_answers_at_once(
+    client, key, license_, product, staff_client, django_capture_on_commit_callbacks
+):
+    """Which rows are dead changes on every license of the product: no cached answer keeps
+    counting the old way (a new epoch, not a wait for the TTL)."""
+    row(license_, "old.example.com", ago=3600)
+    assert seats(check(client, key)) == (1, 0, 2)
+    assert seats(check(client, key)) == (1, 0, 2)  # cached
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.patch(
+            f"/api/v1/products/{product.pk}",
+            {"heartbeat_seconds": HEARTBEAT},
+            format="json",
+        )
+    assert response.status_code == 200, response.content
+    assert seats(check(client, key)) == (0, 0, 3)
+
+
 def test_licenses_with_too_many_rows_to_list_are_counted_alike(
     client, key, license_, heartbeat, brand, monkeypatch
 ):
