@@ -216,7 +216,9 @@ class HeartbeatApi(ProductApi):
         responses={200: HeartbeatOutputSerializer, **error_responses(*HEARTBEAT_ERRORS)},
     )
     def post(self, request: Request) -> Response:
-        result = _seat_call(request, services.activation_ping)
+        with _recorded(metrics.record_heartbeat):
+            result = _seat_call(request, services.activation_ping)
+        metrics.record_heartbeat("active" if result.instance_active else "reclaimed")
         body: dict[str, Any] = {
             "success": True,
             "license_id": result.license_id,

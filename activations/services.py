@@ -45,11 +45,8 @@ from activations.errors import (
 from activations.models import Activation, ActivationState, Environment
 from activations.normalize import clean_instance_identifier
 from activations.selectors import instance_hash
-from audit.errors import AuditOutsideTransaction
-from audit.models import AuditEvent
-from audit.services import Actor, audit_record
+from audit.services import Actor, Change, audit_record, audit_record_many
 from brands.models import Brand
-from license_service.context import client_ip_var, request_id_var
 from license_service.errors import NotFound, ValidationFailed
 from license_service.redis.breaker import cache_failed, cache_unavailable
 from licensing.keys import canonical_license_key
@@ -255,28 +252,22 @@ def _make_room(
 
 
 def _audit_reclaimed(*, license_: License, activations: list[Activation], actor: Actor) -> None:
-    """One ``activation.reclaimed`` row per activation, in one INSERT (what
-    ``audit_record`` writes, in bulk), and the key's check cache forgotten on commit."""
-    if not transaction.get_connection().in_atomic_block:
-        raise AuditOutsideTransaction()
-    request_id, client_ip = request_id_var.get(), client_ip_var.get()
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                action="activation.reclaimed",
-                actor_type=actor.type,
-                actor=actor.name,
-                target_type="activation",
-                target_id=str(activation.pk),
-                brand_id=license_.product.brand_id,
-                license_id=license_.pk,
-                request_id=request_id,
-                client_ip=client_ip,
+    """One ``activation.reclaimed`` row per activation, in one INSERT, and the key's check
+    cache forgotten on commit."""
+    audit_record_many(
+        action="activation.reclaimed",
+        actor=actor,
+        target_type="activation",
+        brand_id=license_.product.brand_id,
+        license_id=license_.pk,
+        changes=[
+            Change(
+                target_id=activation.pk,
                 before=_activation_snapshot(activation),
                 after={"reason": "dead", "last_seen_at": activation.last_seen_at.isoformat()},
             )
             for activation in activations
-        ]
+        ],
     )
     check_cache_forget_on_commit(license_.license_key.key)
 

@@ -67,6 +67,16 @@ ACTIVATION_OUTCOMES = frozenset(
 DEACTIVATION_OUTCOMES = frozenset(
     {"released", "activation_not_found", "license_not_found", "validation_error", "throttled"}
 )
+HEARTBEAT_OUTCOMES = frozenset(
+    {
+        "active",
+        "reclaimed",
+        "activation_not_found",
+        "license_not_found",
+        "validation_error",
+        "throttled",
+    }
+)
 CHECK_OUTCOMES = frozenset({"found", "license_not_found", "validation_error", "throttled"})
 CACHE_RESULTS = frozenset({"near_hit", "hit", "miss", "negative_hit", "error"})
 
@@ -78,6 +88,11 @@ LICENSE_ACTIVATIONS = Counter(
 LICENSE_DEACTIVATIONS = Counter(
     "license_deactivation_total",
     "Product API deactivations, by outcome (released or the error code).",
+    ["outcome"],
+)
+LICENSE_HEARTBEATS = Counter(
+    "license_heartbeat_total",
+    "Product API heartbeats, by outcome (active, reclaimed: no place was free, or the error code).",
     ["outcome"],
 )
 LICENSE_CHECKS = Counter(
@@ -98,6 +113,8 @@ for _outcome in ACTIVATION_OUTCOMES | {"other"}:
     LICENSE_ACTIVATIONS.labels(_outcome)
 for _outcome in DEACTIVATION_OUTCOMES | {"other"}:
     LICENSE_DEACTIVATIONS.labels(_outcome)
+for _outcome in HEARTBEAT_OUTCOMES | {"other"}:
+    LICENSE_HEARTBEATS.labels(_outcome)
 # The check's series, looked up once (``labels()`` costs more than the increment).
 _CHECKS = {outcome: LICENSE_CHECKS.labels(outcome) for outcome in CHECK_OUTCOMES | {"other"}}
 _CHECK_CACHE = {result: LICENSE_CHECK_CACHE.labels(result) for result in CACHE_RESULTS}
@@ -111,6 +128,11 @@ def record_activation(outcome: str) -> None:
 def record_deactivation(outcome: str) -> None:
     """``released`` | the error code of a refused deactivation."""
     LICENSE_DEACTIVATIONS.labels(outcome if outcome in DEACTIVATION_OUTCOMES else "other").inc()
+
+
+def record_heartbeat(outcome: str) -> None:
+    """``active`` | ``reclaimed`` | the error code of a refused heartbeat."""
+    LICENSE_HEARTBEATS.labels(outcome if outcome in HEARTBEAT_OUTCOMES else "other").inc()
 
 
 def record_check(outcome: str) -> None:

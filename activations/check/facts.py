@@ -24,8 +24,9 @@ to read as before), one declared shape for the type checker.
 
 A hit is one cache round trip, together with the caller's rate limits, and no SQL query;
 a miss costs one query when the key's licenses have no activation (the key with its
-licenses, products, brand and how many activation rows each has), else a second (their
-rows, from which seats are counted), and one more round trip to store the entry.
+licenses, products, brand and whether each has activation rows), else a second (their
+rows, from which seats are counted; one more per license with too many rows to list), and
+one more round trip to store the entry.
 """
 
 from __future__ import annotations

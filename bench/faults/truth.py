@@ -47,16 +47,19 @@ def mismatch(answer: Answer, lic: Lic, instance: str | None = None) -> str | Non
 
 
 def db_truth(keys: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """key -> product -> {status, max_seats, seats_used, expires_at}, from PostgreSQL."""
+    """key -> product -> {status, max_seats, seats_used, expires_at}, from PostgreSQL;
+    seats counted as the service counts them (``licensing.seats``: live production rows)."""
     from django.db.models import Count
+    from django.utils import timezone
 
     from licensing.models import License
+    from licensing.seats import seat_q
 
     truth: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     rows = (
         License.objects.filter(license_key__key__in=list(keys))
         .select_related("license_key", "product")
-        .annotate(used=Count("activations"))
+        .annotate(used=Count("activations", filter=seat_q(timezone.now(), prefix="activations__")))
     )
     for row in rows:
         truth[row.license_key.key][row.product.slug] = {

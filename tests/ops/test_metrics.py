@@ -75,6 +75,7 @@ def test_domain_counters_are_exposed(api_client):
         "hit": sample(text, "license_check_cache_total", result="hit"),
         "miss": sample(text, "license_check_cache_total", result="miss"),
         "released": sample(text, "license_deactivation_total", outcome="released"),
+        "beat": sample(text, "license_heartbeat_total", outcome="active"),
     }
     metrics.record_activation("activated")
     metrics.record_activation("seat_limit_exceeded")
@@ -82,6 +83,7 @@ def test_domain_counters_are_exposed(api_client):
     metrics.record_check_cache("hit")
     metrics.record_check_cache("miss")
     metrics.record_deactivation("released")
+    metrics.record_heartbeat("active")
     text = scrape(api_client)
     assert sample(text, "license_activation_total", outcome="activated") == before["activated"] + 1
     assert (
@@ -92,6 +94,7 @@ def test_domain_counters_are_exposed(api_client):
     assert sample(text, "license_check_cache_total", result="hit") == before["hit"] + 1
     assert sample(text, "license_check_cache_total", result="miss") == before["miss"] + 1
     assert sample(text, "license_deactivation_total", outcome="released") == before["released"] + 1
+    assert sample(text, "license_heartbeat_total", outcome="active") == before["beat"] + 1
 
 
 def test_unexpected_outcomes_are_counted_as_other(api_client):
