@@ -43,9 +43,11 @@ from activations.selectors import (
     iso_datetime,
 )
 from activations.serializers import (
+    ActivateInputSerializer,
     ActivateOutputSerializer,
     ActivationInputSerializer,
     DeactivateOutputSerializer,
+    HeartbeatOutputSerializer,
 )
 from audit.services import Actor
 from brands.authentication import BRAND_AUTHENTICATION, BrandPrincipal
@@ -58,6 +60,10 @@ from license_service.logging import bind_license_key
 from licensing.keys import canonical_license_key
 
 _T = TypeVar("_T")
+
+# A replace names an instance that must hold a place on the license.
+ACTIVATE_WITH_REPLACE_ERRORS = (*ACTIVATE_ERRORS, "activation_not_found")
+HEARTBEAT_ERRORS = DEACTIVATE_ERRORS
 
 
 @contextmanager
@@ -85,15 +91,22 @@ def _seat_fields(seats: services.SeatState) -> dict[str, Any]:
         "seats_used": seats.seats_used,
         "max_seats": seats.max_seats,
         "seats_remaining": seats.seats_remaining,
+        "non_production_in_use": seats.non_production_in_use,
     }
 
 
-def _seat_call(request: Request, service: Callable[..., _T]) -> _T:
-    """Rate limits, input, the key's checksum, then the seat service. Answers that name no
-    license (bad checksum, unknown key, no license for the product) count against the
-    unknown-key limit."""
+def _seat_call(
+    request: Request,
+    service: Callable[..., _T],
+    serializer_class: type[ActivationInputSerializer] = ActivationInputSerializer,
+    options: Callable[[dict[str, Any]], dict[str, Any]] = lambda data: {},
+) -> _T:
+    """Rate limits, input, the key's checksum, then the seat service (with the keyword
+    arguments ``options`` takes from the input besides key, product and instance). Answers
+    that name no license (bad checksum, unknown key, no license for the product) count
+    against the unknown-key limit."""
     ip = limit_ip(request)
-    data = _validated(request)
+    data = _validated(request, serializer_class)
     key = canonical_license_key(data["license_key"])
     bind_license_key(key)
     if key is None:
@@ -111,6 +124,7 @@ def _seat_call(request: Request, service: Callable[..., _T]) -> _T:
             product_slug=product_slug,
             instance_identifier=instance,
             actor=Actor.product(),
+            **options(data),
         )
     except LicenseNotFound as exc:
         raise unknown_key(ip, exc) from None
@@ -125,8 +139,10 @@ def _deactivate(request: Request) -> Response:
     )
 
 
-def _validated(request: Request) -> dict[str, Any]:
-    serializer = ActivationInputSerializer(data=request.data)
+def _validated(
+    request: Request, serializer_class: type[ActivationInputSerializer]
+) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
@@ -137,14 +153,24 @@ class ActivateApi(ProductApi):
     @extend_schema(
         tags=[PRODUCT_TAG],
         summary="Activate an instance (US3)",
-        description="Takes a seat for this instance; an instance that is already active keeps "
-        "its seat (no second seat, last_seen_at refreshed).",
-        request=ActivationInputSerializer,
-        responses={200: ActivateOutputSerializer, **error_responses(*ACTIVATE_ERRORS)},
+        description="Takes a place for this instance: a seat when it is a production one "
+        "(staging and local instances, told apart by the identifier, count against the "
+        "product's non-production limit instead). On a full license, activations silent for "
+        "longer than the product's heartbeat_seconds are reclaimed first, oldest first. An "
+        "instance that is already active keeps its place (no second seat, last_seen_at "
+        "refreshed). With replace_instance_identifier the place of that instance moves to "
+        "this one atomically, even on a full license.",
+        request=ActivateInputSerializer,
+        responses={
+            200: ActivateOutputSerializer,
+            **error_responses(*ACTIVATE_WITH_REPLACE_ERRORS),
+        },
     )
     def post(self, request: Request) -> Response:
         with _recorded(metrics.record_activation):
-            result = _seat_call(request, services.activation_create)
+            result = _seat_call(
+                request, services.activation_create, ActivateInputSerializer, _activate_options
+            )
         metrics.record_activation("activated" if result.created else "already_active")
         seats = result.seats
         return Response(
@@ -154,6 +180,7 @@ class ActivateApi(ProductApi):
                 "activation_id": result.activation_id,
                 "status": seats.status,
                 "expires_at": iso_datetime(seats.expires_at),
+                "environment": result.environment,
                 **_seat_fields(seats),
             }
         )
@@ -166,6 +193,45 @@ class ActivateApi(ProductApi):
     )
     def delete(self, request: Request) -> Response:
         return _deactivate(request)
+
+
+def _activate_options(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "environment_claim": data.get("environment", ""),
+        "replace_instance_identifier": data.get("replace_instance_identifier"),
+    }
+
+
+class HeartbeatApi(ProductApi):
+    @extend_schema(
+        tags=[PRODUCT_TAG],
+        summary="Heartbeat of an active instance",
+        description="Tells the service the instance is still there (refreshes last_seen_at; "
+        "a check with instance_identifier does the same). When the product sets "
+        "heartbeat_seconds, an instance silent for longer is dead and its place may be "
+        "reclaimed for another: heartbeat at least every heartbeat_seconds / 2. A reclaimed "
+        "instance takes a place back if one is free, else the answer is instance_active "
+        'false with reason "reclaimed".',
+        request=ActivationInputSerializer,
+        responses={200: HeartbeatOutputSerializer, **error_responses(*HEARTBEAT_ERRORS)},
+    )
+    def post(self, request: Request) -> Response:
+        result = _seat_call(request, services.activation_ping)
+        body: dict[str, Any] = {
+            "success": True,
+            "license_id": result.license_id,
+            "activation_id": result.activation_id,
+            "instance_active": result.instance_active,
+        }
+        if not result.instance_active:
+            body["reason"] = "reclaimed"
+        body.update(
+            environment=result.environment,
+            status=result.status,
+            heartbeat_seconds=result.heartbeat_seconds,
+            last_seen_at=iso_datetime(result.last_seen_at),
+        )
+        return Response(body)
 
 
 class DeactivateApi(ProductApi):

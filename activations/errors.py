@@ -11,6 +11,7 @@ __all__ = [
     "LicenseExpired",
     "LicenseNotFound",
     "LicenseSuspended",
+    "NonProductionLimitExceeded",
     "SeatLimitExceeded",
 ]
 
@@ -29,6 +30,21 @@ class SeatLimitExceeded(DomainError):
         super().__init__(
             f"No available seats: {seats_used} of {max_seats} in use.",
             details={"seats_used": seats_used, "max_seats": max_seats},
+        )
+
+
+class NonProductionLimitExceeded(SeatLimitExceeded):
+    """No staging/local place left (the product's ``non_production_limit``)."""
+
+    def __init__(self, *, non_production_in_use: int, non_production_limit: int):
+        DomainError.__init__(
+            self,
+            f"No available non-production places: {non_production_in_use} of "
+            f"{non_production_limit} in use.",
+            details={
+                "non_production_in_use": non_production_in_use,
+                "non_production_limit": non_production_limit,
+            },
         )
 
 

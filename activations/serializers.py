@@ -60,9 +60,40 @@ class InstanceIdentifierField(StrictCharField):
 
 
 class ActivationInputSerializer(serializers.Serializer[Any]):
+    """Body of deactivate and heartbeat (and the base of activate's)."""
+
     license_key = StrictCharField(max_length=MAX_KEY_INPUT_LENGTH, help_text=LICENSE_KEY_HELP)
     product_slug = StrictCharField(max_length=MAX_SLUG_LENGTH)
     instance_identifier = InstanceIdentifierField()
+
+
+ENVIRONMENT_CLAIMS = ("production", "staging", "development", "local")
+ENVIRONMENTS = ("production", "staging", "local")
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """One of the choices, sent as a JSON string (DRF's ChoiceField matches ``str(value)``,
+    so it would take ``1`` for ``"1"``)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+class ActivateInputSerializer(ActivationInputSerializer):
+    environment = StrictChoiceField(
+        choices=ENVIRONMENT_CLAIMS,
+        required=False,
+        help_text="What the client believes it is. Recorded only: the environment is decided "
+        "from the instance identifier, so a claim never makes a production host free.",
+    )
+    replace_instance_identifier = InstanceIdentifierField(
+        required=False,
+        help_text="Move the place of this instance (active on the license) to "
+        "instance_identifier in one step: a domain change, a staging site promoted. "
+        "Normalized like instance_identifier.",
+    )
 
 
 class CheckQuerySerializer(serializers.Serializer[Any]):
@@ -153,20 +184,50 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
     entitlements = CheckEntitlementSerializer(many=True)
 
 
+NON_PRODUCTION_HELP = "Staging and local activations in use (they take no seat)."
+SEATS_USED_HELP = "Production activations in use (live: not dead, not reclaimed)."
+
+
 class ActivateOutputSerializer(serializers.Serializer[Any]):
     success = serializers.BooleanField(default=True)
     license_id = serializers.IntegerField()
     activation_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["valid"])
     expires_at = serializers.DateTimeField(allow_null=True)
-    seats_used = serializers.IntegerField()
+    environment = serializers.ChoiceField(
+        choices=ENVIRONMENTS, help_text="Decided from the instance identifier."
+    )
+    seats_used = serializers.IntegerField(help_text=SEATS_USED_HELP)
     max_seats = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
     seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+    non_production_in_use = serializers.IntegerField(help_text=NON_PRODUCTION_HELP)
+
+
+class HeartbeatOutputSerializer(serializers.Serializer[Any]):
+    success = serializers.BooleanField(default=True)
+    license_id = serializers.IntegerField()
+    activation_id = serializers.IntegerField()
+    instance_active = serializers.BooleanField()
+    reason = serializers.ChoiceField(
+        choices=["reclaimed"],
+        required=False,
+        help_text="Only when instance_active is false: the place was given to another "
+        "instance while this one was silent, and none is free now.",
+    )
+    environment = serializers.ChoiceField(choices=ENVIRONMENTS)
+    status = serializers.ChoiceField(choices=["active", "reclaimed"])
+    heartbeat_seconds = serializers.IntegerField(
+        allow_null=True,
+        help_text="Silent longer than this, an activation is dead and its place may be given "
+        "away; heartbeat at least every heartbeat_seconds / 2. null = never dead.",
+    )
+    last_seen_at = serializers.DateTimeField()
 
 
 class DeactivateOutputSerializer(serializers.Serializer[Any]):
     success = serializers.BooleanField(default=True)
     message = serializers.CharField()
-    seats_used = serializers.IntegerField()
+    seats_used = serializers.IntegerField(help_text=SEATS_USED_HELP)
     max_seats = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
     seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
+    non_production_in_use = serializers.IntegerField(help_text=NON_PRODUCTION_HELP)

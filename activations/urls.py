@@ -15,4 +15,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^check/?$", check_view.CheckPostApi.as_view(), name="product-check-post-schema"),
     re_path(r"^activate/?$", apis.ActivateApi.as_view(), name="product-activate"),
     re_path(r"^deactivate/?$", apis.DeactivateApi.as_view(), name="product-deactivate"),
+    re_path(r"^heartbeat/?$", apis.HeartbeatApi.as_view(), name="product-heartbeat"),
 ]

@@ -27,6 +27,7 @@ from license_service.errors import DomainError
 from licensing.expiry import TOO_FAR, expiry_refused, years_after
 from licensing.keys import canonical_license_key
 from licensing.models import License, LicenseKey
+from licensing.seats import seat_q
 from licensing.services import license_cancel, license_renew, license_resume, license_suspend
 
 AUDIT_TRAIL_ROWS = 50
@@ -137,7 +138,12 @@ class LicenseAdmin(_KeySearchReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[License]:
         queryset: QuerySet[License] = super().get_queryset(request)
-        return queryset.annotate(seats_used=Count("activations"))
+        # Seats as SPEC §10 counts them: live production activations.
+        return queryset.annotate(
+            seats_used=Count(
+                "activations", filter=seat_q(timezone.now(), prefix="activations__"), distinct=True
+            )
+        )
 
     @admin.display(description="customer email", ordering="license_key__customer_email")
     def customer_email(self, obj: License) -> str:

@@ -3,12 +3,15 @@ object is simply not found."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from brands.models import Brand
 from license_service.errors import NotFound
 from licensing.models import License, LicenseKey, normalize_email
+from licensing.seats import PRODUCTION, live_q
 
 
 def seats_remaining(*, seats_used: int, max_seats: int | None) -> int | None:
@@ -16,16 +19,31 @@ def seats_remaining(*, seats_used: int, max_seats: int | None) -> int | None:
 
 
 def _with_seats(queryset: QuerySet[License]) -> QuerySet[License]:
+    """With ``seats_used`` (live production activations) and ``non_production_in_use``
+    (live staging and local ones), as ``licensing.seats`` defines them (SPEC §10)."""
+    # seat_q and non_production_q are live_q and the environment: live_q read once (its
+    # one query of the heartbeat values in use).
+    live = live_q(timezone.now(), prefix="activations__")
+    production = Q(activations__environment=PRODUCTION)
     return queryset.select_related("license_key__brand", "product").annotate(
-        seats_used=Count("activations", distinct=True)
+        seats_used=Count("activations", filter=production & live, distinct=True),
+        non_production_in_use=Count("activations", filter=~production & live, distinct=True),
     )
 
 
+def _held_activations() -> QuerySet[Any]:
+    """A license's activations that hold a place (not reclaimed), reached through the
+    reverse relation: licensing does not import ``activations`` (imports point down)."""
+    model = License.activations.field.model
+    return model._default_manager.filter(reclaimed_at__isnull=True)
+
+
 def license_get_for_brand(brand: Brand, license_id: int) -> License:
-    """Raises NotFound for an unknown license or one of another brand."""
+    """Raises NotFound for an unknown license or one of another brand. Its activations
+    (``activations``) are those that hold a place: a reclaimed one is no longer listed."""
     license_ = (
         _with_seats(License.objects.filter(pk=license_id, license_key__brand=brand))
-        .prefetch_related("activations")
+        .prefetch_related(Prefetch("activations", queryset=_held_activations()))
         .first()
     )
     if license_ is None:

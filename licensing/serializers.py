@@ -130,14 +130,34 @@ class ProvisionOutputSerializer(serializers.Serializer[License]):
 
 
 class LicenseActivationSerializer(serializers.Serializer[Any]):
+    """An activation that holds a place (a reclaimed one is not listed)."""
+
     id = serializers.IntegerField()
     instance_identifier = serializers.CharField()
+    environment = serializers.ChoiceField(
+        choices=["production", "staging", "local"],
+        help_text="Decided from the instance identifier; only production ones are seats.",
+    )
+    status = serializers.SerializerMethodField(
+        help_text="dead: not seen for longer than the product's heartbeat_seconds; it holds "
+        "no seat and its place may be given to another instance."
+    )
     activated_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField()
 
+    @extend_schema_field(serializers.ChoiceField(choices=["active", "dead"]))
+    def get_status(self, obj: Any) -> str:
+        # The license and its product come with the prefetch (no query per activation).
+        return str(obj.state(obj.license.product.heartbeat_seconds))
+
+
+SEATS_USED_HELP = "Production activations in use (not dead, not reclaimed)."
+NON_PRODUCTION_HELP = "Staging and local activations in use (they take no seat)."
+
 
 class LicenseOutputSerializer(ProvisionOutputSerializer):
-    seats_used = serializers.IntegerField()
+    seats_used = serializers.IntegerField(help_text=SEATS_USED_HELP)
+    non_production_in_use = serializers.IntegerField(help_text=NON_PRODUCTION_HELP)
     seats_remaining = serializers.SerializerMethodField()
     updated_at = serializers.DateTimeField()
 
@@ -167,7 +187,7 @@ class ByEmailProductSerializer(serializers.Serializer[License]):
     license_id = serializers.IntegerField(source="pk")
     status = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField(allow_null=True)
-    seats_used = serializers.IntegerField()
+    seats_used = serializers.IntegerField(help_text=SEATS_USED_HELP)
     max_seats = serializers.IntegerField(allow_null=True)
 
     def get_status(self, obj: License) -> str:

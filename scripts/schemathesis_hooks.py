@@ -31,6 +31,7 @@ _SLUG = re.compile(r"^[a-z0-9-]{1,50}$")
 _KEY_PREFIX = re.compile(r"^[A-Z]{2,6}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
 _unique = itertools.count(1)
+SEEDED_INSTANCE = "fuzz.example.com"  # scripts/schemathesis_run.py activates it
 
 BRAND_SLUG = os.environ.get("ST_BRAND_SLUG", "rankmath")
 SEEDED = {
@@ -153,6 +154,8 @@ def map_case(context: Any, case: Any) -> Any:
         body["license_key"] = SEEDED["license_key"]
         if "product_slug" in body or path != "/api/v1/product/check/":
             body["product_slug"] = PRODUCT_SLUG
+        if path == "/api/v1/product/heartbeat/":  # the seeded activation's instance
+            body["instance_identifier"] = SEEDED_INSTANCE
     # Logins: half of the positive ones use the real credentials, to reach the success path.
     login = method == "POST" and path.startswith("/api/v1/auth/")
     if login and not _is_negative(case) and next(_unique) % 2:
@@ -175,12 +178,15 @@ def filter_case(context: Any, case: Any) -> bool:
     for value in (case.path_parameters or {}).values():
         if isinstance(value, str) and _CONTROL.search(unquote(value)):
             return False
-    identifier = case.body.get("instance_identifier") if isinstance(case.body, dict) else None
+    body = case.body if isinstance(case.body, dict) else {}
     query = case.query or {}
+    identifier = body.get("instance_identifier")
     identifier = identifier if identifier is not None else query.get("instance_identifier")
-    if isinstance(identifier, str):
-        try:
-            clean_instance_identifier(identifier)
-        except ValueError:
-            return False
+    # The activate body's replace_instance_identifier follows the same rule.
+    for value in (identifier, body.get("replace_instance_identifier")):
+        if isinstance(value, str):
+            try:
+                clean_instance_identifier(value)
+            except ValueError:
+                return False
     return True

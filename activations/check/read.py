@@ -99,6 +99,7 @@ def check(
             license_key=key,
             license_ids=_active_license_ids(answer),
             instance_identifier=instance_identifier,
+            heartbeat_seconds=None,
         )
     return HttpResponse(json_body(answer), content_type="application/json")
 
@@ -179,7 +180,10 @@ def _check_over_budget(
         raise Throttled(spent.retry_after)
     limit_key(key)
     services.activation_heartbeat(
-        license_key=key, license_ids=active, instance_identifier=instance_identifier
+        license_key=key,
+        license_ids=active,
+        instance_identifier=instance_identifier,
+        heartbeat_seconds=None,
     )
     return HttpResponse(json_body(answer), content_type="application/json")
 

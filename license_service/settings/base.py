@@ -266,6 +266,8 @@ SPECTACULAR_SETTINGS = {
         "StoredStatusEnum": ["valid", "suspended", "cancelled"],
         "ProbeStatusEnum": ["ok"],
         "ProbeCheckEnum": ["ok", "error"],
+        "EnvironmentEnum": ["production", "staging", "local"],
+        "EnvironmentClaimEnum": ["production", "staging", "development", "local"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -28,9 +28,11 @@ def test_activation_takes_a_seat(client, key, license_):
         "activation_id": activation.id,
         "status": "valid",
         "expires_at": None,
+        "environment": "production",
         "seats_used": 1,
         "max_seats": 3,
         "seats_remaining": 2,
+        "non_production_in_use": 0,
     }
     assert activation.instance_identifier == "example.com"
     assert activation.license_id == license_.id

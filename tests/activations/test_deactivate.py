@@ -27,6 +27,7 @@ def test_deactivation_frees_the_seat(client, key, license_):
         "seats_used": 1,
         "max_seats": 3,
         "seats_remaining": 2,
+        "non_production_in_use": 0,
     }
     assert not Activation.objects.filter(instance_identifier="example.com").exists()
 
