@@ -110,6 +110,6 @@ class Plan:
             cross_rounds=300,
             cross_writers=4,
             cross_readers=1,
-            hb_run_seconds=8.0,
+            hb_run_seconds=7.0,
             scenario_time_limit=60.0,
         )

@@ -73,7 +73,7 @@ CRITERIA = {
     "= 4. 20 licenses of 12 seats, each with 10 live instances (200) and 2 quitters that "
     "stop after activating. The live ones heartbeat every 2 s (heartbeat_seconds / 2, as "
     "README tells clients; POST /api/v1/product/heartbeat, or a check with "
-    "instance_identifier where that is not routed) for 8 s (quick) / 45 s (full), while two "
+    "instance_identifier where that is not routed) for 7 s (quick) / 45 s (full), while two "
     "loops run manage.py reclaim_activations against the same database. No live instance is "
     "ever reclaimed (0 activation.reclaimed rows name one, none has reclaimed_at, every "
     "heartbeat answers instance_active: true); every quitter is reclaimed exactly once, never "
