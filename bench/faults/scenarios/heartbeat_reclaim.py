@@ -40,6 +40,9 @@ PRODUCT = "beat"
 LIVE_PER_LICENSE = 10
 QUITTERS_PER_LICENSE = 2
 HEARTBEAT_PATH = "/api/v1/product/heartbeat"
+# The share of live instances the harness may fail to keep on pace (a busy machine) before
+# the run counts as proving nothing.
+LATE_SHARE = 0.05
 CLIENTS = 32
 
 
@@ -264,7 +267,13 @@ class HeartbeatRun:
 
         result, plan = self.result, self.plan
         hb = plan.hb_seconds
-        live_ids = {i.activation_id for i in self.instances if i.live}
+        # Coalesced writes lag a heartbeat by up to max(1, hb // 4) s: a live instance whose
+        # client (this harness, on a busy machine) let a longer gap pass may really have
+        # looked dead, and proves nothing either way. Such instances are left out of the
+        # judgement, counted, and may be at most LATE_SHARE of the live ones.
+        allowed = hb - max(1, hb // 4)
+        late = {i.activation_id for i in self.instances if i.live and i.max_gap >= allowed}
+        live_ids = {i.activation_id for i in self.instances if i.live} - late
         quit_ids = {i.activation_id for i in self.instances if not i.live}
         reclaims = Counter(
             int(target)
@@ -308,10 +317,11 @@ class HeartbeatRun:
         result.require(runs > 0, "reclaim_activations never ran")
         result.require(not failures, f"reclaim_activations failed: {failures[:3]}")
         gap = max((i.max_gap for i in self.instances if i.live), default=0.0)
-        # Coalesced writes lag a heartbeat by up to max(1, hb // 4) s: past that, the client
-        # itself let an instance die and the run would prove nothing.
-        allowed = hb - max(1, hb // 4)
-        result.require(gap < allowed, f"a live instance went {gap:.2f}s between heartbeats")
+        result.require(
+            len(late) <= LATE_SHARE * (len(live_ids) + len(late)),
+            f"{len(late)} live instances went {allowed}s or more between heartbeats (longest "
+            f"{gap:.2f}s): the harness could not keep its pace",
+        )
         tally = beats.tally
         result.require(tally.fivexx() == 0, f"5xx: {tally.server_errors[:3]}")
         result.require(not tally.hangs, f"hangs: {tally.hangs[:3]}")
@@ -327,6 +337,7 @@ class HeartbeatRun:
             "heartbeat through": HEARTBEAT_PATH if endpoint else "check with instance_identifier",
             "run": f"{seconds:.1f} s, {beats.rounds} heartbeat rounds, {tally.count} heartbeats",
             "longest gap between a live instance's answered heartbeats (s)": f"{gap:.2f}",
+            "live instances left out (the harness let a gap reach hb - interval)": (f"{len(late)}"),
             "reclaim_activations loops, runs, run time p50 / max (s)": (
                 f"{len(self.loops)}, {runs}, "
                 + (
