@@ -17,7 +17,8 @@ JSON for a request it cannot answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from activations.apis import seat_call
 from activations.check.facts import CheckData, LicenseFacts, check_data_unwritten
 from activations.check.limits import limit_ip, unknown_key
 from activations.check.read import check_read
+from activations.check.view import outcome_code
 from activations.environment import classify_environment
 from activations.errors import (
     ActivationNotFound,
@@ -43,6 +45,7 @@ from activations.errors import (
 )
 from activations.models import Environment
 from activations.normalize import clean_instance_identifier
+from license_service import metrics
 from license_service.errors import DomainError, Throttled
 from license_service.logging import bind_license_key
 from licensing.keys import canonical_license_key
@@ -64,8 +67,21 @@ OK = 200
 UNAVAILABLE_RETRY_AFTER = 30
 
 
-class _MissingUrl(Exception):
+class _MissingUrl(DomainError):
     """The request names no site (EDD: ``missing_url``)."""
+
+    code = "validation_error"
+
+
+@contextmanager
+def _recorded(record: Callable[[str], None]) -> Iterator[None]:
+    """Record a failed call's error code in the product metrics, as the product API does
+    (one set of outcome counters for both protocols)."""
+    try:
+        yield
+    except Exception as exc:
+        record(outcome_code(exc))
+        raise
 
 
 def _answer(
@@ -172,16 +188,17 @@ def _seat_target(
 def _activate(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse:
     target = _Target()
     try:
-        ip, key, instance = _seat_target(request, brand_slug, edd, target)
-        assert target.lic is not None  # noqa: S101 (set by _seat_target)
-        result = seat_call(
-            ip=ip,
-            key=key,
-            product_slug=target.lic["product_slug"],
-            instance_identifier=instance,
-            service=services.activation_create,
-            environment_claim=edd.environment,
-        )
+        with _recorded(metrics.record_activation):
+            ip, key, instance = _seat_target(request, brand_slug, edd, target)
+            assert target.lic is not None  # noqa: S101 (set by _seat_target)
+            result = seat_call(
+                ip=ip,
+                key=key,
+                product_slug=target.lic["product_slug"],
+                instance_identifier=instance,
+                service=services.activation_create,
+                environment_claim=edd.environment,
+            )
     except LicenseNotFound as exc:
         return _failure(edd, "invalid", edd_error_of(exc), _Target())
     except _MissingUrl:
@@ -192,6 +209,7 @@ def _activate(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpRespo
         return _failure(edd, "invalid", "expired", target)
     except SeatLimitExceeded:
         return _failure(edd, "invalid", "no_activations_left", target)
+    metrics.record_activation("activated" if result.created else "already_active")
     seats = result.seats
     state = LicenseState(
         status=seats.status,
@@ -215,15 +233,16 @@ def _deactivate(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpRes
     target = _Target()
     state: LicenseState | None = None
     try:
-        ip, key, instance = _seat_target(request, brand_slug, edd, target)
-        assert target.lic is not None  # noqa: S101 (set by _seat_target)
-        seats = seat_call(
-            ip=ip,
-            key=key,
-            product_slug=target.lic["product_slug"],
-            instance_identifier=instance,
-            service=services.activation_release,
-        )
+        with _recorded(metrics.record_deactivation):
+            ip, key, instance = _seat_target(request, brand_slug, edd, target)
+            assert target.lic is not None  # noqa: S101 (set by _seat_target)
+            seats = seat_call(
+                ip=ip,
+                key=key,
+                product_slug=target.lic["product_slug"],
+                instance_identifier=instance,
+                service=services.activation_release,
+            )
     except LicenseNotFound as exc:
         return _failure(edd, "failed", edd_error_of(exc), _Target())
     except _MissingUrl:
@@ -233,6 +252,7 @@ def _deactivate(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpRes
         # for is true, and EDD answers it so.
         pass
     else:
+        metrics.record_deactivation("released")
         state = LicenseState(
             status=seats.status,
             expires_at=seats.expires_at,
@@ -294,13 +314,15 @@ def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse
     except _MissingUrl:
         instance = None  # no site: none holds a seat
     try:
-        answer = check_read(request, edd.license, product_of, instance)
+        with _recorded(metrics.record_check):
+            answer = check_read(request, edd.license, product_of, instance)
     except LicenseNotFound as exc:
         error = edd_error_of(exc)
         if error == "missing":
             return _refused("missing")
         # The key exists, its product is another: EDD's success with that word.
         return _answer(base_answer(edd, success=True, license_value=error, lic=None))
+    metrics.record_check("found")
     assert isinstance(answer, dict)  # noqa: S101 (a product was chosen: not the plain check)
     assert chosen  # noqa: S101 (the same)
     data, lic = chosen[-1]

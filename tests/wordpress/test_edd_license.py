@@ -22,6 +22,7 @@ from tests.factories import (
     LicenseKeyFactory,
     ProductFactory,
 )
+from tests.ops.test_metrics import sample
 from tests.wordpress.conftest import ITEM_ID, SITE, answer, committed, edd
 
 pytestmark = pytest.mark.django_db
@@ -632,3 +633,21 @@ def test_database_down_is_503_with_retry_after(client, key, license_):
         "license": "failed",
         "error": "service_unavailable",
     }
+
+
+def test_outcomes_are_counted_with_the_product_apis(client, key, license_):
+    def counts() -> tuple[float, ...]:
+        text = client.get("/metrics").content.decode()
+        return (
+            sample(text, "license_activation_total", outcome="activated"),
+            sample(text, "license_activation_total", outcome="license_not_found"),
+            sample(text, "license_check_total", outcome="found"),
+            sample(text, "license_deactivation_total", outcome="released"),
+        )
+
+    before = counts()
+    edd(client, "activate_license", license=key, item_id=ITEM_ID, url=SITE)
+    edd(client, "activate_license", license=key, item_id=999, url=SITE)
+    edd(client, "check_license", license=key, item_id=ITEM_ID, url=SITE)
+    edd(client, "deactivate_license", license=key, item_id=ITEM_ID, url=SITE)
+    assert counts() == tuple(value + 1 for value in before)
