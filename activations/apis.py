@@ -111,10 +111,33 @@ def _seat_call(
     bind_license_key(key)
     if key is None:
         raise unknown_key(ip)
-    product_slug, instance = data["product_slug"], data["instance_identifier"]
+    return seat_call(
+        ip=ip,
+        key=key,
+        product_slug=data["product_slug"],
+        instance_identifier=data["instance_identifier"],
+        service=service,
+        **options(data),
+    )
+
+
+def seat_call(
+    *,
+    ip: str,
+    key: str,
+    product_slug: str,
+    instance_identifier: str,
+    service: Callable[..., _T],
+    **options: Any,
+) -> _T:
+    """A seat service called for a product client, after its IP was counted (``limit_ip``)
+    and its key found well-formed: the unknown-key budget's gate (past it, only an instance
+    holding a place on the license is answered), the key's limit, the service. Shared by
+    both protocols (the product API, the EDD endpoint). Raises Throttled, and
+    LicenseNotFound counted against the unknown-key budget."""
     spent = unknown_budget_spent(ip)
     if spent is not None and not instance_active_on(
-        license_key=key, product_slug=product_slug, instance_identifier=instance
+        license_key=key, product_slug=product_slug, instance_identifier=instance_identifier
     ):
         raise Throttled(spent.retry_after)
     limit_key(key)
@@ -122,9 +145,9 @@ def _seat_call(
         return service(
             license_key=key,
             product_slug=product_slug,
-            instance_identifier=instance,
+            instance_identifier=instance_identifier,
             actor=Actor.product(),
-            **options(data),
+            **options,
         )
     except LicenseNotFound as exc:
         raise unknown_key(ip, exc) from None

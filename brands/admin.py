@@ -22,6 +22,7 @@ from brands import lockout, services
 from brands.limits import (
     HEARTBEAT_MAX_SECONDS,
     NON_PRODUCTION_LIMIT_MAX,
+    edd_item_id_problem,
     heartbeat_min_seconds,
     heartbeat_seconds_problem,
     non_production_limit_problem,
@@ -254,15 +255,40 @@ class BrandAdmin(admin.ModelAdmin):
         return False  # licenses refer to brands; deactivate instead
 
 
+class ProductForm(SeatSettingsForm):
+    """The product page's form: the seat settings, and the EDD item id checked as the
+    staff API checks it (unique within the brand: a form error, never a failed save)."""
+
+    def clean_edd_item_id(self) -> int | None:
+        value: int | None = self.cleaned_data.get("edd_item_id")
+        problem = edd_item_id_problem(value)
+        if problem:
+            raise ValidationError(problem, code="invalid")
+        brand_id = self.instance.brand_id if self.instance.pk else None
+        brand = self.cleaned_data.get("brand")
+        if brand is not None:
+            brand_id = brand.pk
+        if value is not None and brand_id is not None:
+            taken = Product.objects.filter(brand_id=brand_id, edd_item_id=value)
+            if self.instance.pk is not None:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                raise ValidationError(
+                    "Another product of this brand has this EDD item id.", code="unique"
+                )
+        return value
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    form = SeatSettingsForm
+    form = ProductForm
     list_display = [
         "name",
         "slug",
         "brand",
         "default_max_seats",
         *SEAT_SETTINGS,
+        "edd_item_id",
         "created_at",
     ]
     list_filter = ["brand"]
@@ -270,9 +296,8 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "brand__slug", "brand__name"]
 
     def get_fields(self, request: HttpRequest, obj: Product | None = None) -> tuple[str, ...]:
-        if obj is None:
-            return ("brand", "name", "slug", "default_max_seats", *SEAT_SETTINGS)
-        return ("brand", "name", "slug", "default_max_seats", *SEAT_SETTINGS, "created_at")
+        fields = ("brand", "name", "slug", "default_max_seats", *SEAT_SETTINGS, "edd_item_id")
+        return fields if obj is None else (*fields, "created_at")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Product | None = None
@@ -289,6 +314,7 @@ class ProductAdmin(admin.ModelAdmin):
                 default_max_seats=data["default_max_seats"],
                 heartbeat_seconds=data["heartbeat_seconds"],
                 non_production_limit=data["non_production_limit"],
+                edd_item_id=data["edd_item_id"],
                 actor=_actor(request),
             )
             _adopt(obj, product)
@@ -299,6 +325,7 @@ class ProductAdmin(admin.ModelAdmin):
                 default_max_seats=data["default_max_seats"],
                 heartbeat_seconds=data["heartbeat_seconds"],
                 non_production_limit=data["non_production_limit"],
+                edd_item_id=data["edd_item_id"],
                 actor=_actor(request),
             )
 

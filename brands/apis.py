@@ -404,6 +404,7 @@ class ProductListCreateApi(StaffApi):
             default_max_seats=data.get("default_max_seats"),
             heartbeat_seconds=data.get("heartbeat_seconds"),
             non_production_limit=data.get("non_production_limit", DEFAULT_NON_PRODUCTION_LIMIT),
+            edd_item_id=data.get("edd_item_id"),
             actor=_actor(request),
         )
         return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)

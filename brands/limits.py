@@ -15,12 +15,19 @@ from django.dispatch import Signal
 HEARTBEAT_MAX_SECONDS = 365 * 24 * 3600
 NON_PRODUCTION_LIMIT_MAX = 10_000
 DEFAULT_NON_PRODUCTION_LIMIT = 10
+EDD_ITEM_ID_MAX = 2**31 - 1  # what a PositiveIntegerField column holds on PostgreSQL
 
 # Sent (argument ``product_id``) inside the transaction that changes a product's
 # ``heartbeat_seconds``: which activations are dead, hence every license's ``seats_used``,
 # changes with it. Sent, not called, so brands never imports the floors above it; the check
 # (activations) may listen to forget the cached answers of that product's keys on commit.
 product_heartbeat_changed = Signal()
+
+# Sent (no arguments) inside the transaction that changes what the check caches about a
+# brand besides seats: a product's name or ``edd_item_id`` (the EDD endpoint matches
+# products by them), a brand's non-production patterns (its ``is_local``). Rare: the check
+# (activations) listens and forgets every cached answer on commit.
+brand_catalog_changed = Signal()
 
 
 def heartbeat_min_seconds() -> int:
@@ -45,4 +52,16 @@ def non_production_limit_problem(value: object) -> str | None:
         return "Must be an integer."
     if not 0 <= value <= NON_PRODUCTION_LIMIT_MAX:
         return f"Must be between 0 and {NON_PRODUCTION_LIMIT_MAX}."
+    return None
+
+
+def edd_item_id_problem(value: object) -> str | None:
+    """Why ``value`` is refused as a product's ``edd_item_id``; None if it is valid (null,
+    or a positive integer a PositiveIntegerField column holds)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "Must be an integer or null."
+    if not 1 <= value <= EDD_ITEM_ID_MAX:
+        return f"Must be null or between 1 and {EDD_ITEM_ID_MAX}."
     return None

@@ -61,12 +61,26 @@ class Product(models.Model):
     )
     # Staging and local activations a license may hold besides its seats.
     non_production_limit = models.PositiveIntegerField(default=10, db_default=10)
+    # SPEC §11: the item id a WordPress plugin already shipped with sends to an EDD store
+    # (``item_id``), so it keeps working unchanged at /edd/<brand>/. Unique per brand.
+    edd_item_id = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The product's Easy Digital Downloads item id, if any."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["brand_id", "slug"]
         constraints = [
             models.UniqueConstraint(fields=["brand", "slug"], name="product_slug_unique_per_brand"),
+            models.UniqueConstraint(
+                fields=["brand", "edd_item_id"],
+                condition=Q(edd_item_id__isnull=False),
+                name="product_edd_item_id_unique_per_brand",
+            ),
+            models.CheckConstraint(
+                condition=Q(edd_item_id__isnull=True) | Q(edd_item_id__gte=1),
+                name="product_edd_item_id_positive",
+            ),
             models.CheckConstraint(
                 condition=Q(default_max_seats__isnull=True) | Q(default_max_seats__gte=1),
                 name="product_default_max_seats_positive",

@@ -25,6 +25,7 @@ from rest_framework_simplejwt.serializers import (
 from brands import lockout
 from brands.authentication import StaffRefreshToken
 from brands.limits import (
+    EDD_ITEM_ID_MAX,
     HEARTBEAT_MAX_SECONDS,
     NON_PRODUCTION_LIMIT_MAX,
     heartbeat_min_seconds,
@@ -220,6 +221,12 @@ class HeartbeatFieldMixin:
         return fields
 
 
+EDD_ITEM_ID_HELP = (
+    "The product's Easy Digital Downloads item id (null: none): a WordPress plugin that "
+    "sends it as item_id to /edd/<brand>/ matches this product. Unique within the brand."
+)
+
+
 class ProductCreateInputSerializer(HeartbeatFieldMixin, serializers.Serializer[Any]):
     brand = StrictCharField(
         max_length=_BRAND_SLUG_MAX, validators=[slug_validator], help_text="Brand slug."
@@ -234,6 +241,13 @@ class ProductCreateInputSerializer(HeartbeatFieldMixin, serializers.Serializer[A
         help_text="Seats of a new license unless provisioning says otherwise; null = unlimited.",
     )
     non_production_limit = non_production_limit_field(required=False)
+    edd_item_id = StrictIntegerField(
+        min_value=1,
+        max_value=EDD_ITEM_ID_MAX,
+        required=False,
+        allow_null=True,
+        help_text=EDD_ITEM_ID_HELP,
+    )
 
 
 class ProductUpdateInputSerializer(HeartbeatFieldMixin, UpdateSerializer):
@@ -244,6 +258,13 @@ class ProductUpdateInputSerializer(HeartbeatFieldMixin, UpdateSerializer):
         min_value=1, max_value=MAX_SEATS, required=False, allow_null=True
     )
     non_production_limit = non_production_limit_field(required=False)
+    edd_item_id = StrictIntegerField(
+        min_value=1,
+        max_value=EDD_ITEM_ID_MAX,
+        required=False,
+        allow_null=True,
+        help_text=EDD_ITEM_ID_HELP,
+    )
 
 
 class ProductFilterSerializer(serializers.Serializer[Any]):
@@ -261,6 +282,7 @@ class ProductOutputSerializer(serializers.Serializer[Product]):
     default_max_seats = serializers.IntegerField(allow_null=True)
     heartbeat_seconds = serializers.IntegerField(allow_null=True, help_text=HEARTBEAT_HELP)
     non_production_limit = serializers.IntegerField(help_text=NON_PRODUCTION_HELP)
+    edd_item_id = serializers.IntegerField(allow_null=True, help_text=EDD_ITEM_ID_HELP)
     created_at = serializers.DateTimeField()
 
 

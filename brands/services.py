@@ -14,6 +14,8 @@ from audit.services import Actor, audit_record
 from brands.errors import DuplicateField
 from brands.limits import (
     DEFAULT_NON_PRODUCTION_LIMIT,
+    brand_catalog_changed,
+    edd_item_id_problem,
     heartbeat_seconds_problem,
     non_production_limit_problem,
     product_heartbeat_changed,
@@ -53,6 +55,7 @@ def _product_snapshot(product: Product) -> dict[str, Any]:
         "default_max_seats": product.default_max_seats,
         "heartbeat_seconds": product.heartbeat_seconds,
         "non_production_limit": product.non_production_limit,
+        "edd_item_id": product.edd_item_id,
     }
 
 
@@ -118,6 +121,10 @@ def brand_update(
         _refuse(non_production_patterns=host_patterns_problem(non_production_patterns))
     brand = Brand.objects.select_for_update().get(pk=brand.pk)
     before = _brand_snapshot(brand)
+    patterns_changed = (
+        non_production_patterns is not _UNSET
+        and non_production_patterns != brand.non_production_patterns
+    )
     if name is not _UNSET:
         brand.name = name
     if is_active is not _UNSET:
@@ -134,6 +141,8 @@ def brand_update(
         before=before,
         after=_brand_snapshot(brand),
     )
+    if patterns_changed:
+        brand_catalog_changed.send(sender=Brand)
     return brand
 
 
@@ -147,16 +156,19 @@ def product_create(
     actor: Actor,
     heartbeat_seconds: int | None = None,
     non_production_limit: int = DEFAULT_NON_PRODUCTION_LIMIT,
+    edd_item_id: int | None = None,
 ) -> Product:
-    """Raises DuplicateField when the brand already has a product with this slug,
-    ValidationFailed when ``heartbeat_seconds`` or ``non_production_limit`` is out of its
-    bounds (``brands.limits``)."""
+    """Raises DuplicateField when the brand already has a product with this slug or
+    ``edd_item_id``, ValidationFailed when ``heartbeat_seconds``, ``non_production_limit``
+    or ``edd_item_id`` is out of its bounds (``brands.limits``)."""
     _refuse(
         heartbeat_seconds=heartbeat_seconds_problem(heartbeat_seconds),
         non_production_limit=non_production_limit_problem(non_production_limit),
+        edd_item_id=edd_item_id_problem(edd_item_id),
     )
     if Product.objects.filter(brand=brand, slug=slug).exists():
         raise DuplicateField("slug", "This brand already has a product with this slug.")
+    _refuse_taken_edd_item_id(brand_id=brand.pk, edd_item_id=edd_item_id)
     try:
         with transaction.atomic():
             product = Product.objects.create(
@@ -166,9 +178,12 @@ def product_create(
                 default_max_seats=default_max_seats,
                 heartbeat_seconds=heartbeat_seconds,
                 non_production_limit=non_production_limit,
+                edd_item_id=edd_item_id,
             )
-    except IntegrityError as exc:
-        raise DuplicateField("slug", "This brand already has a product with this slug.") from exc
+    except IntegrityError as exc:  # lost a race: the slug or the EDD item id
+        raise DuplicateField(
+            "slug", "This brand already has a product with this slug or EDD item id."
+        ) from exc
     audit_record(
         action="product.created",
         actor=actor,
@@ -189,13 +204,16 @@ def product_update(
     default_max_seats: int | None = _UNSET,
     heartbeat_seconds: int | None = _UNSET,
     non_production_limit: int = _UNSET,
+    edd_item_id: int | None = _UNSET,
 ) -> Product:
     """The slug is fixed once licenses refer to it; name and default seats may change
     (existing licenses keep their own ``max_seats``), and so may the heartbeat and the
     non-production limit, which apply to every license of the product at once (a lower
     limit admits nothing new until the rows fall below it; nothing is released).
-    Raises ValidationFailed when a value is out of its bounds (``brands.limits``)."""
+    Raises ValidationFailed when a value is out of its bounds (``brands.limits``),
+    DuplicateField when another product of the brand has this ``edd_item_id``."""
     _refuse(
+        edd_item_id=None if edd_item_id is _UNSET else edd_item_id_problem(edd_item_id),
         heartbeat_seconds=None
         if heartbeat_seconds is _UNSET
         else heartbeat_seconds_problem(heartbeat_seconds),
@@ -205,6 +223,14 @@ def product_update(
     )
     product = Product.objects.select_for_update().get(pk=product.pk)
     before = _product_snapshot(product)
+    catalog_changed = (name is not _UNSET and name != product.name) or (
+        edd_item_id is not _UNSET and edd_item_id != product.edd_item_id
+    )
+    if edd_item_id is not _UNSET and edd_item_id != product.edd_item_id:
+        _refuse_taken_edd_item_id(
+            brand_id=product.brand_id, edd_item_id=edd_item_id, exclude_pk=product.pk
+        )
+        product.edd_item_id = edd_item_id
     if name is not _UNSET:
         product.name = name
     if default_max_seats is not _UNSET:
@@ -216,7 +242,13 @@ def product_update(
         product.heartbeat_seconds = heartbeat_seconds
     if non_production_limit is not _UNSET:
         product.non_production_limit = non_production_limit
-    product.save()
+    try:
+        with transaction.atomic():
+            product.save()
+    except IntegrityError as exc:  # lost a race for the EDD item id
+        raise DuplicateField(
+            "edd_item_id", "Another product of this brand has this EDD item id."
+        ) from exc
     audit_record(
         action="product.updated",
         actor=actor,
@@ -228,7 +260,21 @@ def product_update(
     )
     if heartbeat_changed:
         product_heartbeat_changed.send(sender=Product, product_id=product.pk)
+    if catalog_changed:
+        brand_catalog_changed.send(sender=Product)
     return product
+
+
+def _refuse_taken_edd_item_id(
+    *, brand_id: int, edd_item_id: int | None, exclude_pk: int | None = None
+) -> None:
+    if edd_item_id is None:
+        return
+    taken = Product.objects.filter(brand_id=brand_id, edd_item_id=edd_item_id)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise DuplicateField("edd_item_id", "Another product of this brand has this EDD item id.")
 
 
 @transaction.atomic

@@ -28,6 +28,8 @@ urlpatterns = [
     # The brand-side seat release lives with the seat logic (activations -> licensing).
     path("api/v1/brand/", include("activations.brand_urls")),
     path("admin/", admin.site.urls),
+    # WordPress plugins through the EDD Software Licensing protocol (SPEC §11).
+    path("edd/", include("wordpress.urls")),
     # Operations (SPEC §7).
     path("healthz", HealthzApi.as_view(), name="healthz"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),

@@ -10,7 +10,7 @@ two writes the answer is read again from the database.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -52,6 +52,12 @@ from license_service.middleware import client_ip
 from license_service.ratelimit import Window, rate_window
 from licensing.keys import canonical_license_key
 
+# What a check reports on: one product's slug, all of the key's products (None), or a
+# function choosing the product from the key's facts once they are read (the EDD endpoint
+# matches ``item_id``/``item_name`` against them); it raises LicenseNotFound (or a
+# subclass) when the key has no license for the product it names.
+ProductChoice = str | None | Callable[[CheckData], str]
+
 
 def check(
     request: HttpRequest,
@@ -59,9 +65,24 @@ def check(
     product_slug: str | None,
     instance_identifier: str | None,
 ) -> HttpResponse:
+    """The product API's check answer (``check_read``), rendered."""
+    answer = check_read(request, raw_key, product_slug, instance_identifier)
+    body = answer if isinstance(answer, bytes) else json_body(answer)
+    return HttpResponse(body, content_type="application/json")
+
+
+def check_read(
+    request: HttpRequest,
+    raw_key: str,
+    product: ProductChoice,
+    instance_identifier: str | None,
+) -> bytes | dict[str, Any]:
     """The answer of one check: from the near cache (no round trip) when it has the key and
     the local counts admit the request, else from one round trip to Redis, else from the
-    database. Raises the domain errors the view answers (unknown key, throttled)."""
+    database; the plain check (no product, no instance) as its rendered body, any other as
+    the answer's dict. Shared by both protocols (the product API, the EDD endpoint): one
+    read, its rate limits, the heartbeat and the cache. Raises the domain errors the views
+    answer (unknown key, no license for the product, throttled)."""
     key = canonical_license_key(raw_key)
     bind_license_key(key)
     if key is None:
@@ -75,7 +96,7 @@ def check(
     )
     unknown = rate_window(UNKNOWN_KEY_SCOPE, ip, knobs["THROTTLE_UNKNOWN_KEY_IP"], now=now)
     near = near_cache()
-    plain = product_slug is None and instance_identifier is None
+    plain = product is None and instance_identifier is None
     # No round trip: the answer is in this process and the limits admit it locally.
     kept, token = near.get(key, count, unknown) if near is not None else (None, None)
     data: CheckData | None
@@ -83,7 +104,7 @@ def check(
         metrics.record_check_cache("near_hit")
         body = rendered_body(kept.rendered, timezone.now()) if plain else None
         if body is not None:  # the usual check: its answer as it was rendered
-            return HttpResponse(body, content_type="application/json")
+            return body
         data = kept.data()
     else:
         try:
@@ -91,20 +112,25 @@ def check(
         except BudgetSpent:
             if instance_identifier is None:
                 raise
-            return _check_over_budget(key, product_slug, instance_identifier, unknown)
+            return _check_over_budget(key, product, instance_identifier, unknown)
         metrics.record_check_cache(cache_result)
     if data is None:
         raise unknown_key(ip)
     if plain:
-        return HttpResponse(check_body(data), content_type="application/json")
+        return check_body(data)
     states = None if instance_identifier is None else instance_states(data, instance_identifier)
     try:
-        answer = check_answer(data, product_slug=product_slug, states=states)
+        answer = check_answer(data, product_slug=_chosen(product, data), states=states)
     except LicenseNotFound as exc:
         raise unknown_key(ip, exc) from None
     if instance_identifier is not None and states is not None:
         answer = _heartbeat_answer(key, data, answer, states, instance_identifier)
-    return HttpResponse(json_body(answer), content_type="application/json")
+    return answer
+
+
+def _chosen(product: ProductChoice, data: CheckData) -> str | None:
+    """The product slug a check reports on (``ProductChoice``)."""
+    return product(data) if callable(product) else product
 
 
 def _seen(
@@ -228,8 +254,8 @@ _ONE_EVENT_AND_A_GATE = (1, 0, 1)
 
 
 def _check_over_budget(
-    key: str, product_slug: str | None, instance_identifier: str, spent: Window
-) -> HttpResponse:
+    key: str, product: ProductChoice, instance_identifier: str, spent: Window
+) -> dict[str, Any]:
     """A check from an IP past its unknown-key budget: answered only if the instance has a
     row (live or dead) on one of the key's licenses (of ``product_slug`` when given), then
     counted against the key; else refused as if the key did not exist, having written
@@ -240,11 +266,10 @@ def _check_over_budget(
         raise Throttled(spent.retry_after)
     states = instance_states(data, instance_identifier)
     try:
-        answer = check_answer(data, product_slug=product_slug, states=states)
+        answer = check_answer(data, product_slug=_chosen(product, data), states=states)
     except LicenseNotFound:  # no license for that product
         raise Throttled(spent.retry_after) from None
     if not any(entitlement["instance_active"] for entitlement in answer["entitlements"]):
         raise Throttled(spent.retry_after)
     limit_key(key)
-    answer = _heartbeat_answer(key, data, answer, states, instance_identifier)
-    return HttpResponse(json_body(answer), content_type="application/json")
+    return _heartbeat_answer(key, data, answer, states, instance_identifier)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "brands",
     "licensing",
     "activations",
+    "wordpress",  # the EDD-compatible endpoint (SPEC §11)
 ]
 
 MIDDLEWARE = [

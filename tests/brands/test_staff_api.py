@@ -467,6 +467,7 @@ def test_staff_creates_a_product(staff_client, brand):
         "default_max_seats",
         "heartbeat_seconds",
         "non_production_limit",
+        "edd_item_id",
         "created_at",
     }
     assert (body["brand"], body["slug"], body["default_max_seats"]) == (
@@ -594,7 +595,7 @@ def test_staff_changes_a_products_name_and_default_seats(staff_client, product):
     product.refresh_from_db()
     assert product.default_max_seats is None
     event = AuditEvent.objects.get(action="product.updated")
-    seat_settings = {"heartbeat_seconds": None, "non_production_limit": 10}
+    seat_settings = {"heartbeat_seconds": None, "non_production_limit": 10, "edd_item_id": None}
     assert event.before == {
         "name": "RankMath Pro",
         "slug": "rankmath-pro",

@@ -1,0 +1,293 @@
+"""The EDD Software Licensing protocol (SPEC §11): its input read from a request, the
+product a request names matched against a key's facts, and its answers' JSON.
+
+Pure functions and plain values: no rule of the service lives here. Which answer a seat
+or a check gets is decided by the domain (``activations``); this module only says it in
+EDD's words.
+
+What the clients send (EDD's sample plugin, ``EDD_SL_Plugin_Updater``, the newer SDK):
+``edd_action``, ``license``, ``item_id`` and/or ``item_name``, ``url`` (the site's
+``home_url()``), ``environment``; as a POST form or as GET query arguments. A missing
+``item_id``/``item_name`` arrives as the string ``"0"``; the sample plugin URL-encodes
+``item_name`` before the form encoding does it again, so it is decoded twice. Without a
+``url``, the site is the one the ``WordPress/x.y; <home_url>`` User-Agent names, as EDD
+reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, unquote_plus
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
+from django.utils.text import slugify
+
+from activations.check.facts import CheckData, LicenseFacts
+from licensing.errors import LicenseNotFound
+from licensing.models import License, effective_status
+
+# The most characters of one input value looked at: anything longer is no license key,
+# item name or site address a client sends (an address is at most 255 once normalized).
+MAX_VALUE_LENGTH = 2048
+# The largest item id an EDD store hands out that the column holds.
+MAX_ITEM_ID = 2**31 - 1
+# The environment a WordPress site says it is (``wp_get_environment_type()``), recorded.
+ENVIRONMENT_CLAIMS = frozenset({"production", "staging", "development", "local"})
+
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_SPACES = re.compile(r"\s+")
+
+
+class ItemNameMismatch(LicenseNotFound):
+    """The key has no license for the product ``item_name`` names (EDD:
+    ``item_name_mismatch``). Counted as an answer naming no license."""
+
+    edd_error = "item_name_mismatch"
+
+
+class InvalidItemId(LicenseNotFound):
+    """The key has no license for the product ``item_id`` names (EDD: ``invalid_item_id``)."""
+
+    edd_error = "invalid_item_id"
+
+
+def edd_error_of(exc: LicenseNotFound) -> str:
+    """EDD's ``error`` for an answer naming no license: the product it names, else the key."""
+    return str(getattr(exc, "edd_error", "missing"))
+
+
+@dataclass(frozen=True, slots=True)
+class EddInput:
+    """One request's input, as EDD reads it."""
+
+    action: str
+    license: str  # as sent ("" when missing)
+    item_id: int | None  # None: missing, "0" or not a positive integer
+    item_name: str | None  # decoded twice; None: missing or "0"
+    url: str  # the site, from ``url`` or the User-Agent ("" when neither gives one)
+    environment: str  # the site's claim, one of ENVIRONMENT_CLAIMS, or ""
+
+    def checksum(self) -> str:
+        """An md5 of the request's arguments, as EDD sends one (its arguments sorted by
+        length, longest first, then JSON-encoded): the same request, the same checksum."""
+        args = [self.license, str(self.item_id or ""), self.item_name or "", self.url]
+        encoded = json.dumps(sorted(args, key=len, reverse=True))
+        return hashlib.md5(encoded.encode(), usedforsecurity=False).hexdigest()
+
+
+def edd_input(request: HttpRequest) -> EddInput:
+    """The request's EDD input: the query arguments, overridden by a form body, or by a
+    JSON object body (tolerated: no EDD client sends one). Values that are not text are
+    ignored. Raises RequestDataTooBig for a body over the configured limit."""
+    values: dict[str, str] = {}
+    _merge(values, request.GET.items())
+    if request.method == "POST":
+        if request.content_type == "application/json" or _looks_like_json(request):
+            _merge(values, _json_object(request.body).items())
+        else:
+            _merge(values, _form(request).items())
+    url = _decoded_once(values.get("url", ""))
+    if not url:
+        url = site_from_user_agent(request.headers.get("user-agent", ""))
+    environment = values.get("environment", "").strip().lower()
+    return EddInput(
+        action=values.get("edd_action", "").strip(),
+        license=values.get("license", "").strip(),
+        item_id=_item_id(values.get("item_id", "")),
+        item_name=_item_name(values.get("item_name", "")),
+        url=url,
+        environment=environment if environment in ENVIRONMENT_CLAIMS else "",
+    )
+
+
+def _merge(values: dict[str, str], items: Any) -> None:
+    for name, raw in items:
+        value = _text(raw)
+        if isinstance(name, str) and value is not None and len(value) <= MAX_VALUE_LENGTH:
+            values[name] = value
+
+
+def _text(value: Any) -> str | None:
+    """A value as the text PHP would read (JSON numbers and booleans included); None for
+    anything else (objects, lists, null)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def _form(request: HttpRequest) -> Any:
+    """The form body; empty when it cannot be parsed (a broken multipart body, too many
+    fields). Raises RequestDataTooBig."""
+    try:
+        return request.POST
+    except RequestDataTooBig:
+        raise
+    except (MultiPartParserError, SuspiciousOperation, ValueError):
+        return {}
+
+
+def _looks_like_json(request: HttpRequest) -> bool:
+    """A body sent without a form's content type that is a JSON object."""
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return False
+    try:
+        return request.body.lstrip()[:1] == b"{"
+    except RequestDataTooBig:
+        raise
+    except Exception:  # an unreadable body: nothing to read from it
+        return False
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _decoded_once(value: str) -> str:
+    """A value EDD URL-decodes once more after the form decoding (``url``)."""
+    value = value.strip()
+    return unquote(value).strip() if "%" in value else value
+
+
+def site_from_user_agent(user_agent: str) -> str:
+    """The site of WordPress's User-Agent (``WordPress/6.5; https://example.com``), or ""."""
+    if not user_agent.startswith("WordPress/"):
+        return ""
+    _, _, rest = user_agent.partition(";")
+    return rest.split(";", 1)[0].strip()
+
+
+def _item_id(value: str) -> int | None:
+    value = value.strip()
+    if not _DIGITS.fullmatch(value):
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ITEM_ID else None
+
+
+def _item_name(value: str) -> str | None:
+    """``item_name`` decoded twice (the sample plugin encodes it before the form does)."""
+    name = unquote(unquote(value.strip())).strip()
+    return None if name in ("", "0") else name
+
+
+# --- the product a request names ------------------------------------------------------------
+
+
+def license_for(
+    data: CheckData, *, brand_slug: str, item_id: int | None, item_name: str | None
+) -> LicenseFacts:
+    """The key's license for the product the request names: by ``item_id`` (the product's
+    ``edd_item_id``), else by ``item_name`` (the product's name or slug, case-insensitively).
+
+    Raises LicenseNotFound when the key is another brand's (as if it did not exist),
+    InvalidItemId when an ``item_id`` was sent and no license matches, ItemNameMismatch
+    otherwise."""
+    if data["brand"] != brand_slug:
+        raise LicenseNotFound()
+    licenses = data["licenses"]
+    if item_id is not None:
+        for lic in licenses:
+            if lic.get("edd_item_id") == item_id:
+                return lic
+    if item_name is not None:
+        wanted = _names(item_name)
+        for lic in licenses:
+            if wanted & {_folded(lic.get("product_name", "")), _folded(lic["product_slug"])}:
+                return lic
+    if item_id is not None:
+        raise InvalidItemId("This key has no license for that item id.")
+    raise ItemNameMismatch("This key has no license for that item name.")
+
+
+def _folded(text: str) -> str:
+    return _SPACES.sub(" ", text).strip().casefold()
+
+
+def _names(item_name: str) -> set[str]:
+    """What an item name may stand for: itself; with ``+`` as a space (PHP's ``urlencode``
+    before the form encoding); as a slug (``My Plugin`` -> ``my-plugin``)."""
+    names = {_folded(item_name), _folded(unquote_plus(item_name))}
+    return names | {slugify(name) for name in names} - {""}
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseState:
+    """What an answer tells of the license: its effective status, expiry and seats."""
+
+    status: str
+    expires_at: datetime | None
+    seats_used: int
+    max_seats: int | None
+
+
+def state_of(lic: LicenseFacts, now: datetime) -> LicenseState:
+    """A license's state from its check facts."""
+    return LicenseState(
+        status=effective_status(lic["status"], lic["expires_at"], now),
+        expires_at=lic["expires_at"],
+        seats_used=lic["seats_used"],
+        max_seats=lic["max_seats"],
+    )
+
+
+def expires_text(expires_at: datetime | None) -> str:
+    """EDD's ``expires``: ``Y-m-d H:i:s`` in UTC, or ``lifetime``."""
+    if expires_at is None:
+        return "lifetime"
+    return expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def license_fields(state: LicenseState, *, customer_email: str, is_local: bool) -> dict[str, Any]:
+    """The fields EDD adds when the request names a license it has."""
+    limit = state.max_seats or 0  # EDD: 0 is unlimited
+    left: int | str = max(0, limit - state.seats_used) if limit else "unlimited"
+    return {
+        "license_limit": limit,
+        "site_count": state.seats_used,
+        "activations_left": left,
+        "expires": expires_text(state.expires_at),
+        "customer_name": "",  # the service keeps no customer name
+        "customer_email": customer_email,  # masked, as every public answer has it (§6)
+        "payment_id": 0,  # no EDD payment behind it
+        "price_id": False,  # EDD's value for a product without variable prices
+        "is_local": is_local,
+    }
+
+
+def base_answer(
+    edd: EddInput, *, success: bool, license_value: str, lic: LicenseFacts | None
+) -> dict[str, Any]:
+    """What every answer starts with: ``item_id`` and ``item_name`` as EDD echoes them (the
+    product's own when the request left them out)."""
+    item_id: int | bool = edd.item_id or False
+    item_name = edd.item_name or ""
+    if lic is not None:
+        item_id = lic.get("edd_item_id") or item_id
+        item_name = item_name or lic.get("product_name", "")
+    return {
+        "success": success,
+        "license": license_value,
+        "item_id": item_id,
+        "item_name": item_name,
+        "checksum": edd.checksum(),
+    }
+
+
+# Effective statuses EDD reports as ``disabled`` (EDD's own word for a revoked license).
+DISABLED_STATUSES = frozenset({License.Status.SUSPENDED, License.Status.CANCELLED})
