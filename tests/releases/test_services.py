@@ -1,0 +1,174 @@
+"""releases.services and releases.selectors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from license_service.errors import ValidationFailed
+from releases.errors import PackageTooLarge
+from releases.errors import ReleaseInvalidTransition as InvalidTransition
+from releases.models import Release
+from releases.selectors import release_latest_for, releases_list_for_product
+from releases.services import (
+    release_create,
+    release_edit,
+    release_publish,
+    release_update,
+    release_yank,
+)
+from tests.releases.conftest import ACTOR, create_release, make_zip
+
+
+def stored_files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_create_stores_the_zip_with_its_hash_and_size_under_a_name_of_our_own(
+    product, releases_root
+):
+    content = make_zip(5000)
+    release = release_create(
+        product=product,
+        actor=ACTOR,
+        version="1.2.0",
+        package=io.BytesIO(content),
+        changelog="* Fixed things",
+        requires="6.0",
+        requires_php="7.4",
+        tested="6.7",
+    )
+    assert release.sha256 == hashlib.sha256(content).hexdigest()
+    assert release.size == len(content)
+    assert release.published_at is None  # a draft
+    name = release.package.name
+    assert name.startswith("rankmath/rankmath-pro/1.2.0-")
+    assert name.endswith(".zip")
+    (stored,) = stored_files(releases_root)
+    assert stored.read_bytes() == content
+    event = AuditEvent.objects.get(action="release.created")
+    assert event.target_id == str(release.pk)
+    assert event.after["sha256"] == release.sha256
+
+
+def test_a_package_over_the_limit_is_refused_and_nothing_is_stored(
+    product, releases_root, settings
+):
+    settings.RELEASE_MAX_UPLOAD_BYTES = 1000
+    with pytest.raises(PackageTooLarge) as caught:
+        release_create(
+            product=product, actor=ACTOR, version="1.0.0", package=io.BytesIO(make_zip(5000))
+        )
+    assert caught.value.http_status == 413
+    assert caught.value.details == {"max_bytes": 1000}
+    assert stored_files(releases_root) == []
+    assert not Release.objects.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04garbage"])
+def test_a_package_that_is_no_zip_is_refused_naming_the_field(product, releases_root, content):
+    with pytest.raises(ValidationFailed) as caught:
+        release_create(product=product, actor=ACTOR, version="1.0.0", package=io.BytesIO(content))
+    assert list(caught.value.details) == ["package"]
+    assert stored_files(releases_root) == []
+
+
+def test_a_duplicate_version_is_refused_naming_the_field(product, releases_root):
+    create_release(product, "1.0.0")
+    with pytest.raises(ValidationFailed) as caught:
+        create_release(product, "1.0.0")
+    assert list(caught.value.details) == ["version"]
+    assert len(stored_files(releases_root)) == 1
+
+
+def test_the_same_version_in_another_product_is_fine(product, other_product):
+    create_release(product, "1.0.0")
+    assert create_release(other_product, "1.0.0").version == "1.0.0"
+
+
+def test_a_bad_version_is_refused(product, releases_root):
+    with pytest.raises(ValidationFailed) as caught:
+        create_release(product, "../../etc/passwd")
+    assert list(caught.value.details) == ["version"]
+    assert stored_files(releases_root) == []
+
+
+def test_publish_yank_and_update_are_audited(product):
+    release = create_release(product, "1.0.0")
+    release = release_publish(release=release, actor=ACTOR)
+    assert release.published_at is not None
+    first_published = release.published_at
+    assert release_publish(release=release, actor=ACTOR).published_at == first_published
+    release = release_update(release=release, actor=ACTOR, changelog="new notes", tested="6.8")
+    assert (release.changelog, release.tested) == ("new notes", "6.8")
+    release = release_yank(release=release, actor=ACTOR)
+    assert release.yanked_at is not None
+    actions = list(
+        AuditEvent.objects.filter(target_type="release")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["release.created", "release.published", "release.updated", "release.yanked"]
+    updated = AuditEvent.objects.get(action="release.updated")
+    assert updated.before["tested"] == ""
+    assert updated.after["tested"] == "6.8"
+
+
+def test_a_yanked_release_cannot_be_published_nor_unyanked(product):
+    release = release_yank(release=create_release(product, "1.0.0"), actor=ACTOR)
+    with pytest.raises(InvalidTransition):
+        release_publish(release=release, actor=ACTOR)
+    with pytest.raises(InvalidTransition):
+        release_edit(release=release, actor=ACTOR, yanked=False)
+
+
+def test_a_published_release_cannot_be_unpublished(product):
+    release = release_publish(release=create_release(product, "1.0.0"), actor=ACTOR)
+    with pytest.raises(InvalidTransition):
+        release_edit(release=release, actor=ACTOR, published=False)
+
+
+def test_list_is_newest_version_first(product):
+    for version in ["1.9.9", "1.10.0", "2.0.0-beta.1", "2.0.0", "1.0"]:
+        create_release(product, version)
+    assert [r.version for r in releases_list_for_product(product)] == [
+        "2.0.0",
+        "2.0.0-beta.1",
+        "1.10.0",
+        "1.9.9",
+        "1.0",
+    ]
+
+
+def test_latest_is_the_newest_published_not_yanked_stable_release(product):
+    now = timezone.now()
+    create_release(product, "1.9.9", published_at=now - timedelta(days=30))
+    create_release(product, "1.10.0", published_at=now - timedelta(days=20))
+    create_release(product, "1.11.0", published_at=now - timedelta(days=10), yanked=True)
+    create_release(product, "2.0.0")  # a draft
+    create_release(product, "2.0.0-beta.1", channel="beta", published_at=now - timedelta(days=5))
+    assert release_latest_for(product, include_beta=False).version == "1.10.0"
+    assert release_latest_for(product, include_beta=True).version == "2.0.0-beta.1"
+
+
+def test_latest_published_before_a_date(product):
+    now = timezone.now()
+    create_release(product, "1.0.0", published_at=now - timedelta(days=30))
+    create_release(product, "1.1.0", published_at=now - timedelta(days=10))
+    before = now - timedelta(days=20)
+    assert release_latest_for(product, include_beta=False, published_before=before).version == (
+        "1.0.0"
+    )
+    assert (
+        release_latest_for(product, include_beta=False, published_before=now - timedelta(days=40))
+        is None
+    )
+
+
+def test_latest_of_a_product_without_releases_is_none(product):
+    assert release_latest_for(product, include_beta=True) is None
