@@ -69,6 +69,7 @@ class ReleaseCollectionApi(BrandApi):
 
     @extend_schema(
         tags=["brand"],
+        operation_id="brand_releases_create",
         summary="Upload a release (a draft until published)",
         request={"multipart/form-data": ReleaseCreateInputSerializer},
         responses={
@@ -104,6 +105,7 @@ class ReleaseCollectionApi(BrandApi):
 
     @extend_schema(
         tags=["brand"],
+        operation_id="brand_releases_list",
         summary="A product's releases, newest version first (PHP's version_compare)",
         responses={200: ReleaseListOutputSerializer, **error_responses(*AUTH_ERRORS, "not_found")},
     )
@@ -116,6 +118,7 @@ class ReleaseCollectionApi(BrandApi):
 class ReleaseDetailApi(BrandApi):
     @extend_schema(
         tags=["brand"],
+        operation_id="brand_release_retrieve",
         summary="One release",
         responses={200: ReleaseOutputSerializer, **error_responses(*AUTH_ERRORS, "not_found")},
     )
@@ -126,6 +129,7 @@ class ReleaseDetailApi(BrandApi):
 
     @extend_schema(
         tags=["brand"],
+        operation_id="brand_release_update",
         summary="Publish, yank, or edit the notes of a release",
         request=ReleaseUpdateInputSerializer,
         responses={

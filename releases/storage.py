@@ -21,4 +21,6 @@ class LocalReleasesStorage(FileSystemStorage):
     @cached_property
     def base_location(self) -> str:
         default = os.path.join(settings.MEDIA_ROOT, RELEASES_DIRECTORY)
-        return str(self._value_or_setting(self._location, default))
+        # FileSystemStorage's own pattern: the OPTIONS location if given, else the default.
+        location = getattr(self, "_location", None)
+        return str(self._value_or_setting(location, default))

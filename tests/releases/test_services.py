@@ -25,6 +25,11 @@ from releases.services import (
 from tests.releases.conftest import ACTOR, create_release, make_zip
 
 
+def latest_version(product, **kwargs):
+    release = release_latest_for(product, **kwargs)
+    return None if release is None else release.version
+
+
 def stored_files(root):
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
@@ -53,7 +58,7 @@ def test_create_stores_the_zip_with_its_hash_and_size_under_a_name_of_our_own(
     assert stored.read_bytes() == content
     event = AuditEvent.objects.get(action="release.created")
     assert event.target_id == str(release.pk)
-    assert event.after["sha256"] == release.sha256
+    assert (event.after or {})["sha256"] == release.sha256
 
 
 def test_a_package_over_the_limit_is_refused_and_nothing_is_stored(
@@ -115,8 +120,8 @@ def test_publish_yank_and_update_are_audited(product):
     )
     assert actions == ["release.created", "release.published", "release.updated", "release.yanked"]
     updated = AuditEvent.objects.get(action="release.updated")
-    assert updated.before["tested"] == ""
-    assert updated.after["tested"] == "6.8"
+    assert (updated.before or {})["tested"] == ""
+    assert (updated.after or {})["tested"] == "6.8"
 
 
 def test_a_yanked_release_cannot_be_published_nor_unyanked(product):
@@ -152,8 +157,8 @@ def test_latest_is_the_newest_published_not_yanked_stable_release(product):
     create_release(product, "1.11.0", published_at=now - timedelta(days=10), yanked=True)
     create_release(product, "2.0.0")  # a draft
     create_release(product, "2.0.0-beta.1", channel="beta", published_at=now - timedelta(days=5))
-    assert release_latest_for(product, include_beta=False).version == "1.10.0"
-    assert release_latest_for(product, include_beta=True).version == "2.0.0-beta.1"
+    assert latest_version(product, include_beta=False) == "1.10.0"
+    assert latest_version(product, include_beta=True) == "2.0.0-beta.1"
 
 
 def test_latest_published_before_a_date(product):
@@ -161,9 +166,7 @@ def test_latest_published_before_a_date(product):
     create_release(product, "1.0.0", published_at=now - timedelta(days=30))
     create_release(product, "1.1.0", published_at=now - timedelta(days=10))
     before = now - timedelta(days=20)
-    assert release_latest_for(product, include_beta=False, published_before=before).version == (
-        "1.0.0"
-    )
+    assert latest_version(product, include_beta=False, published_before=before) == "1.0.0"
     assert (
         release_latest_for(product, include_beta=False, published_before=now - timedelta(days=40))
         is None
