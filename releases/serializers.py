@@ -10,7 +10,9 @@ from license_service.api.fields import StrictBooleanField
 from releases.models import Release
 from releases.versions import MAX_VERSION_LENGTH
 
-MAX_CHANGELOG_CHARS = 60_000  # the multipart form's fields share DATA_UPLOAD_MAX_MEMORY_SIZE
+# One release's notes. A PATCH body is JSON within DATA_UPLOAD_MAX_MEMORY_SIZE (64 KiB), where
+# a character may take 6 bytes (a \uXXXX escape): 10,000 of them always fit.
+MAX_CHANGELOG_CHARS = 10_000
 MAX_COMPAT_CHARS = 32
 VERSION_HELP = (
     "Compared as PHP's version_compare does. Letters, digits and . + _ -, starting and ending "
