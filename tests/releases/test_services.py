@@ -22,6 +22,7 @@ from releases.services import (
     release_update,
     release_yank,
 )
+from releases.signals import release_changed
 from tests.releases.conftest import ACTOR, create_release, make_zip
 
 
@@ -175,3 +176,27 @@ def test_latest_published_before_a_date(product):
 
 def test_latest_of_a_product_without_releases_is_none(product):
     assert release_latest_for(product, include_beta=True) is None
+
+
+def test_publish_yank_and_update_announce_the_change_after_commit(
+    product, django_capture_on_commit_callbacks
+):
+    seen = []
+
+    def receiver(sender, product_id, **kwargs):
+        seen.append(product_id)
+
+    release_changed.connect(receiver)
+    try:
+        release = create_release(product, "1.0.0")
+        assert seen == []  # a draft changes no update answer
+        with django_capture_on_commit_callbacks(execute=True):
+            release = release_publish(release=release, actor=ACTOR)
+            assert seen == []  # not before the commit
+        with django_capture_on_commit_callbacks(execute=True):
+            release = release_update(release=release, actor=ACTOR, tested="6.9")
+        with django_capture_on_commit_callbacks(execute=True):
+            release_yank(release=release, actor=ACTOR)
+    finally:
+        release_changed.disconnect(receiver)
+    assert seen == [product.pk, product.pk, product.pk]
