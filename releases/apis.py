@@ -72,9 +72,19 @@ class ReleaseCollectionApi(BrandApi):
         operation_id="brand_releases_create",
         summary="Upload a release (a draft until published)",
         request={"multipart/form-data": ReleaseCreateInputSerializer},
+        description="The version works as an idempotency key: the same version with the same "
+        "package again answers 200 with the existing release (`Idempotent-Replayed: true`); "
+        "with another package, 409 `idempotency_conflict`.",
         responses={
             201: ReleaseOutputSerializer,
-            **error_responses("validation_error", *AUTH_ERRORS, "not_found", "payload_too_large"),
+            200: ReleaseOutputSerializer,
+            **error_responses(
+                "validation_error",
+                *AUTH_ERRORS,
+                "not_found",
+                "idempotency_conflict",
+                "payload_too_large",
+            ),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -90,7 +100,7 @@ class ReleaseCollectionApi(BrandApi):
         serializer = ReleaseCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        release = services.release_create(
+        release, created = services.release_create(
             product=product,
             actor=self.actor(),
             version=data["version"],
@@ -101,7 +111,12 @@ class ReleaseCollectionApi(BrandApi):
             requires_php=data.get("requires_php", ""),
             tested=data.get("tested", ""),
         )
-        return Response(ReleaseOutputSerializer(release).data, status=201)
+        if created:
+            return Response(ReleaseOutputSerializer(release).data, status=201)
+        # A retried upload (same version, same package): the release it made.
+        response = Response(ReleaseOutputSerializer(release).data, status=200)
+        response["Idempotent-Replayed"] = "true"
+        return response
 
     @extend_schema(
         tags=["brand"],

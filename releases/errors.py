@@ -36,3 +36,19 @@ class ReleaseInvalidTransition(DomainError):
             f"Cannot {action} a release that is {current_status}.",
             details={"action": action, "current_status": current_status},
         )
+
+
+class VersionConflict(DomainError):
+    """The version exists with another package. The version works as the upload's
+    idempotency key: the same package again is answered with the existing release, another
+    one is SPEC §3's ``idempotency_conflict`` (409), naming the field."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+
+    def __init__(self, *, version: str, release_id: int):
+        super().__init__(
+            f"Release {version} already exists with another package; a version's package "
+            "never changes (upload a new version).",
+            details={"version": [f"Release {version} already exists."], "release_id": release_id},
+        )

@@ -20,7 +20,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from brands.models import Product
 from license_service.errors import ValidationFailed
-from releases.errors import PackageTooLarge, ReleaseInvalidTransition
+from releases.errors import PackageTooLarge, ReleaseInvalidTransition, VersionConflict
 from releases.models import Release
 from releases.signals import release_changed_on_commit
 from releases.versions import version_validate
@@ -32,11 +32,13 @@ UNSET: Any = object()
 NOTE_FIELDS = ("changelog", "requires", "requires_php", "tested")
 
 
-def _duplicate_version(version: str) -> ValidationFailed:
-    return ValidationFailed(
-        "This version already exists.",
-        details={"version": [f"A release {version} already exists for this product."]},
-    )
+def _existing(product: Product, version: str, sha256: str) -> Release | None:
+    """The product's release of this version if it holds the same package (an upload
+    retried: answered with that release); ``VersionConflict`` if it holds another one."""
+    existing = Release.objects.filter(product=product, version=version).first()
+    if existing is not None and existing.sha256 != sha256:
+        raise VersionConflict(version=version, release_id=existing.pk)
+    return existing
 
 
 def _spool(package: IO[bytes], max_bytes: int) -> tuple[IO[bytes], str, int]:
@@ -70,17 +72,20 @@ def release_create(
     requires: str = "",
     requires_php: str = "",
     tested: str = "",
-) -> Release:
+) -> tuple[Release, bool]:
     """A draft release of ``product`` holding ``package`` (a zip), stored under a name of our
-    own. Raises ``ValidationFailed`` (a version that is none, a version the product already
-    has, a package that is no zip: each naming its field) and ``PackageTooLarge`` (over
-    ``RELEASE_MAX_UPLOAD_BYTES``); nothing is stored then."""
+    own; ``(release, True)``. The same version with the same package again (a retried
+    upload) changes nothing: ``(that release, False)``. Raises ``ValidationFailed`` (a
+    version that is none, a package that is no zip: each naming its field),
+    ``VersionConflict`` (the version exists with another package) and ``PackageTooLarge``
+    (over ``RELEASE_MAX_UPLOAD_BYTES``); nothing is stored then."""
     version = version_validate(version)
-    if Release.objects.filter(product=product, version=version).exists():
-        raise _duplicate_version(version)
     max_bytes: int = settings.RELEASE_MAX_UPLOAD_BYTES
     spool, sha256, size = _spool(package, max_bytes)
     with spool:
+        existing = _existing(product, version, sha256)
+        if existing is not None:
+            return existing, False
         if size == 0 or not zipfile.is_zipfile(spool):
             raise ValidationFailed(
                 "The package is not a zip file.", details={"package": ["Not a zip file."]}
@@ -110,13 +115,16 @@ def release_create(
                 brand_id=product.brand_id,
                 after=release.audit_state(),
             )
-    except IntegrityError as exc:  # the same version uploaded concurrently
+    except IntegrityError:  # the same version uploaded concurrently
         release.package.delete(save=False)
-        raise _duplicate_version(version) from exc
+        existing = _existing(product, version, sha256)
+        if existing is None:
+            raise
+        return existing, False
     except BaseException:
         release.package.delete(save=False)
         raise
-    return release
+    return release, True
 
 
 def _locked(release: Release) -> Release:

@@ -44,7 +44,7 @@ def create_release(
     yanked: bool = False,
     content: bytes | None = None,
 ) -> Release:
-    release = release_create(
+    release, _ = release_create(
         product=product,
         actor=ACTOR,
         version=version,

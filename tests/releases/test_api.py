@@ -100,11 +100,21 @@ def test_a_nul_byte_in_a_form_field_is_400_naming_it(brand_client, product):
     assert "changelog" in response.json()["details"]
 
 
-def test_a_duplicate_version_is_400_naming_it(brand_client, product):
+def test_a_retried_upload_is_answered_with_the_release_it_made(brand_client, product):
+    first = upload(brand_client)
+    assert first.status_code == 201
+    again = upload(brand_client)
+    assert again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert Release.objects.count() == 1
+
+
+def test_an_existing_version_with_another_package_is_409(brand_client, product):
     assert upload(brand_client).status_code == 201
-    response = upload(brand_client)
-    assert response.status_code == 400
-    assert response.json()["error"] == "validation_error"
+    response = upload(brand_client, make_zip(5000))
+    assert response.status_code == 409
+    assert response.json()["error"] == "idempotency_conflict"
     assert "version" in response.json()["details"]
 
 

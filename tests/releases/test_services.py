@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from license_service.errors import ValidationFailed
-from releases.errors import PackageTooLarge
+from releases.errors import PackageTooLarge, VersionConflict
 from releases.errors import ReleaseInvalidTransition as InvalidTransition
 from releases.models import Release
 from releases.selectors import release_latest_for, releases_list_for_product
@@ -39,7 +39,7 @@ def test_create_stores_the_zip_with_its_hash_and_size_under_a_name_of_our_own(
     product, releases_root
 ):
     content = make_zip(5000)
-    release = release_create(
+    release, created = release_create(
         product=product,
         actor=ACTOR,
         version="1.2.0",
@@ -49,6 +49,7 @@ def test_create_stores_the_zip_with_its_hash_and_size_under_a_name_of_our_own(
         requires_php="7.4",
         tested="6.7",
     )
+    assert created
     assert release.sha256 == hashlib.sha256(content).hexdigest()
     assert release.size == len(content)
     assert release.published_at is None  # a draft
@@ -84,11 +85,26 @@ def test_a_package_that_is_no_zip_is_refused_naming_the_field(product, releases_
     assert stored_files(releases_root) == []
 
 
-def test_a_duplicate_version_is_refused_naming_the_field(product, releases_root):
-    create_release(product, "1.0.0")
-    with pytest.raises(ValidationFailed) as caught:
-        create_release(product, "1.0.0")
-    assert list(caught.value.details) == ["version"]
+def test_the_same_version_with_the_same_package_is_answered_with_that_release(
+    product, releases_root
+):
+    first = create_release(product, "1.0.0")
+    again, created = release_create(
+        product=product, actor=ACTOR, version="1.0.0", package=io.BytesIO(make_zip())
+    )
+    assert (again.pk, created) == (first.pk, False)
+    assert len(stored_files(releases_root)) == 1
+    assert AuditEvent.objects.filter(action="release.created").count() == 1
+
+
+def test_the_same_version_with_another_package_is_a_409_naming_the_field(product, releases_root):
+    first = create_release(product, "1.0.0")
+    with pytest.raises(VersionConflict) as caught:
+        create_release(product, "1.0.0", content=make_zip(999))
+    assert caught.value.http_status == 409
+    assert caught.value.code == "idempotency_conflict"
+    assert "version" in caught.value.details
+    assert caught.value.details["release_id"] == first.pk
     assert len(stored_files(releases_root)) == 1
 
 
