@@ -32,6 +32,9 @@ COPY --chown=app:app . .
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
     ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput --verbosity 0
+# Release packages (the releases directory under MEDIA_ROOT): a volume mounted there starts
+# owned by the app user.
+RUN mkdir -p /app/media/releases && chown -R app:app /app/media
 USER app
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

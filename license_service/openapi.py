@@ -130,6 +130,8 @@ def _uniform_statuses(path: str, operation: dict[str, Any]) -> list[str]:
 # not an activatable license).
 _LICENSE = "/api/v1/brand/licenses/{license_id}/"
 _BODY = "$response.body#/"
+_RELEASES = "/api/v1/brand/products/{slug}/releases/"
+_RELEASE = _RELEASES + "{release_id}/"
 # (source path, method, status) -> [(link name, target path, target method, parameters)]
 _LINKS: dict[tuple[str, str, str], list[tuple[str, str, str, dict[str, str]]]] = {
     ("/api/v1/brand/licenses/", "post", "201"): [
@@ -175,6 +177,17 @@ _LINKS: dict[tuple[str, str, str], list[tuple[str, str, str, dict[str, str]]]] =
     ("/api/v1/products/", "post", "201"): [
         ("GetProduct", "/api/v1/products/{product_id}/", "get", {"product_id": _BODY + "id"}),
         ("ChangeProduct", "/api/v1/products/{product_id}/", "patch", {"product_id": _BODY + "id"}),
+        ("ProductReleases", _RELEASES, "get", {"slug": _BODY + "slug"}),
+        ("UploadRelease", _RELEASES, "post", {"slug": _BODY + "slug"}),
+    ],
+    (_RELEASES, "post", "201"): [
+        ("GetRelease", _RELEASE, "get", {"slug": "$request.path.slug", "release_id": _BODY + "id"}),
+        (
+            "ChangeRelease",
+            _RELEASE,
+            "patch",
+            {"slug": "$request.path.slug", "release_id": _BODY + "id"},
+        ),
     ],
 }
 

@@ -15,9 +15,11 @@ the API key or deactivate the brand it authenticates with).
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import re
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -132,6 +134,28 @@ def _use_real_credentials(body: dict[str, Any], path: str) -> None:
         body["api_key"] = BRAND_API_KEY
 
 
+def _a_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("fuzz-plugin/fuzz-plugin.php", "<?php // fuzz\n")
+    return buffer.getvalue()
+
+
+_ZIP = _a_zip()
+
+
+def _real_release_upload(case: Any, body: dict[str, Any], path: str, method: str) -> None:
+    """A positive upload carries a zip (no schema can say "a zip file") of a version the
+    product does not have yet, half of the time to the seeded product."""
+    if method != "POST" or not path.endswith("/releases/") or _is_negative(case):
+        return
+    n = next(_unique)
+    body["package"] = _ZIP
+    body["version"] = f"0.{n}.{os.getpid()}"
+    if case.path_parameters and n % 2:
+        case.path_parameters["slug"] = PRODUCT_SLUG
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     _seed_path_parameters(case)
@@ -139,6 +163,7 @@ def map_case(context: Any, case: Any) -> Any:
     if not isinstance(body, dict):
         return case
     path, method = _path(context), _method(context)
+    _real_release_upload(case, body, path, method)
     _keep_expiry_in_range(body)
     if method == "POST" and path in ("/api/v1/brands/", "/api/v1/products/"):
         _make_unique(body, path)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "brands",
     "licensing",
     "activations",
+    "releases",
     "wordpress",  # the EDD-compatible endpoint (SPEC §11)
 ]
 
@@ -342,3 +343,41 @@ configure_structlog()
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 CSRF_FAILURE_VIEW = "license_service.views.csrf_failure"
+
+# --- Releases and package downloads (SPEC §11; releases/) -------------------------------
+# Packages go through the "releases" storage alias: MEDIA_ROOT/releases by default; any
+# S3-compatible bucket when RELEASES_STORAGE_BUCKET is set (needs the "s3" extra:
+# django-storages[s3]; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the
+# instance role, as boto3 finds them).
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "/media/"
+RELEASES_STORAGE_BUCKET = env("RELEASES_STORAGE_BUCKET", default="")
+if RELEASES_STORAGE_BUCKET:
+    RELEASES_STORAGE: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": RELEASES_STORAGE_BUCKET,
+            "endpoint_url": env("RELEASES_STORAGE_ENDPOINT_URL", default="") or None,
+            "region_name": env("RELEASES_STORAGE_REGION", default="") or None,
+            "location": env("RELEASES_STORAGE_PREFIX", default="releases"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    # FileSystemStorage under MEDIA_ROOT/releases (following MEDIA_ROOT when it changes).
+    RELEASES_STORAGE = {"BACKEND": "releases.storage.LocalReleasesStorage"}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "releases": RELEASES_STORAGE,
+}
+# A release package larger than this is refused (413 payload_too_large); 100 MiB.
+RELEASE_MAX_UPLOAD_BYTES = env.int("RELEASE_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+# Lifetime of a signed package URL, in seconds.
+DOWNLOAD_URL_TTL = env.int("DOWNLOAD_URL_TTL", default=3600)
+# An nginx internal location serving the releases storage's directory (e.g. "/.releases/",
+# deploy/nginx/default.conf.template): downloads are then handed to nginx with
+# X-Accel-Redirect. Empty: the application streams the file itself.
+DOWNLOADS_ACCEL_REDIRECT = env("DOWNLOADS_ACCEL_REDIRECT", default="")

@@ -13,7 +13,7 @@ from django.core.checks.security.base import (
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import MIDDLEWARE, env
+from .base import MIDDLEWARE, RELEASES_STORAGE, env
 
 SECRET_KEY = env("SECRET_KEY", default="")
 # Django's own bounds (the security.W009 check of ``check --deploy``), refused at start.
@@ -61,4 +61,5 @@ MIDDLEWARE.insert(
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "releases": RELEASES_STORAGE,
 }

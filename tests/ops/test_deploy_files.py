@@ -21,6 +21,7 @@ import yaml
 from django.conf import settings
 
 from license_service.api.schema import STATUS_OF
+from releases.apis import MULTIPART_OVERHEAD_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,8 +111,12 @@ def test_the_proxy_buffers_and_times_out_slow_clients(nginx_conf):
 
 
 def test_the_proxy_limits_match_the_applications(nginx_conf, monkeypatch, tmp_path):
-    (body_limit,) = nginx_directives(nginx_conf, "client_max_body_size")
+    # The server's limit, then the release upload location's (package + its form fields).
+    body_limit, upload_limit = nginx_directives(nginx_conf, "client_max_body_size")
     assert nginx_size(body_limit[0]) == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert (
+        nginx_size(upload_limit[0]) == settings.RELEASE_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+    )
     (buffers,) = nginx_directives(nginx_conf, "large_client_header_buffers")
     # A request line nginx lets through fits gunicorn's limit (8192 bytes with its CRLF).
     gunicorn = load_gunicorn_config(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
@@ -131,7 +136,8 @@ def nginx_error_pages(conf: str) -> dict[int, tuple[int, dict[str, Any]]]:
         *codes, equals, uri = args
         assert equals == "="
         for code in codes:
-            if uri in answers:
+            # The server's pages (a location's own list, which follows, is tested apart).
+            if uri in answers and int(code) not in pages:
                 pages[int(code)] = answers[uri]
     return pages
 
@@ -152,6 +158,33 @@ def test_every_error_nginx_makes_itself_is_the_json_envelope(nginx_conf):
     assert pages[413][1]["details"] == {"max_bytes": 64 * 1024}
     assert pages[414][1]["error"] == "validation_error"
     assert pages[502][1]["error"] == "service_unavailable"
+
+
+def test_the_release_upload_location_answers_413_with_its_own_limit(nginx_conf):
+    (block,) = re.findall(r"location ~ \^/api/v1/brand/products/[^{]*\{[^}]*\}", nginx_conf)
+    (uri,) = [args[-1] for args in nginx_directives(block, "error_page") if args[0] == "413"]
+    (status, body) = re.findall(
+        rf"location = {re.escape(uri)} \{{[^}}]*?return (\d+) '([^']*)';", nginx_conf
+    )[0]
+    assert int(status) == 413
+    assert json.loads(body.encode().decode("unicode_escape"))["details"] == {
+        "max_bytes": settings.RELEASE_MAX_UPLOAD_BYTES
+    }
+    # Every error the server's list answers as JSON is answered so in the location too.
+    codes = {code for args in nginx_directives(block, "error_page") for code in args[:-2]}
+    assert {"400", "408", "411", "413", "500", "502", "503", "504"} <= codes
+
+
+def test_package_downloads_are_handed_to_an_internal_nginx_location(nginx_conf, compose):
+    (block,) = re.findall(r"location /\.releases/ \{[^}]*\}", nginx_conf)
+    assert "internal;" in block
+    web = compose["services"]["web"]
+    accel = web["environment"]["DOWNLOADS_ACCEL_REDIRECT"]
+    assert block.startswith(f"location {accel} ")
+    (alias,) = nginx_directives(block, "alias")
+    assert "media:/app/media" in web["volumes"]
+    assert "media:/app/media:ro" in compose["services"]["proxy"]["volumes"]
+    assert alias == ["/app/media/releases/"]
 
 
 def test_long_running_services_have_health_checks(compose):
