@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import re
 import zipfile
@@ -32,6 +33,8 @@ from licensing.expiry import latest_expiry
 _SLUG = re.compile(r"^[a-z0-9-]{1,50}$")
 _KEY_PREFIX = re.compile(r"^[A-Z]{2,6}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
+# settings.DATA_UPLOAD_MAX_MEMORY_SIZE: a larger JSON body is a 413 before it is parsed.
+MAX_JSON_BODY_BYTES = 64 * 1024
 _unique = itertools.count(1)
 SEEDED_INSTANCE = "fuzz.example.com"  # scripts/schemathesis_run.py activates it
 
@@ -167,6 +170,14 @@ def map_case(context: Any, case: Any) -> Any:
     _keep_expiry_in_range(body)
     if method == "POST" and path in ("/api/v1/brands/", "/api/v1/products/"):
         _make_unique(body, path)
+    edd_item_id = body.get("edd_item_id")
+    if (
+        path.startswith("/api/v1/products/")
+        and not _is_negative(case)
+        and isinstance(edd_item_id, int)
+    ):
+        # Unique per brand too (a duplicate is a 400 naming the field, as a slug's is).
+        body["edd_item_id"] = 1_000_000 + next(_unique)
     # Half of the positive product calls use the seeded license, so they reach the seat
     # logic instead of stopping at license_not_found.
     if (
@@ -194,9 +205,14 @@ def map_case(context: Any, case: Any) -> Any:
 
 @schemathesis.hook
 def filter_case(context: Any, case: Any) -> bool:
-    """Drop positive cases the SPEC calls invalid for reasons no schema can state."""
+    """Drop positive cases the SPEC calls invalid for reasons no schema can state, and
+    negative ones the server refuses for their size before reading them (413, SPEC §3)."""
     if _is_negative(case):
-        return True
+        body = case.body if isinstance(case.body, dict) else None
+        try:
+            return body is None or len(json.dumps(body)) <= MAX_JSON_BODY_BYTES
+        except (TypeError, ValueError):  # a multipart body (a file): not a JSON body
+            return True
     # schemathesis does not enforce "format: email" on what it generates (seeds 4242 and 777
     # sent "\x060|$q@3sdpclgr.org" as valid): a control character in a path value is
     # invalid input for the service (SPEC §3), whatever the format says.
