@@ -7,7 +7,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = {"activations", "audit", "brands", "licensing"}
+APPS = {"activations", "audit", "brands", "licensing", "releases", "wordpress"}
+# What each app may import (STYLE.md, "The house"): imports point down only.
+MAY_IMPORT = {
+    "audit": set(),
+    "brands": {"audit"},
+    "licensing": {"brands", "audit"},
+    "activations": {"licensing", "brands", "audit"},
+    "releases": {"licensing", "brands", "audit"},
+    "wordpress": {"activations", "releases", "licensing", "brands", "audit"},
+}
 COMPOSITION_ROOTS = {"license_service/urls.py"}
 
 
@@ -28,5 +37,16 @@ def test_license_service_imports_no_app():
         if str(path.relative_to(ROOT)) not in COMPOSITION_ROOTS
         for module in imported_modules(path)
         if module.split(".")[0] in APPS
+    }
+    assert offenders == set()
+
+
+def test_apps_import_only_the_rooms_below_them():
+    offenders = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for app, allowed in MAY_IMPORT.items()
+        for path in sorted((ROOT / app).rglob("*.py"))
+        for module in imported_modules(path)
+        if module.split(".")[0] in APPS - allowed - {app}
     }
     assert offenders == set()
