@@ -289,14 +289,35 @@ def _take_back(
     activation.reclaimed_at = None
     activation.activated_at = activation.last_seen_at = now
     activation.environment = environment
+    _audited(
+        "activation.created",
+        license_=license_,
+        activation_id=activation.pk,
+        actor=actor,
+        after={**_activation_snapshot(activation), "reason": "returned", **extra},
+    )
+
+
+def _audited(
+    action: str,
+    *,
+    license_: License,
+    activation_id: int,
+    actor: Actor,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """One audit row of a seat change on this license, and the key's check answer
+    forgotten on commit: what every seat write ends with."""
     audit_record(
-        action="activation.created",
+        action=action,
         actor=actor,
         target_type="activation",
-        target_id=activation.pk,
+        target_id=activation_id,
         brand_id=license_.product.brand_id,
         license_id=license_.pk,
-        after={**_activation_snapshot(activation), "reason": "returned", **extra},
+        before=before,
+        after=after,
     )
     check_cache_forget_on_commit(license_.license_key.key)
 
@@ -402,16 +423,13 @@ def activation_create(
                 seats=_seat_state(license_, _counts(license_, now), now),
                 environment=existing.environment,
             )
-        audit_record(
-            action="activation.created",
+        _audited(
+            "activation.created",
+            license_=license_,
+            activation_id=activation.pk,
             actor=actor,
-            target_type="activation",
-            target_id=activation.pk,
-            brand_id=license_.product.brand_id,
-            license_id=license_.pk,
             after={**_activation_snapshot(activation), **extra},
         )
-        check_cache_forget_on_commit(license_.license_key.key)
     counts.add(environment, rows=1, live=1)
     return ActivationResult(
         activation_id=activation.pk,
@@ -455,18 +473,15 @@ def _release_replaced(
     threshold = _dead_threshold(license_, now)
     live = threshold is None or activation.last_seen_at >= threshold
     Activation.objects.filter(pk=activation.pk).delete()
-    audit_record(
-        action="activation.released",
+    _audited(
+        "activation.released",
+        license_=license_,
+        activation_id=activation.pk,
         actor=actor,
-        target_type="activation",
-        target_id=activation.pk,
-        brand_id=license_.product.brand_id,
-        license_id=license_.pk,
         before=_activation_snapshot(activation),
         after={"reason": "replaced", "by": by},
     )
     counts.add(activation.environment, rows=-1, live=-1 if live else 0)
-    check_cache_forget_on_commit(license_.license_key.key)
 
 
 def _release(*, license_: License, activation: Activation, actor: Actor) -> SeatState:
@@ -475,16 +490,13 @@ def _release(*, license_: License, activation: Activation, actor: Actor) -> Seat
     deleted, _ = Activation.objects.filter(pk=activation_id).delete()
     if not deleted:
         raise ActivationNotFound()
-    audit_record(
-        action="activation.released",
+    _audited(
+        "activation.released",
+        license_=license_,
+        activation_id=activation_id,
         actor=actor,
-        target_type="activation",
-        target_id=activation_id,
-        brand_id=license_.product.brand_id,
-        license_id=license_.pk,
         before=before,
     )
-    check_cache_forget_on_commit(license_.license_key.key)
     return _seat_state(license_, _counts(license_, timezone.now()))
 
 
