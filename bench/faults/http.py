@@ -43,21 +43,48 @@ class Answer:
 
 
 class Api:
-    """The service's HTTP API as the suite uses it. Thread-safe; one connection pool."""
+    """The service's HTTP API as the suite uses it. Thread-safe: each thread that calls it
+    gets an HTTP client (and connections) of its own.
 
-    def __init__(self, base_url: str, brand_api_key: str | None = None, connections: int = 64):
+    Threads never share a connection pool: httpcore's sync pool (1.0.9) can close a
+    connection it has already handed to a request waiting on another thread
+    (encode/httpcore#1110), which a thread then sees as ``ReadError('[Errno 9] Bad file
+    descriptor')`` or a read that hangs until its timeout; under CPU starvation the suite
+    counted one as a hang of the service (scenario 2). One client per thread measures the
+    service, not that race.
+    """
+
+    def __init__(self, base_url: str, brand_api_key: str | None = None):
         self.brand_api_key = brand_api_key
         import httpx  # the bench extra: imported here so the helpers load without it
 
         self._httpx = httpx
-        self.client = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(REQUEST_TIMEOUT),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        )
+        self._base_url = base_url
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """This thread's HTTP client (made on first use)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            httpx = self._httpx
+            client = httpx.Client(
+                base_url=self._base_url,
+                timeout=httpx.Timeout(REQUEST_TIMEOUT),
+                limits=httpx.Limits(max_connections=2, max_keepalive_connections=1),
+            )
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
 
     def close(self) -> None:
-        self.client.close()
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Answer:
         started = time.monotonic()

@@ -144,8 +144,8 @@ class AuditWorker:
 def scenario_audit(ctx: Context) -> Result:
     plan = ctx.plan
     tenant = seed_tenant("faults-audit", "FLTA", {"pro": 3, "team": 10, "unl": None})
-    api = Api(ctx.server.base_url, tenant.api_key, connections=plan.audit_threads * 2)
-    product_api = Api(ctx.server.base_url, connections=plan.audit_threads * 2)
+    api = Api(ctx.server.base_url, tenant.api_key)
+    product_api = Api(ctx.server.base_url)
     tally = Tally()
     baseline = audit_counts(tenant.brand_id)
     per_thread = -(-plan.audit_ops // plan.audit_threads)

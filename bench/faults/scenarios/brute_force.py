@@ -66,7 +66,7 @@ def scenario_brute_force(ctx: Context) -> Result:
     server = ctx.stack.gunicorn(
         server_env(ctx.stack, THROTTLE_UNKNOWN_KEY_IP=f"{UNKNOWN_KEY_LIMIT}/h"), name="gunicorn-7"
     )
-    api = Api(server.base_url, connections=plan.brute_concurrency)
+    api = Api(server.base_url)
     tally = Tally()
     keys = brute_keys(plan.brute_requests)
     try:

@@ -60,10 +60,10 @@ class CrossRun:
         self.plan = plan = ctx.plan
         tenant = seed_tenant("faults-cross", "FLTX", {"pro": 5})
         self.tally = Tally()
-        self.brand = Api(server_a.base_url, tenant.api_key, connections=plan.cross_writers)
-        self.product = Api(server_a.base_url, connections=plan.cross_writers)
-        self.reader = Api(server_b.base_url, connections=plan.cross_writers)
-        self.hammer_api = Api(server_b.base_url, connections=plan.cross_readers)
+        self.brand = Api(server_a.base_url, tenant.api_key)
+        self.product = Api(server_a.base_url)
+        self.reader = Api(server_b.base_url)
+        self.hammer_api = Api(server_b.base_url)
         self.ports = (server_a.port, server_b.port)
         self.writers = [
             WindowWriter(

@@ -205,7 +205,7 @@ def scenario_heartbeat_reclaim(ctx: Context) -> Result:
         ]
     env = server_env(ctx.stack, HEARTBEAT_MIN_SECONDS="1")
     server = ctx.stack.gunicorn(env, name="gunicorn-10")
-    api = Api(server.base_url, connections=CLIENTS + 4)
+    api = Api(server.base_url)
     # Beside the servers' logs: searched for license keys as theirs are (OutputWatch).
     log = ctx.stack.base / "reclaim" / "server.log"
     log.parent.mkdir(parents=True, exist_ok=True)

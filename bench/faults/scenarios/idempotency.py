@@ -16,7 +16,7 @@ def scenario_idempotency(ctx: Context) -> Result:
     result = Result("5", "Idempotent provisioning under retries")
     plan = ctx.plan
     tenant = seed_tenant("faults-idem", "FLTI", {"pro": 3})
-    api = Api(ctx.server.base_url, tenant.api_key, connections=plan.idem_concurrency)
+    api = Api(ctx.server.base_url, tenant.api_key)
     tally = Tally()
     rounds = []
     try:

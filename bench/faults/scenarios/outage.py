@@ -45,9 +45,9 @@ class OutageRun:
         tenant = seed_tenant(f"faults-redis-{mode}", prefix, {"pro": 5})
         self.writer_tally, self.reader_tally, self.probe_tally = Tally(), Tally(), Tally()
         url = ctx.server.base_url
-        self.brand = Api(url, tenant.api_key, connections=plan.outage_writers + 2)
-        self.product = Api(url, connections=plan.outage_writers)
-        self.reader = Api(url, connections=plan.outage_writers + plan.outage_readers + 2)
+        self.brand = Api(url, tenant.api_key)
+        self.product = Api(url)
+        self.reader = Api(url)
         self.writers = [
             Writer(
                 f"s{number}w{i}",

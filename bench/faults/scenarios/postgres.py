@@ -84,9 +84,9 @@ class PgRun:
         self.ctx, self.plan, self.pg = ctx, ctx.plan, ctx.stack.postgres
         self.tenant = tenant = seed_tenant("faults-postgres", "FLTP", {"pro": 5, "unl": None})
         url = ctx.server.base_url
-        self.brand = Api(url, tenant.api_key, connections=8)
-        self.product = Api(url, connections=8)
-        self.reader = Api(url, connections=8)
+        self.brand = Api(url, tenant.api_key)
+        self.product = Api(url)
+        self.reader = Api(url)
         self.statics = [
             provision_direct(tenant, f"pg-static-{i}@example.com", "pro") for i in range(20)
         ]

@@ -15,7 +15,7 @@ def scenario_seat_race(ctx: Context) -> Result:
     result = Result("1", "Seat race over HTTP")
     plan = ctx.plan
     tenant = seed_tenant("faults-seats", "FLTS", {"seats": plan.seats})
-    api = Api(ctx.server.base_url, connections=plan.seat_concurrency)
+    api = Api(ctx.server.base_url)
     tally = Tally()
     per_round: list[tuple[int, int, int]] = []
     from activations.models import Activation

@@ -164,7 +164,7 @@ def scenario_memory_soak(ctx: Context) -> Result:
         THROTTLE_PRODUCT_KEY=plan.soak_key_rate,
     )
     server = ctx.stack.gunicorn(env, name="gunicorn-8")
-    api = Api(server.base_url, connections=plan.soak_clients + 2)
+    api = Api(server.base_url)
     try:
         return SoakRun(ctx, server, api, hot, distinct).run()
     finally:

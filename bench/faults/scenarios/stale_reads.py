@@ -22,10 +22,10 @@ def scenario_stale_reads(ctx: Context) -> Result:
     plan = ctx.plan
     tenant = seed_tenant("faults-stale", "FLTR", {"pro": 3})
     tally = Tally()
-    brand = Api(ctx.server.base_url, tenant.api_key, connections=plan.stale_writers)
-    product = Api(ctx.server.base_url, connections=plan.stale_writers)
-    reader = Api(ctx.server.base_url, connections=plan.stale_writers)
-    hammer_api = Api(ctx.server.base_url, connections=plan.stale_readers)
+    brand = Api(ctx.server.base_url, tenant.api_key)
+    product = Api(ctx.server.base_url)
+    reader = Api(ctx.server.base_url)
+    hammer_api = Api(ctx.server.base_url)
     writers = [
         Writer(
             f"s2w{i}",
