@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint format migrations-check check bench faults clean schemathesis compose-config
+.PHONY: help install e2e-tools run test lint format migrations-check check bench faults clean schemathesis compose-config
 
 help:
 	@echo "make run     set up .venv, migrate, load demo data, serve on $(HOST):$(PORT)"
@@ -34,8 +34,14 @@ run: $(STAMP)
 # TEST_DATABASE_URL/TEST_REDIS_URL when both answer (not under CI: .ci/run runs that itself),
 # and a banner naming what was not run when they do not. See scripts/run_tests.py.
 ARGS ?=
-test: $(STAMP)
+test: $(STAMP) e2e-tools
 	$(BIN)/python scripts/run_tests.py $(ARGS)
+
+# The Debian packages of the WordPress end-to-end test (tests/wordpress/e2e), installed with
+# apt-get when missing (scripts/e2e_tools.sh; .ci/run installs them too). Where they cannot
+# be installed (no root), a warning: the test then skips, saying why (under CI it fails).
+e2e-tools:
+	@bash scripts/e2e_tools.sh || echo "!! could not install $$(bash scripts/e2e_tools.sh --missing | tr '\n' ' ')(apt-get, as root): the WordPress end-to-end test will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

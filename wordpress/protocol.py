@@ -73,6 +73,9 @@ class EddInput:
     item_name: str | None  # decoded twice; None: missing or "0"
     url: str  # the site, from ``url`` or the User-Agent ("" when neither gives one)
     environment: str  # the site's claim, one of ENVIRONMENT_CLAIMS, or ""
+    # ``item_name`` as EDD echoes it: PHP's urldecode() of the form value, so the sample
+    # plugin's urlencode("My Plugin") (``My+Plugin``) comes back as ``My Plugin``.
+    item_name_echoed: str | None = None
 
     def checksum(self) -> str:
         """An md5 of the request's arguments, as EDD sends one (its arguments sorted by
@@ -104,6 +107,7 @@ def edd_input(request: HttpRequest) -> EddInput:
         item_name=_item_name(values.get("item_name", "")),
         url=url,
         environment=environment if environment in ENVIRONMENT_CLAIMS else "",
+        item_name_echoed=_item_name_echoed(values.get("item_name", "")),
     )
 
 
@@ -180,6 +184,13 @@ def _item_id(value: str) -> int | None:
 def _item_name(value: str) -> str | None:
     """``item_name`` decoded twice (the sample plugin encodes it before the form does)."""
     name = unquote(unquote(value.strip())).strip()
+    return None if name in ("", "0") else name
+
+
+def _item_name_echoed(value: str) -> str | None:
+    """``item_name`` as EDD's server answers it: decoded once more as PHP's urldecode()
+    does (``+`` is a space), then once more for a client that encoded it twice."""
+    name = unquote(unquote_plus(value.strip())).strip()
     return None if name in ("", "0") else name
 
 
@@ -276,7 +287,7 @@ def base_answer(
     """What every answer starts with: ``item_id`` and ``item_name`` as EDD echoes them (the
     product's own when the request left them out)."""
     item_id: int | bool = edd.item_id or False
-    item_name = edd.item_name or ""
+    item_name = edd.item_name_echoed or edd.item_name or ""
     if lic is not None:
         item_id = lic.get("edd_item_id") or item_id
         item_name = item_name or lic.get("product_name", "")

@@ -23,19 +23,34 @@ RECORDED = (
 
 
 # What .ci/run needs from the machine besides the tools stubbed below.
-SYSTEM_TOOLS = ("dirname", "env", "ls", "seq", "sleep", "sh")
-PACKAGED_TOOLS = ("nginx", "docker-compose")
+SYSTEM_TOOLS = ("dirname", "env", "ls", "seq", "sleep", "sh", "bash", "grep", "cat")
+PACKAGED_TOOLS = ("nginx", "docker-compose", "php")
+# The PHP extensions the stand-in php lists (php -m) unless told otherwise.
+PHP_MODULES = ("curl", "mysqli")
 
 
 def run_ci(
-    tmp_path: Path, *, present: tuple[str, ...] = PACKAGED_TOOLS, **env: str
+    tmp_path: Path,
+    *,
+    present: tuple[str, ...] = PACKAGED_TOOLS,
+    php_modules: tuple[str, ...] = PHP_MODULES,
+    wordpress: bool = True,
+    **env: str,
 ) -> list[dict[str, str]]:
     """Run a copy of .ci/run whose tools only record how they were called (of the Debian
-    packages it installs, only those in ``present`` are there); the make calls, each as
-    {"target": ..., VARIABLE: value or "-"}."""
+    packages it installs, only those in ``present`` are there, PHP with ``php_modules``,
+    WordPress if ``wordpress``); the make calls, each as {"target": ..., VARIABLE: value
+    or "-"}."""
     repo = tmp_path / "repo"
     (repo / ".ci").mkdir(parents=True)
+    (repo / "scripts").mkdir()
     shutil.copy(ROOT / ".ci" / "run", repo / ".ci" / "run")
+    shutil.copy(ROOT / "scripts" / "e2e_tools.sh", repo / "scripts" / "e2e_tools.sh")
+    wordpress_dir = tmp_path / "wordpress"
+    wordpress_dir.mkdir()
+    if wordpress:
+        (wordpress_dir / "wp-settings.php").write_text("<?php\n")
+    env = {"WPE2E_WORDPRESS_DIR": str(wordpress_dir), **env}
     stubs = tmp_path / "bin"
     stubs.mkdir()
     calls = tmp_path / "calls"
@@ -44,8 +59,10 @@ def run_ci(
         "make": f'echo "make target=$1 {record}" >> {calls}',
         "apt-get": f'echo "apt-get $*" >> {calls}',
         **{tool: "exit 0" for tool in present},
+        **({"php": "printf '%s\\n' " + " ".join(php_modules)} if "php" in present else {}),
         "pg_isready": "exit 0",
         "redis-cli": "exit 0",
+        "mysqladmin": "exit 0",
     }.items():
         script = stubs / tool
         script.write_text(f"#!/bin/sh\n{body}\n")
@@ -120,6 +137,23 @@ def test_ci_installs_nginx_and_a_compose_client_only_when_missing(tmp_path, pres
         assert installs == []
     else:
         assert installs[0].split()[-len(installed) :] == installed
+
+
+@pytest.mark.parametrize(
+    ("present", "php_modules", "wordpress", "installed"),
+    [
+        (PACKAGED_TOOLS, PHP_MODULES, False, ["wordpress"]),
+        (PACKAGED_TOOLS, ("curl",), True, ["php-mysql"]),
+        (("nginx", "docker-compose"), (), False, ["php-cli", "php-curl", "php-mysql", "wordpress"]),
+        (("php", "docker-compose"), PHP_MODULES, False, ["wordpress", "nginx-light"]),
+    ],
+)
+def test_ci_installs_wordpress_and_php_for_the_e2e_test_only_when_missing(
+    tmp_path, present, php_modules, wordpress, installed
+):
+    run_ci(tmp_path, present=present, php_modules=php_modules, wordpress=wordpress)
+    installs = [line for line in (tmp_path / "calls").read_text().splitlines() if "install" in line]
+    assert installs[0].split()[-len(installed) :] == installed
 
 
 def test_ci_runs_every_step_as_ci_so_an_unexpected_skip_fails_it(tmp_path):

@@ -100,6 +100,26 @@ def test_item_name_matches_the_products_name_or_slug(client, key, license_, item
     assert body["license"] == "valid"
 
 
+def test_item_name_sent_through_phps_urlencode_is_echoed_with_spaces(client, key, license_):
+    # The sample plugin sends urlencode("RankMath Pro") = "RankMath+Pro"; EDD's server
+    # urldecode()s it and answers "RankMath Pro" (found by tests/wordpress/e2e).
+    response = client.post(
+        "/edd/rankmath/",
+        urlencode(
+            {
+                "edd_action": "activate_license",
+                "license": key,
+                "item_name": "RankMath+Pro",
+                "url": SITE,
+            }
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    body = answer(response)
+    assert body["license"] == "valid"
+    assert body["item_name"] == "RankMath Pro"
+
+
 def test_item_name_encoded_once_matches_too(client, key, license_):
     response = client.post(
         "/edd/rankmath/",

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The Debian packages the WordPress end-to-end test (tests/wordpress/e2e) runs: WordPress
+# itself and the PHP CLI with its curl and MySQL extensions. MariaDB is the machine's.
+#
+#   scripts/e2e_tools.sh            install the missing ones with apt-get (root); quick when
+#                                   they are all there
+#   scripts/e2e_tools.sh --missing  print the missing ones, one a line, and install nothing
+#
+# .ci/run installs them with its other packages; `make test` runs this first (a warning,
+# not a failure, when it cannot install: the test then skips saying why, or fails under CI).
+set -euo pipefail
+
+missing=()
+command -v php >/dev/null 2>&1 || missing+=(php-cli)
+php -m 2>/dev/null | grep -ix curl >/dev/null || missing+=(php-curl)
+php -m 2>/dev/null | grep -ix mysqli >/dev/null || missing+=(php-mysql)
+[ -f "${WPE2E_WORDPRESS_DIR:-/usr/share/wordpress}/wp-settings.php" ] || missing+=(wordpress)
+
+if [ "${1:-}" = "--missing" ]; then
+    if [ ${#missing[@]} -gt 0 ]; then printf '%s\n' "${missing[@]}"; fi
+    exit 0
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+# Debian's wordpress depends on a web server: nginx (the proxy's tests use it) is one, and
+# asking for it alongside keeps apt from choosing apache2.
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
