@@ -6,13 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint format migrations-check check bench faults clean schemathesis compose-config
+.PHONY: help install run test lint format migrations-check check bench faults clean schemathesis compose-config screenshots
 
 help:
 	@echo "make run     set up .venv, migrate, load demo data, serve on $(HOST):$(PORT)"
 	@echo "make test    the suite on SQLite, then on PostgreSQL + Redis when they answer (ARGS=... to pytest)"
 	@echo "make lint    ruff, format check, mypy, makemigrations --check"
 	@echo "make check   exactly what CI runs"
+	@echo "make screenshots  the staff console in headless Chromium -> docs/screenshots/"
 	@echo "make bench   benchmarks -> bench/results.md"
 	@echo "make faults  fault and load suite -> bench/faults.md (FAULTS_QUICK=1: a short run)"
 	@echo "make schemathesis  fuzz a live server against its OpenAPI document (ST_EXAMPLES, ST_SEED)"
@@ -35,7 +36,13 @@ run: $(STAMP)
 # and a banner naming what was not run when they do not. See scripts/run_tests.py.
 ARGS ?=
 test: $(STAMP)
+	@bash scripts/ensure_browser.sh
 	$(BIN)/python scripts/run_tests.py $(ARGS)
+
+# The staff console in headless Chromium, its pages saved to docs/screenshots/ (1366x768).
+screenshots: $(STAMP)
+	@bash scripts/ensure_browser.sh
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -20,8 +21,21 @@ def _shown(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, str):
-        return value
+        return _moment(value) or value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _moment(value: str) -> str | None:
+    """An ISO 8601 timestamp as staff read it (``2031-06-30 23:59:59 UTC``), else None."""
+    if len(value) < len("2031-06-30T23:59:59") or value[10:11] != "T":
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def changed_fields(
@@ -70,7 +84,7 @@ def events_table(events: Iterable[AuditEvent], key_prefix: str | None = None) ->
     """The audit trail of one object, newest first as given."""
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td>"
+        '<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td><td class="audit-actor">{}</td>'
         '<td class="audit-request">{}<br>{}</td></tr>',
         (
             (
