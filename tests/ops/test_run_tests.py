@@ -187,5 +187,9 @@ def test_the_probe_refuses_a_redis_database_that_cannot_exist(db):
 
 def test_the_makefile_test_target_runs_the_runner():
     makefile = (Path(run_tests.ROOT) / "Makefile").read_text()
-    recipe = makefile.split("\ntest: ", 1)[1].splitlines()[1]
-    assert recipe.strip() == "$(BIN)/python scripts/run_tests.py $(ARGS)"
+    recipe = [line.strip() for line in makefile.split("\ntest: ", 1)[1].splitlines()[1:3]]
+    # First the browser for the console's browser tests (installed if missing), then the runner.
+    assert recipe == [
+        "@bash scripts/ensure_browser.sh",
+        "$(BIN)/python scripts/run_tests.py $(ARGS)",
+    ]
