@@ -6,13 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install e2e-tools run test lint format migrations-check check bench faults clean schemathesis compose-config
+.PHONY: help install test-tools run test lint format migrations-check check bench faults clean schemathesis compose-config screenshots
 
 help:
 	@echo "make run     set up .venv, migrate, load demo data, serve on $(HOST):$(PORT)"
 	@echo "make test    the suite on SQLite, then on PostgreSQL + Redis when they answer (ARGS=... to pytest)"
 	@echo "make lint    ruff, format check, mypy, makemigrations --check"
 	@echo "make check   exactly what CI runs"
+	@echo "make screenshots  the staff console in headless Chromium -> docs/screenshots/"
 	@echo "make bench   benchmarks -> bench/results.md"
 	@echo "make faults  fault and load suite -> bench/faults.md (FAULTS_QUICK=1: a short run)"
 	@echo "make schemathesis  fuzz a live server against its OpenAPI document (ST_EXAMPLES, ST_SEED)"
@@ -34,14 +35,19 @@ run: $(STAMP)
 # TEST_DATABASE_URL/TEST_REDIS_URL when both answer (not under CI: .ci/run runs that itself),
 # and a banner naming what was not run when they do not. See scripts/run_tests.py.
 ARGS ?=
-test: $(STAMP) e2e-tools
+test: $(STAMP) test-tools
 	$(BIN)/python scripts/run_tests.py $(ARGS)
 
-# The Debian packages of the WordPress end-to-end test (tests/wordpress/e2e), installed with
-# apt-get when missing (scripts/e2e_tools.sh; .ci/run installs them too). Where they cannot
-# be installed (no root), a warning: the test then skips, saying why (under CI it fails).
-e2e-tools:
-	@bash scripts/e2e_tools.sh || echo "!! could not install $$(bash scripts/e2e_tools.sh --missing | tr '\n' ' ')(apt-get, as root): the WordPress end-to-end test will be skipped"
+# The Debian packages of the WordPress end-to-end test and the staff console's browser test,
+# installed with apt-get when missing (scripts/test_tools.sh; .ci/run installs them too).
+# Where they cannot be installed (no root), a warning: those tests then skip, saying why
+# (under CI they fail).
+test-tools:
+	@bash scripts/test_tools.sh || echo "!! could not install $$(bash scripts/test_tools.sh --missing | tr '\n' ' ')(apt-get, as root): the tests that need them will be skipped"
+
+# The staff console in headless Chromium, its pages saved to docs/screenshots/ (1366x768).
+screenshots: $(STAMP) test-tools
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/console/test_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

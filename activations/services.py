@@ -542,6 +542,30 @@ def activation_release_by_id(*, brand: Brand, activation_id: int, actor: Actor) 
     return _release(license_=license_, activation=activation, actor=actor)
 
 
+@transaction.atomic
+def activations_release(*, license_: License, activation_ids: list[int], actor: Actor) -> int:
+    """Staff free one or several seats of one license (the console's release button),
+    whatever the license's status, each with its ``activation.released`` audit row, under
+    the license's lock; the key's check answer is forgotten on commit.
+
+    Returns how many were released. Ids not on this license (or already released by
+    someone else meanwhile) are ignored; none of them left raises ActivationNotFound.
+    """
+    license_ = (
+        License.objects.select_for_update(of=("self",))
+        .select_related("license_key", "product__brand")
+        .get(pk=license_.pk)
+    )
+    activations = list(
+        Activation.objects.filter(license=license_, pk__in=activation_ids).order_by("pk")
+    )
+    if not activations:
+        raise ActivationNotFound()
+    for activation in activations:
+        _release(license_=license_, activation=activation, actor=actor)
+    return len(activations)
+
+
 def heartbeat_interval(heartbeat_seconds: int | None) -> int:
     """How often ``last_seen_at`` is written per (key, instance), in seconds (0: every time):
     ``HEARTBEAT_INTERVAL``, and at most a quarter of the product's ``heartbeat_seconds`` (never

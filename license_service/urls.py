@@ -11,7 +11,7 @@ import license_service.openapi  # noqa: F401 (registers the security-scheme exte
 from activations.check.view import CheckApi, check_get
 from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
-from license_service.views import CATCH_ALL_ROUTE, not_found
+from license_service.views import CATCH_ALL_ROUTE, admin_without_slash, landing, not_found
 
 CHECK_ROUTE = r"^api/v1/product/check/(?P<license_key>[^/]+)/?$"
 
@@ -30,6 +30,9 @@ urlpatterns = [
     # Releases: the brand API's uploads and the signed package downloads (SPEC §11).
     path("api/v1/", include("releases.urls")),
     path("admin/", admin.site.urls),
+    path("admin", admin_without_slash, name="admin-without-slash"),
+    # The landing page: staff to the admin, anyone else a JSON index of the API (SPEC §15).
+    path("", landing, name="landing"),
     # WordPress plugins through the EDD Software Licensing protocol (SPEC §11).
     path("edd/", include("wordpress.urls")),
     # Operations (SPEC §7).

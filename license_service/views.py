@@ -9,10 +9,21 @@ Unknown pages under /admin/ are matched by the admin's own catch-all first and s
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib import auth
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.urls import reverse
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
@@ -69,3 +80,44 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if _is_admin(request):
         return django_csrf_failure(request, reason)
     return error_response(code="permission_denied", message="CSRF check failed.", status=403)
+
+
+# --- landing (SPEC §15) --------------------------------------------------------------------
+
+API_INDEX = {
+    "service": "license-service",
+    "links": {
+        "docs": "/api/docs/",
+        "schema": "/api/schema/",
+        "health": "/healthz",
+        "admin": "/admin/",
+    },
+}
+
+
+def _session_user_is_staff(request: HttpRequest) -> bool:
+    """Whether the admin session cookie sent here belongs to an active staff user. The
+    session middleware runs under /admin/ only (``license_service.middleware.AdminOnly``):
+    this reads the session store itself, read-only, and only on this page."""
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return False
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(request)
+    return bool(user.is_active and user.is_staff)
+
+
+@csrf_exempt  # a POST here is a 405, not a CSRF refusal
+def landing(request: HttpRequest) -> HttpResponse:
+    """``/``: staff signed in to the admin go to the admin; anyone else gets a small JSON
+    index of the API."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(code="method_not_allowed", message="Method not allowed.", status=405)
+    if _session_user_is_staff(request):
+        return HttpResponseRedirect(reverse("admin:index"))
+    return JsonResponse(API_INDEX)
+
+
+def admin_without_slash(request: HttpRequest) -> HttpResponse:
+    """``/admin`` is the admin (``APPEND_SLASH`` is off for the API's sake)."""
+    return HttpResponsePermanentRedirect(reverse("admin:index"))

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from brands.models import Brand, Product
 from license_service.hostnames import domain_to_ascii
+from licensing.keys import key_masked
 
 MAX_EMAIL_LENGTH = 254
 
@@ -97,9 +98,22 @@ class License(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["product", "status"], name="license_product_status_idx")]
+        # What the staff console's buttons need (SPEC §15), besides view_license; the groups
+        # "support" and "billing" (migration 0004) hold them.
+        permissions = [
+            ("issue_license", "Can issue a license (US1 provisioning)"),
+            ("suspend_license", "Can suspend and resume a license"),
+            ("renew_license", "Can renew a license"),
+            ("cancel_license", "Can cancel a license"),
+            ("change_seats", "Can change a license's seat limit"),
+            ("release_activation", "Can release a license's activations"),
+            ("change_customer_email", "Can correct a license key's customer email"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.license_key_id}/{self.product_id}"
+        """``RNKM-…-E8RJP · rankmath-pro``: the key masked (a page title needs no
+        credential), and the product. Reads ``license_key`` and ``product``: select them."""
+        return f"{key_masked(self.license_key.key)} · {self.product.slug}"
 
     def effective_status(self, now: datetime | None = None) -> str:
         return effective_status(self.status, self.expires_at, now)

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -318,3 +320,63 @@ def license_set_seats(*, license_: License, max_seats: int | None, actor: Actor)
 
 
 LIFECYCLE_ACTIONS = ("renew", "suspend", "resume", "cancel", "set_seats")
+
+
+# --- License keys --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def license_key_change_email(
+    *, license_key: LicenseKey, customer_email: str, actor: Actor
+) -> LicenseKey:
+    """Correct the customer e-mail of a key (a typo at purchase, a customer's new address).
+
+    Stored normalized as at provisioning. Audited as ``license_key.email_changed`` (before
+    and after); the key's check answer (which masks the e-mail) is forgotten on commit. The
+    same e-mail is no change (nothing written). Raises ValidationFailed for an invalid or
+    too long e-mail, or one another key of the same brand already belongs to (a correction
+    never makes a customer two keys: merging them is a decision, not a typo fix).
+    """
+    try:
+        email = normalize_email(customer_email, strict=True)
+    except ValueError as exc:
+        raise ValidationFailed(details={"customer_email": [str(exc)]}) from exc
+    try:
+        validate_email(email)
+        valid = len(email) <= MAX_EMAIL_LENGTH
+    except DjangoValidationError:
+        valid = False
+    if not valid:
+        raise ValidationFailed(
+            details={
+                "customer_email": [
+                    f"Enter a valid e-mail address of at most {MAX_EMAIL_LENGTH} characters."
+                ]
+            }
+        )
+    key = LicenseKey.objects.select_for_update().get(pk=license_key.pk)
+    if key.customer_email == email:
+        return key
+    taken = (
+        LicenseKey.objects.filter(brand_id=key.brand_id, customer_email=email)
+        .exclude(pk=key.pk)
+        .exists()
+    )
+    if taken:
+        raise ValidationFailed(
+            details={"customer_email": ["Another license key of this brand has this e-mail."]}
+        )
+    before = {"customer_email": key.customer_email}
+    key.customer_email = email
+    key.save(update_fields=["customer_email"])
+    audit_record(
+        action="license_key.email_changed",
+        actor=actor,
+        target_type="license_key",
+        target_id=key.pk,
+        brand_id=key.brand_id,
+        before=before,
+        after={"customer_email": email},
+    )
+    check_cache_forget_on_commit(key.key)
+    return key

@@ -451,7 +451,7 @@ def test_admin_actions_call_the_licensing_services(admin_client, license_, monke
     ]
 
 
-def test_lifecycle_actions_need_the_change_permission(license_):
+def test_lifecycle_actions_need_their_console_permissions(license_):
     viewer = get_user_model().objects.create_user(username="viewer", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_license"))
     client = Client()

@@ -24,7 +24,8 @@ RECORDED = (
 
 # What .ci/run needs from the machine besides the tools stubbed below.
 SYSTEM_TOOLS = ("dirname", "env", "ls", "seq", "sleep", "sh", "bash", "grep", "cat")
-PACKAGED_TOOLS = ("nginx", "docker-compose", "php")
+BROWSER = ("chromium", "chromedriver")
+PACKAGED_TOOLS = ("nginx", "docker-compose", "php", *BROWSER)
 # The PHP extensions the stand-in php lists (php -m) unless told otherwise.
 PHP_MODULES = ("curl", "mysqli")
 
@@ -45,7 +46,7 @@ def run_ci(
     (repo / ".ci").mkdir(parents=True)
     (repo / "scripts").mkdir()
     shutil.copy(ROOT / ".ci" / "run", repo / ".ci" / "run")
-    shutil.copy(ROOT / "scripts" / "e2e_tools.sh", repo / "scripts" / "e2e_tools.sh")
+    shutil.copy(ROOT / "scripts" / "test_tools.sh", repo / "scripts" / "test_tools.sh")
     wordpress_dir = tmp_path / "wordpress"
     wordpress_dir.mkdir()
     if wordpress:
@@ -125,12 +126,14 @@ def test_ci_takes_its_database_redis_and_fault_ports_from_the_environment(tmp_pa
     ("present", "installed"),
     [
         (PACKAGED_TOOLS, []),
-        (("docker-compose",), ["nginx-light"]),
-        (("nginx",), ["docker-compose"]),
-        ((), ["nginx-light", "docker-compose"]),
+        (("docker-compose", "php", *BROWSER), ["nginx-light"]),
+        (("nginx", "php", *BROWSER), ["docker-compose"]),
+        (("nginx", "docker-compose", "php"), ["chromium", "chromium-driver"]),
+        (("nginx", "docker-compose", "php", "chromium"), ["chromium-driver"]),
+        (("php",), ["chromium", "chromium-driver", "nginx-light", "docker-compose"]),
     ],
 )
-def test_ci_installs_nginx_and_a_compose_client_only_when_missing(tmp_path, present, installed):
+def test_ci_installs_nginx_compose_and_chromium_only_when_missing(tmp_path, present, installed):
     run_ci(tmp_path, present=present)
     installs = [line for line in (tmp_path / "calls").read_text().splitlines() if "install" in line]
     if not installed:
@@ -144,8 +147,13 @@ def test_ci_installs_nginx_and_a_compose_client_only_when_missing(tmp_path, pres
     [
         (PACKAGED_TOOLS, PHP_MODULES, False, ["wordpress"]),
         (PACKAGED_TOOLS, ("curl",), True, ["php-mysql"]),
-        (("nginx", "docker-compose"), (), False, ["php-cli", "php-curl", "php-mysql", "wordpress"]),
-        (("php", "docker-compose"), PHP_MODULES, False, ["wordpress", "nginx-light"]),
+        (
+            ("nginx", "docker-compose", *BROWSER),
+            (),
+            False,
+            ["php-cli", "php-curl", "php-mysql", "wordpress"],
+        ),
+        (("php", "docker-compose", *BROWSER), PHP_MODULES, False, ["wordpress", "nginx-light"]),
     ],
 )
 def test_ci_installs_wordpress_and_php_for_the_e2e_test_only_when_missing(

@@ -8,7 +8,7 @@ plugin's and the EDD updater's, through WordPress's HTTP API) matter here. Each 
 back its result as JSON, with every PHP error, warning and notice raised on the way.
 
 What it needs (Debian packages ``wordpress``, ``php-cli``, ``php-curl``, ``php-mysql``,
-installed by ``.ci/run`` and ``make e2e-tools``; MariaDB on 127.0.0.1:3306, root without a
+installed by ``.ci/run`` and ``make test-tools``; MariaDB on 127.0.0.1:3306, root without a
 password, as on this project's machines): when something is missing, the tests fail under
 CI (``CI`` set) and are skipped, saying why, elsewhere. The EDD updater itself is not in
 this repository (``client/README.md``): without it, the updater's tests are skipped, and
@@ -113,7 +113,7 @@ def require_rig() -> None:
     message = (
         "needs WordPress, PHP and MariaDB for the EDD end-to-end test: "
         + "; ".join(problems)
-        + " (.ci/run and `make e2e-tools` install the Debian packages)"
+        + " (.ci/run and `make test-tools` install the Debian packages)"
     )
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)

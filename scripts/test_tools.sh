@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The Debian packages the WordPress end-to-end test (tests/wordpress/e2e) runs: WordPress
-# itself and the PHP CLI with its curl and MySQL extensions. MariaDB is the machine's.
+# The Debian packages tests run for real, besides the ones .ci/run lists itself: WordPress
+# and the PHP CLI with its curl and MySQL extensions (the EDD end-to-end test,
+# tests/wordpress/e2e; MariaDB is the machine's), and Chromium with its driver (the staff
+# console's browser test, tests/console/test_browser.py).
 #
-#   scripts/e2e_tools.sh            install the missing ones with apt-get (root); quick when
-#                                   they are all there
-#   scripts/e2e_tools.sh --missing  print the missing ones, one a line, and install nothing
+#   scripts/test_tools.sh            install the missing ones with apt-get (root); quick when
+#                                    they are all there
+#   scripts/test_tools.sh --missing  print the missing ones, one a line, and install nothing
 #
 # .ci/run installs them with its other packages; `make test` runs this first (a warning,
-# not a failure, when it cannot install: the test then skips saying why, or fails under CI).
+# not a failure, when it cannot install: those tests then skip saying why, or fail under CI).
 set -euo pipefail
 
 missing=()
@@ -15,6 +17,8 @@ command -v php >/dev/null 2>&1 || missing+=(php-cli)
 php -m 2>/dev/null | grep -ix curl >/dev/null || missing+=(php-curl)
 php -m 2>/dev/null | grep -ix mysqli >/dev/null || missing+=(php-mysql)
 [ -f "${WPE2E_WORDPRESS_DIR:-/usr/share/wordpress}/wp-settings.php" ] || missing+=(wordpress)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 
 if [ "${1:-}" = "--missing" ]; then
     if [ ${#missing[@]} -gt 0 ]; then printf '%s\n' "${missing[@]}"; fi
