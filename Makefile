@@ -69,8 +69,8 @@ schemathesis: $(STAMP)
 
 # Client-side validation of docker-compose.yml (no Docker engine needed).
 compose-config:
-	@if docker compose version >/dev/null 2>&1; then SECRET_KEY=$${SECRET_KEY:-x} docker compose config --quiet; \
-	elif command -v docker-compose >/dev/null; then SECRET_KEY=$${SECRET_KEY:-x} docker-compose config --quiet; \
+	@if docker compose version >/dev/null 2>&1; then SECRET_KEY=$${SECRET_KEY:-x} SIGNING_KEYS_SECRET=$${SIGNING_KEYS_SECRET:-x} docker compose config --quiet; \
+	elif command -v docker-compose >/dev/null; then SECRET_KEY=$${SECRET_KEY:-x} SIGNING_KEYS_SECRET=$${SIGNING_KEYS_SECRET:-x} docker-compose config --quiet; \
 	else echo "no compose client; tests/ops/test_deploy_files.py checks the structure"; fi
 
 clean:
