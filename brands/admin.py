@@ -26,8 +26,16 @@ from brands.limits import (
     heartbeat_min_seconds,
     heartbeat_seconds_problem,
     non_production_limit_problem,
+    token_lifetime_problem,
 )
-from brands.models import ALL_SCOPES, DEFAULT_SCOPES, Brand, BrandApiKey, Product
+from brands.models import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    Brand,
+    BrandApiKey,
+    BrandSigningKey,
+    Product,
+)
 from brands.patterns import PATTERN_HELP, host_patterns_problem
 from license_service.admin import ReadOnlyInline
 
@@ -142,6 +150,18 @@ class BrandApiKeyInline(ReadOnlyInline):
         return False
 
 
+class BrandSigningKeyInline(ReadOnlyInline):
+    """Read-only: keys are made on first use and by the "Rotate signing key" action."""
+
+    model = BrandSigningKey
+    fields = ("kid", "created_at", "retired_at", "signed_until")
+    readonly_fields = fields
+    verbose_name_plural = "token signing keys (public halves)"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class HostPatternsField(forms.CharField):
     """A brand's non-production patterns as a textarea, one pattern per line (blank lines
     and the spaces around a pattern are dropped); validated as the staff API validates
@@ -186,7 +206,22 @@ class BrandAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "key_prefix", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "key_prefix"]
-    inlines = [ProductInline, BrandApiKeyInline]
+    inlines = [ProductInline, BrandApiKeyInline, BrandSigningKeyInline]
+    actions = ["rotate_signing_key"]
+
+    @admin.action(
+        description="Rotate signing key (new tokens use a new key)",
+        permissions=["rotate_signing_key"],
+    )
+    def rotate_signing_key(self, request: HttpRequest, queryset: QuerySet[Brand]) -> None:
+        for brand in queryset:
+            key = services.signing_key_rotate(brand=brand, actor=_actor(request))
+            self.message_user(
+                request, f"{brand.slug}: new signing key {key.kid}.", level=messages.SUCCESS
+            )
+
+    def has_rotate_signing_key_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("brands.add_brandsigningkey")
 
     def get_fields(self, request: HttpRequest, obj: Brand | None = None) -> tuple[str, ...]:
         if obj is None:
@@ -257,7 +292,15 @@ class BrandAdmin(admin.ModelAdmin):
 
 class ProductForm(SeatSettingsForm):
     """The product page's form: the seat settings, and the EDD item id checked as the
-    staff API checks it (unique within the brand: a form error, never a failed save)."""
+    staff API checks it (unique within the brand: a form error, never a failed save), and
+    the token lifetime within its bounds (``brands.limits``)."""
+
+    def clean_token_lifetime_seconds(self) -> int:
+        value: int = self.cleaned_data["token_lifetime_seconds"]
+        problem = token_lifetime_problem(value)
+        if problem:
+            raise ValidationError(problem, code="invalid")
+        return value
 
     def clean_edd_item_id(self) -> int | None:
         value: int | None = self.cleaned_data.get("edd_item_id")
@@ -296,7 +339,15 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "brand__slug", "brand__name"]
 
     def get_fields(self, request: HttpRequest, obj: Product | None = None) -> tuple[str, ...]:
-        fields = ("brand", "name", "slug", "default_max_seats", *SEAT_SETTINGS, "edd_item_id")
+        fields = (
+            "brand",
+            "name",
+            "slug",
+            "default_max_seats",
+            *SEAT_SETTINGS,
+            "edd_item_id",
+            "token_lifetime_seconds",
+        )
         return fields if obj is None else (*fields, "created_at")
 
     def get_readonly_fields(
@@ -315,6 +366,7 @@ class ProductAdmin(admin.ModelAdmin):
                 heartbeat_seconds=data["heartbeat_seconds"],
                 non_production_limit=data["non_production_limit"],
                 edd_item_id=data["edd_item_id"],
+                token_lifetime_seconds=data["token_lifetime_seconds"],
                 actor=_actor(request),
             )
             _adopt(obj, product)
@@ -326,6 +378,7 @@ class ProductAdmin(admin.ModelAdmin):
                 heartbeat_seconds=data["heartbeat_seconds"],
                 non_production_limit=data["non_production_limit"],
                 edd_item_id=data["edd_item_id"],
+                token_lifetime_seconds=data["token_lifetime_seconds"],
                 actor=_actor(request),
             )
 

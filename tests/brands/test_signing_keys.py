@@ -200,3 +200,37 @@ def test_staff_set_a_products_token_lifetime(staff_client, product):
     assert product.token_lifetime_seconds == 3600
     event = AuditEvent.objects.get(action="product.updated")
     assert (event.after or {}).get("token_lifetime_seconds") == 3600
+
+
+# --- admin ---------------------------------------------------------------------------------
+
+
+def test_admin_action_rotates_the_key_through_the_service(admin_client, brand):
+    old = BrandSigningKey.objects.get(brand=brand)
+    response = admin_client.post(
+        "/admin/brands/brand/",
+        {"action": "rotate_signing_key", "_selected_action": [brand.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    current = BrandSigningKey.objects.get(brand=brand, retired_at__isnull=True)
+    assert current.kid != old.kid
+    assert AuditEvent.objects.get(action="brand.signing_key_rotated").after == {"kid": current.kid}
+
+
+def test_admin_product_page_refuses_a_token_lifetime_out_of_bounds(admin_client, product):
+    page = admin_client.get(f"/admin/brands/product/{product.pk}/change/")
+    assert b"token_lifetime_seconds" in page.content
+    response = admin_client.post(
+        f"/admin/brands/product/{product.pk}/change/",
+        {
+            "name": product.name,
+            "default_max_seats": 3,
+            "non_production_limit": 10,
+            "token_lifetime_seconds": 10,
+        },
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert b"Must be between 60 and 7776000 seconds." in response.content
+    product.refresh_from_db()
+    assert product.token_lifetime_seconds == 7 * 24 * 3600
