@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from audit.services import Actor
 from brands import lockout, services
 from brands.limits import (
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
     HEARTBEAT_MAX_SECONDS,
     NON_PRODUCTION_LIMIT_MAX,
     edd_item_id_problem,
@@ -150,18 +151,6 @@ class BrandApiKeyInline(ReadOnlyInline):
         return False
 
 
-class BrandSigningKeyInline(ReadOnlyInline):
-    """Read-only: keys are made on first use and by the "Rotate signing key" action."""
-
-    model = BrandSigningKey
-    fields = ("kid", "created_at", "retired_at", "signed_until")
-    readonly_fields = fields
-    verbose_name_plural = "token signing keys (public halves)"
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class HostPatternsField(forms.CharField):
     """A brand's non-production patterns as a textarea, one pattern per line (blank lines
     and the spaces around a pattern are dropped); validated as the staff API validates
@@ -206,7 +195,7 @@ class BrandAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "key_prefix", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "key_prefix"]
-    inlines = [ProductInline, BrandApiKeyInline, BrandSigningKeyInline]
+    inlines = [ProductInline, BrandApiKeyInline]
     actions = ["rotate_signing_key"]
 
     @admin.action(
@@ -226,13 +215,37 @@ class BrandAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Brand | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("name", "slug", "key_prefix", "non_production_patterns")
-        return ("name", "slug", "key_prefix", "is_active", "non_production_patterns", "created_at")
+        return (
+            "name",
+            "slug",
+            "key_prefix",
+            "is_active",
+            "non_production_patterns",
+            "signing_keys",
+            "created_at",
+        )
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Brand | None = None
     ) -> tuple[str, ...]:
         # The slug is in URLs and the key prefix in every license key already issued.
-        return ("slug", "key_prefix", "created_at") if obj is not None else ()
+        return ("slug", "key_prefix", "signing_keys", "created_at") if obj is not None else ()
+
+    @admin.display(description="token signing keys")
+    def signing_keys(self, obj: Brand) -> str:
+        """The public side of the brand's keys, newest first (rotate: the list's action)."""
+        keys = BrandSigningKey.objects.filter(brand=obj).order_by("-created_at", "-id")
+        lines = [
+            f"{key.kid}: "
+            + (
+                "current"
+                if key.retired_at is None
+                else f"retired {key.retired_at:%Y-%m-%d %H:%M}, tokens until "
+                + (f"{key.signed_until:%Y-%m-%d %H:%M}" if key.signed_until else "none")
+            )
+            for key in keys
+        ]
+        return "; ".join(lines) or "none yet (made by the brand's first token)"
 
     def save_model(self, request: HttpRequest, obj: Brand, form: ModelForm, change: bool) -> None:
         data = form.cleaned_data
@@ -295,8 +308,15 @@ class ProductForm(SeatSettingsForm):
     staff API checks it (unique within the brand: a form error, never a failed save), and
     the token lifetime within its bounds (``brands.limits``)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "token_lifetime_seconds" in self.fields:
+            self.fields["token_lifetime_seconds"].required = False  # empty: unchanged/default
+
     def clean_token_lifetime_seconds(self) -> int:
-        value: int = self.cleaned_data["token_lifetime_seconds"]
+        value: int | None = self.cleaned_data.get("token_lifetime_seconds")
+        if value is None:
+            return self.instance.token_lifetime_seconds or DEFAULT_TOKEN_LIFETIME_SECONDS
         problem = token_lifetime_problem(value)
         if problem:
             raise ValidationError(problem, code="invalid")

@@ -24,7 +24,7 @@ RECORDED = (
 
 # What .ci/run needs from the machine besides the tools stubbed below.
 SYSTEM_TOOLS = ("dirname", "env", "ls", "seq", "sleep", "sh")
-PACKAGED_TOOLS = ("nginx", "docker-compose")
+PACKAGED_TOOLS = ("nginx", "docker-compose", "node", "npm")
 
 
 def run_ci(
@@ -108,12 +108,15 @@ def test_ci_takes_its_database_redis_and_fault_ports_from_the_environment(tmp_pa
     ("present", "installed"),
     [
         (PACKAGED_TOOLS, []),
-        (("docker-compose",), ["nginx-light"]),
-        (("nginx",), ["docker-compose"]),
-        ((), ["nginx-light", "docker-compose"]),
+        (("docker-compose", "node", "npm"), ["nginx-light"]),
+        (("nginx", "node", "npm"), ["docker-compose"]),
+        (("nginx", "docker-compose"), ["nodejs", "npm"]),
+        ((), ["nginx-light", "docker-compose", "nodejs", "npm"]),
     ],
 )
-def test_ci_installs_nginx_and_a_compose_client_only_when_missing(tmp_path, present, installed):
+def test_ci_installs_nginx_a_compose_client_and_node_only_when_missing(
+    tmp_path, present, installed
+):
     run_ci(tmp_path, present=present)
     installs = [line for line in (tmp_path / "calls").read_text().splitlines() if "install" in line]
     if not installed:
