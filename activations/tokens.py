@@ -47,7 +47,7 @@ from activations.check.keys import (
 )
 from activations.check.read import check, check_read
 from activations.models import Activation
-from activations.selectors import instance_hash
+from activations.selectors import instance_hash, iso_datetime
 from brands import services as brand_services
 from brands.signing import current_kid_cache_key, decrypt_private_key, private_key_object
 from license_service import metrics
@@ -395,3 +395,14 @@ def activation_token(
         request=request,
         subject=subject,
     )[0]
+
+
+def seat_answer(seats: Any) -> dict[str, Any]:
+    """What ``activation_token`` reads of an activation's ``SeatState``, for a protocol
+    that renders its own answer (the EDD endpoint)."""
+    return {
+        "license_id": seats.license_id,
+        "status": seats.status,
+        "expires_at": iso_datetime(seats.expires_at),
+        "max_seats": seats.max_seats,
+    }
