@@ -531,7 +531,9 @@ def jwks_response(request: Request, keys: Any) -> HttpResponse:
         "Cache-Control": f"public, max-age={settings.JWKS_MAX_AGE}",
     }
     sent = request.headers.get("If-None-Match", "")
-    if etag in {tag.strip() for tag in sent.split(",")} or sent.strip() == "*":
+    # Weak comparison (RFC 9110 13.1.2): a proxy that compresses the body (nginx's gzip)
+    # hands clients W/"…", which they send back.
+    if etag in {tag.strip().removeprefix("W/") for tag in sent.split(",")} or sent.strip() == "*":
         return HttpResponse(status=304, headers=headers)
     return HttpResponse(body, content_type="application/json", headers=headers)
 

@@ -136,6 +136,8 @@ def test_brand_jwks_lists_its_published_keys_with_caching_headers(brand, other_b
     assert again.status_code == 304
     assert again["ETag"] == etag
     assert again.content == b""
+    weak = APIClient().get(f"/api/v1/product/jwks/{brand.slug}", HTTP_IF_NONE_MATCH=f"W/{etag}")
+    assert weak.status_code == 304
 
 
 def test_the_etag_changes_with_a_rotation(brand):
