@@ -28,8 +28,9 @@ COPY --from=build /venv /venv
 WORKDIR /app
 COPY --chown=app:app . .
 # collectstatic needs settings to import; production settings refuse the default secret,
-# so a throwaway one is made up for this step only (it is not kept in the image).
+# so throwaway ones are made up for this step only (it is not kept in the image).
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+    SIGNING_KEYS_SECRET="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
     ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput --verbosity 0
 # Release packages (the releases directory under MEDIA_ROOT): a volume mounted there starts

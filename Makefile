@@ -24,7 +24,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+# jose for the cross-language token test (tests/activations/test_token_interop.py): npm ci
+# from the lockfile, here and never in a test (tests never reach the internet). Without
+# node/npm this says so and goes on: the test then fails under CI and skips loudly elsewhere.
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(JS_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error && touch $(JS_STAMP); \
+	else echo "npm not found: the jose interop test will not run (apt-get install nodejs npm)"; fi
+
+install: $(STAMP) $(JS_STAMP)
 
 # migrate, load the demo data, serve with gunicorn (local settings, --reload): see
 # license_service/devserver.py, which tests/ops/test_devserver.py runs too.
@@ -35,7 +45,7 @@ run: $(STAMP)
 # TEST_DATABASE_URL/TEST_REDIS_URL when both answer (not under CI: .ci/run runs that itself),
 # and a banner naming what was not run when they do not. See scripts/run_tests.py.
 ARGS ?=
-test: $(STAMP) test-tools
+test: $(STAMP) test-tools $(JS_STAMP)
 	$(BIN)/python scripts/run_tests.py $(ARGS)
 
 # The Debian packages of the WordPress end-to-end test and the staff console's browser test,
@@ -81,8 +91,8 @@ schemathesis: $(STAMP)
 
 # Client-side validation of docker-compose.yml (no Docker engine needed).
 compose-config:
-	@if docker compose version >/dev/null 2>&1; then SECRET_KEY=$${SECRET_KEY:-x} docker compose config --quiet; \
-	elif command -v docker-compose >/dev/null; then SECRET_KEY=$${SECRET_KEY:-x} docker-compose config --quiet; \
+	@if docker compose version >/dev/null 2>&1; then SECRET_KEY=$${SECRET_KEY:-x} SIGNING_KEYS_SECRET=$${SIGNING_KEYS_SECRET:-x} docker compose config --quiet; \
+	elif command -v docker-compose >/dev/null; then SECRET_KEY=$${SECRET_KEY:-x} SIGNING_KEYS_SECRET=$${SIGNING_KEYS_SECRET:-x} docker-compose config --quiet; \
 	else echo "no compose client; tests/ops/test_deploy_files.py checks the structure"; fi
 
 clean:

@@ -49,6 +49,7 @@ from activations.serializers import (
     DeactivateOutputSerializer,
     HeartbeatOutputSerializer,
 )
+from activations.tokens import activation_token
 from audit.services import Actor
 from brands.authentication import BRAND_AUTHENTICATION, BrandPrincipal
 from brands.permissions import IsBrand
@@ -196,17 +197,19 @@ class ActivateApi(ProductApi):
             )
         metrics.record_activation("activated" if result.created else "already_active")
         seats = result.seats
-        return Response(
-            {
-                "success": True,
-                "license_id": seats.license_id,
-                "activation_id": result.activation_id,
-                "status": seats.status,
-                "expires_at": iso_datetime(seats.expires_at),
-                "environment": result.environment,
-                **_seat_fields(seats),
-            }
+        answer = {
+            "success": True,
+            "license_id": seats.license_id,
+            "activation_id": result.activation_id,
+            "status": seats.status,
+            "expires_at": iso_datetime(seats.expires_at),
+            "environment": result.environment,
+            **_seat_fields(seats),
+        }
+        answer["license_token"] = activation_token(
+            request, activation_id=result.activation_id, answer=answer
         )
+        return Response(answer)
 
     @extend_schema(
         tags=[PRODUCT_TAG],

@@ -163,6 +163,14 @@ def check_params(
     return key, product_slug, instance
 
 
+SIGNED_LICENSE_HELP = (
+    "A signed license token (SPEC §12): a compact JWS (alg EdDSA, typ license+jwt, kid) "
+    "to verify offline against the brand's JWKS (/api/v1/product/jwks/{brand}) with any "
+    "JOSE library. Claims: iss, sub (license id), brand, product, key_prefix, instance, "
+    "status, expires_at, max_seats, iat, nbf, exp."
+)
+
+
 class CheckEntitlementSerializer(serializers.Serializer[Any]):
     product_slug = serializers.CharField()
     license_id = serializers.IntegerField()
@@ -192,6 +200,13 @@ class CheckEntitlementSerializer(serializers.Serializer[Any]):
             "(dead, its seat given to another) and no seat is free to take back."
         ),
     )
+    license_token = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text=SIGNED_LICENSE_HELP + " Only when instance_identifier was given; null when "
+        "the instance holds no place on this license, the license has expired, or the "
+        "token could not be made.",
+    )
 
 
 class CheckOutputSerializer(serializers.Serializer[Any]):
@@ -200,6 +215,13 @@ class CheckOutputSerializer(serializers.Serializer[Any]):
     brand = serializers.CharField(help_text="Brand slug.")
     customer_email_masked = serializers.CharField(help_text='e.g. "u***@example.com".')
     entitlements = CheckEntitlementSerializer(many=True)
+    license_token = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Only when instance_identifier was given: the license_token of the only "
+        "entitlement; null when the answer lists several (read each entitlement's, or pass "
+        "product_slug).",
+    )
 
 
 NON_PRODUCTION_HELP = "Staging and local activations in use (they take no seat)."
@@ -219,6 +241,11 @@ class ActivateOutputSerializer(serializers.Serializer[Any]):
     max_seats = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
     seats_remaining = serializers.IntegerField(allow_null=True, help_text="null = unlimited.")
     non_production_in_use = serializers.IntegerField(help_text=NON_PRODUCTION_HELP)
+    license_token = serializers.CharField(
+        allow_null=True,
+        help_text=SIGNED_LICENSE_HELP + " null when the license has expired or the token "
+        "could not be made.",
+    )
 
 
 class HeartbeatOutputSerializer(serializers.Serializer[Any]):

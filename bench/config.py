@@ -122,6 +122,9 @@ def service_environment(cfg: Config) -> dict[str, str]:
         "DATABASE_URL": cfg.database_url,
         "REDIS_URL": cfg.redis_url,
         "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY", secrets.token_urlsafe(48)),
+        "SIGNING_KEYS_SECRET": os.environ.get(
+            "BENCH_SIGNING_KEYS_SECRET", "bench-signing-keys-" + "0123456789abcdef" * 2
+        ),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "THROTTLE_PRODUCT_IP": UNLIMITED_RATE,
         "THROTTLE_PRODUCT_KEY": UNLIMITED_RATE,

@@ -20,14 +20,23 @@ from django.http import HttpRequest
 from audit.services import Actor
 from brands import lockout, services
 from brands.limits import (
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
     HEARTBEAT_MAX_SECONDS,
     NON_PRODUCTION_LIMIT_MAX,
     edd_item_id_problem,
     heartbeat_min_seconds,
     heartbeat_seconds_problem,
     non_production_limit_problem,
+    token_lifetime_problem,
 )
-from brands.models import ALL_SCOPES, DEFAULT_SCOPES, Brand, BrandApiKey, Product
+from brands.models import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    Brand,
+    BrandApiKey,
+    BrandSigningKey,
+    Product,
+)
 from brands.patterns import PATTERN_HELP, host_patterns_problem
 from license_service.admin import ReadOnlyInline
 
@@ -187,17 +196,56 @@ class BrandAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "key_prefix"]
     inlines = [ProductInline, BrandApiKeyInline]
+    actions = ["rotate_signing_key"]
+
+    @admin.action(
+        description="Rotate signing key (new tokens use a new key)",
+        permissions=["rotate_signing_key"],
+    )
+    def rotate_signing_key(self, request: HttpRequest, queryset: QuerySet[Brand]) -> None:
+        for brand in queryset:
+            key = services.signing_key_rotate(brand=brand, actor=_actor(request))
+            self.message_user(
+                request, f"{brand.slug}: new signing key {key.kid}.", level=messages.SUCCESS
+            )
+
+    def has_rotate_signing_key_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("brands.add_brandsigningkey")
 
     def get_fields(self, request: HttpRequest, obj: Brand | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("name", "slug", "key_prefix", "non_production_patterns")
-        return ("name", "slug", "key_prefix", "is_active", "non_production_patterns", "created_at")
+        return (
+            "name",
+            "slug",
+            "key_prefix",
+            "is_active",
+            "non_production_patterns",
+            "signing_keys",
+            "created_at",
+        )
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Brand | None = None
     ) -> tuple[str, ...]:
         # The slug is in URLs and the key prefix in every license key already issued.
-        return ("slug", "key_prefix", "created_at") if obj is not None else ()
+        return ("slug", "key_prefix", "signing_keys", "created_at") if obj is not None else ()
+
+    @admin.display(description="token signing keys")
+    def signing_keys(self, obj: Brand) -> str:
+        """The public side of the brand's keys, newest first (rotate: the list's action)."""
+        keys = BrandSigningKey.objects.filter(brand=obj).order_by("-created_at", "-id")
+        lines = [
+            f"{key.kid}: "
+            + (
+                "current"
+                if key.retired_at is None
+                else f"retired {key.retired_at:%Y-%m-%d %H:%M}, tokens until "
+                + (f"{key.signed_until:%Y-%m-%d %H:%M}" if key.signed_until else "none")
+            )
+            for key in keys
+        ]
+        return "; ".join(lines) or "none yet (made by the brand's first token)"
 
     def save_model(self, request: HttpRequest, obj: Brand, form: ModelForm, change: bool) -> None:
         data = form.cleaned_data
@@ -257,7 +305,22 @@ class BrandAdmin(admin.ModelAdmin):
 
 class ProductForm(SeatSettingsForm):
     """The product page's form: the seat settings, and the EDD item id checked as the
-    staff API checks it (unique within the brand: a form error, never a failed save)."""
+    staff API checks it (unique within the brand: a form error, never a failed save), and
+    the token lifetime within its bounds (``brands.limits``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "token_lifetime_seconds" in self.fields:
+            self.fields["token_lifetime_seconds"].required = False  # empty: unchanged/default
+
+    def clean_token_lifetime_seconds(self) -> int:
+        value: int | None = self.cleaned_data.get("token_lifetime_seconds")
+        if value is None:
+            return self.instance.token_lifetime_seconds or DEFAULT_TOKEN_LIFETIME_SECONDS
+        problem = token_lifetime_problem(value)
+        if problem:
+            raise ValidationError(problem, code="invalid")
+        return value
 
     def clean_edd_item_id(self) -> int | None:
         value: int | None = self.cleaned_data.get("edd_item_id")
@@ -296,7 +359,15 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "brand__slug", "brand__name"]
 
     def get_fields(self, request: HttpRequest, obj: Product | None = None) -> tuple[str, ...]:
-        fields = ("brand", "name", "slug", "default_max_seats", *SEAT_SETTINGS, "edd_item_id")
+        fields = (
+            "brand",
+            "name",
+            "slug",
+            "default_max_seats",
+            *SEAT_SETTINGS,
+            "edd_item_id",
+            "token_lifetime_seconds",
+        )
         return fields if obj is None else (*fields, "created_at")
 
     def get_readonly_fields(
@@ -315,6 +386,7 @@ class ProductAdmin(admin.ModelAdmin):
                 heartbeat_seconds=data["heartbeat_seconds"],
                 non_production_limit=data["non_production_limit"],
                 edd_item_id=data["edd_item_id"],
+                token_lifetime_seconds=data["token_lifetime_seconds"],
                 actor=_actor(request),
             )
             _adopt(obj, product)
@@ -326,6 +398,7 @@ class ProductAdmin(admin.ModelAdmin):
                 heartbeat_seconds=data["heartbeat_seconds"],
                 non_production_limit=data["non_production_limit"],
                 edd_item_id=data["edd_item_id"],
+                token_lifetime_seconds=data["token_lifetime_seconds"],
                 actor=_actor(request),
             )
 

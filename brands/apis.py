@@ -7,8 +7,12 @@ user as the audit actor.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
+from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
@@ -29,8 +33,8 @@ from brands.authentication import (
     api_key_lookup,
     brand_jwt_lifetime,
 )
-from brands.limits import DEFAULT_NON_PRODUCTION_LIMIT
-from brands.models import Brand, BrandApiKey, Product
+from brands.limits import DEFAULT_NON_PRODUCTION_LIMIT, DEFAULT_TOKEN_LIFETIME_SECONDS
+from brands.models import Brand, BrandApiKey, BrandSigningKey, Product
 from brands.permissions import (
     IsStaff,
     LoginRateLimited,
@@ -46,16 +50,19 @@ from brands.serializers import (
     BrandTokenInputSerializer,
     BrandTokenOutputSerializer,
     BrandUpdateInputSerializer,
+    JwksOutputSerializer,
     ProductCreateInputSerializer,
     ProductFilterSerializer,
     ProductOutputSerializer,
     ProductUpdateInputSerializer,
+    SigningKeyOutputSerializer,
     StaffTokenObtainInputSerializer,
     StaffTokenRefreshInputSerializer,
     StaffTokenRevokeInputSerializer,
     TokenPairOutputSerializer,
     TokenRefreshOutputSerializer,
 )
+from brands.signing import public_jwk
 from license_service.api.pagination import DefaultCursorPagination, paginated_response
 from license_service.api.schema import error_responses
 from license_service.errors import NotFound, ValidationFailed
@@ -405,6 +412,9 @@ class ProductListCreateApi(StaffApi):
             heartbeat_seconds=data.get("heartbeat_seconds"),
             non_production_limit=data.get("non_production_limit", DEFAULT_NON_PRODUCTION_LIMIT),
             edd_item_id=data.get("edd_item_id"),
+            token_lifetime_seconds=data.get(
+                "token_lifetime_seconds", DEFAULT_TOKEN_LIFETIME_SECONDS
+            ),
             actor=_actor(request),
         )
         return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
@@ -443,3 +453,128 @@ class ProductDetailApi(StaffApi):
             product=product, **serializer.validated_data, actor=_actor(request)
         )
         return Response(ProductOutputSerializer(product).data)
+
+
+# --- signing keys (SPEC §12) ---------------------------------------------------------------
+
+
+def _signing_key_fields(key: BrandSigningKey, published: set[int]) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "created_at": key.created_at,
+        "retired_at": key.retired_at,
+        "signed_until": key.signed_until,
+        "published": key.pk in published,
+    }
+
+
+class SigningKeyListApi(StaffApi):
+    queryset = BrandSigningKey.objects.all()
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="List a brand's token-signing keys (public halves only)",
+        description="Newest first. `published`: whether the key is in the brand's JWKS (the "
+        "current key, and a retired key until the last token it signed has expired).",
+        parameters=[SLUG_PARAMETER],
+        responses={
+            200: SigningKeyOutputSerializer(many=True),
+            **error_responses(*STAFF_ERRORS, "not_found"),
+        },
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        brand = _brand_or_404(slug)
+        published = set(selectors.signing_keys_published(brand=brand).values_list("pk", flat=True))
+        keys = selectors.signing_key_list(brand=brand)
+        return Response(
+            [SigningKeyOutputSerializer(_signing_key_fields(k, published)).data for k in keys]
+        )
+
+
+class SigningKeyRotateApi(StaffApi):
+    queryset = BrandSigningKey.objects.all()
+
+    @extend_schema(
+        tags=[STAFF_TAG],
+        summary="Rotate a brand's token-signing key",
+        description="Makes a new current key: tokens signed from now on use it (cached "
+        "tokens are re-signed at their next check). The retired key stays in the JWKS until "
+        "the last token it signed has expired. Needs the add permission on brand signing "
+        "keys.",
+        parameters=[SLUG_PARAMETER],
+        request=None,
+        responses={
+            201: SigningKeyOutputSerializer,
+            **error_responses(*STAFF_ERRORS, "not_found"),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        brand = _brand_or_404(slug)
+        key = services.signing_key_rotate(brand=brand, actor=_actor(request))
+        body = SigningKeyOutputSerializer(_signing_key_fields(key, {key.pk})).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+JWKS_TAG = "jwks"
+
+
+def jwks_response(request: Request, keys: Any) -> HttpResponse:
+    """A JWKS body with a strong ETag (its digest), 304 when ``If-None-Match`` names it,
+    and ``Cache-Control: public`` for JWKS_MAX_AGE seconds."""
+    body = json.dumps(
+        {"keys": [public_jwk(kid=key.kid, public_key=key.public_key) for key in keys]},
+        separators=(",", ":"),
+    ).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={settings.JWKS_MAX_AGE}",
+    }
+    sent = request.headers.get("If-None-Match", "")
+    # Weak comparison (RFC 9110 13.1.2): a proxy that compresses the body (nginx's gzip)
+    # hands clients W/"…", which they send back.
+    if etag in {tag.strip().removeprefix("W/") for tag in sent.split(",")} or sent.strip() == "*":
+        return HttpResponse(status=304, headers=headers)
+    return HttpResponse(body, content_type="application/json", headers=headers)
+
+
+class PublicApi(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+
+class JwksApi(PublicApi):
+    @extend_schema(
+        tags=[JWKS_TAG],
+        summary="Every brand's token-verification keys (JWKS)",
+        description="The public Ed25519 keys (RFC 8037 JWKs) that license tokens verify "
+        "against, matched by the token header's `kid`. Cacheable: honour `Cache-Control` "
+        "and revalidate with `If-None-Match` (304). A verifier that meets an unknown `kid` "
+        "fetches the set again.",
+        responses={200: JwksOutputSerializer, 304: None},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        return jwks_response(request, selectors.signing_keys_published())
+
+
+class BrandJwksApi(PublicApi):
+    @extend_schema(
+        tags=[JWKS_TAG],
+        summary="One brand's token-verification keys (JWKS)",
+        description="As `/.well-known/jwks.json`, for one brand: a token of another brand "
+        "does not verify against it. Empty until the brand's first token is signed.",
+        parameters=[
+            OpenApiParameter(
+                "brand_slug",
+                str,
+                OpenApiParameter.PATH,
+                description="Brand slug: lower-case letters, digits, dashes.",
+            )
+        ],
+        responses={200: JwksOutputSerializer, 304: None, **error_responses("not_found")},
+    )
+    def get(self, request: Request, brand_slug: str) -> HttpResponse:
+        brand = selectors.brand_get(slug=brand_slug)
+        if brand is None:
+            raise NotFound("No brand with this slug.")
+        return jwks_response(request, selectors.signing_keys_published(brand=brand))

@@ -16,6 +16,12 @@ HEARTBEAT_MAX_SECONDS = 365 * 24 * 3600
 NON_PRODUCTION_LIMIT_MAX = 10_000
 DEFAULT_NON_PRODUCTION_LIMIT = 10
 EDD_ITEM_ID_MAX = 2**31 - 1  # what a PositiveIntegerField column holds on PostgreSQL
+# A signed license token's lifetime (SPEC §12): a minute (clock skew is the floor of what
+# is useful) to 90 days (a stolen token is a licence until it expires; the JWKS keeps a
+# retired key that long at most).
+DEFAULT_TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600
+TOKEN_LIFETIME_MIN_SECONDS = 60
+TOKEN_LIFETIME_MAX_SECONDS = 90 * 24 * 3600
 
 # Sent (argument ``product_id``) inside the transaction that changes a product's
 # ``heartbeat_seconds``: which activations are dead, hence every license's ``seats_used``,
@@ -64,4 +70,14 @@ def edd_item_id_problem(value: object) -> str | None:
         return "Must be an integer or null."
     if not 1 <= value <= EDD_ITEM_ID_MAX:
         return f"Must be null or between 1 and {EDD_ITEM_ID_MAX}."
+    return None
+
+
+def token_lifetime_problem(value: object) -> str | None:
+    """Why ``value`` is refused as a product's ``token_lifetime_seconds``; None if valid."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "Must be an integer."
+    low, high = TOKEN_LIFETIME_MIN_SECONDS, TOKEN_LIFETIME_MAX_SECONDS
+    if not low <= value <= high:
+        return f"Must be between {low} and {high} seconds."
     return None

@@ -66,6 +66,13 @@ class Product(models.Model):
     edd_item_id = models.PositiveIntegerField(
         null=True, blank=True, help_text="The product's Easy Digital Downloads item id, if any."
     )
+    # SPEC §12: how long a signed license token lives at most (never past the license's
+    # own expires_at). Bounds in brands.limits.
+    token_lifetime_seconds = models.PositiveIntegerField(
+        default=7 * 24 * 3600,
+        db_default=7 * 24 * 3600,
+        help_text="Lifetime of a signed license token, in seconds (default 7 days).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -87,6 +94,10 @@ class Product(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(slug__regex=r"^[a-z0-9-]+$"), name="product_slug_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(token_lifetime_seconds__gte=60),
+                name="product_token_lifetime_at_least_a_minute",
             ),
         ]
 
@@ -130,3 +141,36 @@ class BrandApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class BrandSigningKey(models.Model):
+    """One Ed25519 key a brand signs license tokens with (SPEC §12). The brand's current key
+    is its one row with ``retired_at`` null; a rotation retires it and makes the next. The
+    private key is stored encrypted (``brands.signing``: AES-256-GCM under a key derived
+    from ``SIGNING_KEYS_SECRET``, bound to this row's brand and kid); the public key is
+    published in the JWKS until ``signed_until``, the latest ``exp`` a token it signed may
+    carry, has passed."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="signing_keys")
+    kid = models.CharField(max_length=64, unique=True)
+    public_key = models.CharField(max_length=64, help_text="Raw Ed25519 key, base64url.")
+    private_key_encrypted = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    # The latest exp any token of this key may carry (rounded up when written, so a write
+    # happens at most once per SIGNED_UNTIL_STEP per key); null: it signed nothing yet.
+    signed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["brand_id", "-created_at", "-id"]
+        verbose_name = "brand signing key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand"],
+                condition=Q(retired_at__isnull=True),
+                name="brand_signing_key_one_current_per_brand",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({'current' if self.retired_at is None else 'retired'})"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from brands.models import Brand, BrandApiKey, Product
+from brands.models import Brand, BrandApiKey, BrandSigningKey, Product
 
 
 def brand_list() -> QuerySet[Brand]:
@@ -35,3 +36,18 @@ def product_list(*, brand_slug: str | None = None) -> QuerySet[Product]:
 
 def product_get(*, product_id: int) -> Product | None:
     return Product.objects.select_related("brand").filter(pk=product_id).first()
+
+
+def signing_keys_published(*, brand: Brand | None = None) -> QuerySet[BrandSigningKey]:
+    """The public keys a verifier needs (SPEC §12): each brand's current key, and every
+    retired key until the last token it signed has expired. A brand whose first token was
+    never signed has none. Every brand's when ``brand`` is None."""
+    keys = BrandSigningKey.objects.filter(
+        Q(retired_at__isnull=True) | Q(signed_until__gt=timezone.now())
+    ).order_by("brand_id", "-created_at", "-id")
+    return keys if brand is None else keys.filter(brand=brand)
+
+
+def signing_key_list(*, brand: Brand) -> QuerySet[BrandSigningKey]:
+    """Every signing key of the brand, retired ones included, newest first."""
+    return BrandSigningKey.objects.filter(brand=brand).order_by("-created_at", "-id")

@@ -25,9 +25,12 @@ from rest_framework_simplejwt.serializers import (
 from brands import lockout
 from brands.authentication import StaffRefreshToken
 from brands.limits import (
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
     EDD_ITEM_ID_MAX,
     HEARTBEAT_MAX_SECONDS,
     NON_PRODUCTION_LIMIT_MAX,
+    TOKEN_LIFETIME_MAX_SECONDS,
+    TOKEN_LIFETIME_MIN_SECONDS,
     heartbeat_min_seconds,
 )
 from brands.models import (
@@ -227,6 +230,23 @@ EDD_ITEM_ID_HELP = (
 )
 
 
+TOKEN_LIFETIME_HELP = (
+    "Lifetime of a signed license token (SPEC §12), in seconds: a token's exp is at most "
+    "this far ahead and never past the license's expires_at. "
+    f"{TOKEN_LIFETIME_MIN_SECONDS} to {TOKEN_LIFETIME_MAX_SECONDS}; default "
+    f"{DEFAULT_TOKEN_LIFETIME_SECONDS} (7 days)."
+)
+
+
+def token_lifetime_field(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(
+        min_value=TOKEN_LIFETIME_MIN_SECONDS,
+        max_value=TOKEN_LIFETIME_MAX_SECONDS,
+        help_text=TOKEN_LIFETIME_HELP,
+        **kwargs,
+    )
+
+
 class ProductCreateInputSerializer(HeartbeatFieldMixin, serializers.Serializer[Any]):
     brand = StrictCharField(
         max_length=_BRAND_SLUG_MAX, validators=[slug_validator], help_text="Brand slug."
@@ -248,6 +268,7 @@ class ProductCreateInputSerializer(HeartbeatFieldMixin, serializers.Serializer[A
         allow_null=True,
         help_text=EDD_ITEM_ID_HELP,
     )
+    token_lifetime_seconds = token_lifetime_field(required=False)
 
 
 class ProductUpdateInputSerializer(HeartbeatFieldMixin, UpdateSerializer):
@@ -265,6 +286,7 @@ class ProductUpdateInputSerializer(HeartbeatFieldMixin, UpdateSerializer):
         allow_null=True,
         help_text=EDD_ITEM_ID_HELP,
     )
+    token_lifetime_seconds = token_lifetime_field(required=False)
 
 
 class ProductFilterSerializer(serializers.Serializer[Any]):
@@ -283,7 +305,37 @@ class ProductOutputSerializer(serializers.Serializer[Product]):
     heartbeat_seconds = serializers.IntegerField(allow_null=True, help_text=HEARTBEAT_HELP)
     non_production_limit = serializers.IntegerField(help_text=NON_PRODUCTION_HELP)
     edd_item_id = serializers.IntegerField(allow_null=True, help_text=EDD_ITEM_ID_HELP)
+    token_lifetime_seconds = serializers.IntegerField(help_text=TOKEN_LIFETIME_HELP)
     created_at = serializers.DateTimeField()
+
+
+# --- signing keys (SPEC §12) ---------------------------------------------------------------
+
+
+class SigningKeyOutputSerializer(serializers.Serializer[Any]):
+    """A signing key as staff see it: never its private half."""
+
+    kid = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    retired_at = serializers.DateTimeField(allow_null=True)
+    signed_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The latest expiry a token it signed may carry (null: it signed nothing).",
+    )
+    published = serializers.BooleanField(help_text="Whether the key is in the JWKS now.")
+
+
+class JwkOutputSerializer(serializers.Serializer[Any]):
+    kty = serializers.ChoiceField(choices=["OKP"])
+    crv = serializers.ChoiceField(choices=["Ed25519"])
+    x = serializers.CharField(help_text="The raw public key, base64url.")
+    kid = serializers.CharField()
+    alg = serializers.ChoiceField(choices=["EdDSA"])
+    use = serializers.ChoiceField(choices=["sig"])
+
+
+class JwksOutputSerializer(serializers.Serializer[Any]):
+    keys = JwkOutputSerializer(many=True)
 
 
 # --- tokens --------------------------------------------------------------------------------

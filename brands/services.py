@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, models, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -14,23 +17,28 @@ from audit.services import Actor, audit_record
 from brands.errors import DuplicateField
 from brands.limits import (
     DEFAULT_NON_PRODUCTION_LIMIT,
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
     brand_catalog_changed,
     edd_item_id_problem,
     heartbeat_seconds_problem,
     non_production_limit_problem,
     product_heartbeat_changed,
+    token_lifetime_problem,
 )
 from brands.models import (
     API_KEY_VISIBLE_CHARS,
     DEFAULT_SCOPES,
     Brand,
     BrandApiKey,
+    BrandSigningKey,
     Product,
     generate_api_key,
     hash_api_key,
 )
 from brands.patterns import host_patterns_problem
+from brands.signing import current_kid_cache_key, encrypt_private_key, new_key_pair
 from license_service.errors import ValidationFailed
+from license_service.redis.breaker import cache_failed
 
 _UNSET: Any = object()
 
@@ -56,6 +64,7 @@ def _product_snapshot(product: Product) -> dict[str, Any]:
         "heartbeat_seconds": product.heartbeat_seconds,
         "non_production_limit": product.non_production_limit,
         "edd_item_id": product.edd_item_id,
+        "token_lifetime_seconds": product.token_lifetime_seconds,
     }
 
 
@@ -157,14 +166,16 @@ def product_create(
     heartbeat_seconds: int | None = None,
     non_production_limit: int = DEFAULT_NON_PRODUCTION_LIMIT,
     edd_item_id: int | None = None,
+    token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS,
 ) -> Product:
     """Raises DuplicateField when the brand already has a product with this slug or
-    ``edd_item_id``, ValidationFailed when ``heartbeat_seconds``, ``non_production_limit``
-    or ``edd_item_id`` is out of its bounds (``brands.limits``)."""
+    ``edd_item_id``, ValidationFailed when ``heartbeat_seconds``, ``non_production_limit``,
+    ``edd_item_id`` or ``token_lifetime_seconds`` is out of its bounds (``brands.limits``)."""
     _refuse(
         heartbeat_seconds=heartbeat_seconds_problem(heartbeat_seconds),
         non_production_limit=non_production_limit_problem(non_production_limit),
         edd_item_id=edd_item_id_problem(edd_item_id),
+        token_lifetime_seconds=token_lifetime_problem(token_lifetime_seconds),
     )
     if Product.objects.filter(brand=brand, slug=slug).exists():
         raise DuplicateField("slug", "This brand already has a product with this slug.")
@@ -179,6 +190,7 @@ def product_create(
                 heartbeat_seconds=heartbeat_seconds,
                 non_production_limit=non_production_limit,
                 edd_item_id=edd_item_id,
+                token_lifetime_seconds=token_lifetime_seconds,
             )
     except IntegrityError as exc:  # lost a race: the slug or the EDD item id
         raise DuplicateField(
@@ -205,14 +217,19 @@ def product_update(
     heartbeat_seconds: int | None = _UNSET,
     non_production_limit: int = _UNSET,
     edd_item_id: int | None = _UNSET,
+    token_lifetime_seconds: int = _UNSET,
 ) -> Product:
     """The slug is fixed once licenses refer to it; name and default seats may change
     (existing licenses keep their own ``max_seats``), and so may the heartbeat and the
     non-production limit, which apply to every license of the product at once (a lower
     limit admits nothing new until the rows fall below it; nothing is released).
     Raises ValidationFailed when a value is out of its bounds (``brands.limits``),
-    DuplicateField when another product of the brand has this ``edd_item_id``."""
+    DuplicateField when another product of the brand has this ``edd_item_id``. A new
+    ``token_lifetime_seconds`` applies to tokens signed from then on."""
     _refuse(
+        token_lifetime_seconds=None
+        if token_lifetime_seconds is _UNSET
+        else token_lifetime_problem(token_lifetime_seconds),
         edd_item_id=None if edd_item_id is _UNSET else edd_item_id_problem(edd_item_id),
         heartbeat_seconds=None
         if heartbeat_seconds is _UNSET
@@ -242,6 +259,8 @@ def product_update(
         product.heartbeat_seconds = heartbeat_seconds
     if non_production_limit is not _UNSET:
         product.non_production_limit = non_production_limit
+    if token_lifetime_seconds is not _UNSET:
+        product.token_lifetime_seconds = token_lifetime_seconds
     try:
         with transaction.atomic():
             product.save()
@@ -349,3 +368,107 @@ def staff_refresh_tokens_revoke(*, user: AbstractBaseUser) -> int:
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
     return len(created)
+
+
+# --- signing keys (SPEC §12) ---------------------------------------------------------------
+
+# signed_until is written rounded up to this step: one UPDATE per key per step at most.
+SIGNED_UNTIL_STEP = timedelta(hours=1)
+
+
+def _signing_keys() -> models.Manager[BrandSigningKey]:
+    """Signing keys as the primary has them: a replica that lags a rotation must not make a
+    process sign with a retired key."""
+    return BrandSigningKey.objects.db_manager(router.db_for_write(BrandSigningKey))
+
+
+def _create_signing_key(*, brand_id: int) -> BrandSigningKey:
+    pair = new_key_pair()
+    return _signing_keys().create(
+        brand_id=brand_id,
+        kid=pair.kid,
+        public_key=pair.public_key,
+        private_key_encrypted=encrypt_private_key(
+            pair.private_raw, brand_id=brand_id, kid=pair.kid
+        ),
+    )
+
+
+def _publish_current_kid(brand: Brand, kid: str) -> None:
+    """After commit: the brand's current kid in the cache, where cached tokens are compared
+    with it (activations.tokens): a rotation re-signs them at their next check."""
+
+    def publish() -> None:
+        try:
+            cache.set(current_kid_cache_key(brand.slug), kid, None)
+        except Exception:  # a cached token then lives out its half-life (its key published)
+            cache_failed("signing kid publish")
+
+    transaction.on_commit(publish)
+
+
+def signing_key_current(*, brand_id: int) -> BrandSigningKey:
+    """The brand's current signing key, made now if it has none yet (its first token): no
+    request fails for want of a key. Two first signers race safely: the partial unique
+    index admits one current key per brand, and the loser reads the winner's."""
+    current = _signing_keys().filter(brand_id=brand_id, retired_at__isnull=True).first()
+    if current is not None:
+        return current
+    try:
+        with transaction.atomic(using=router.db_for_write(BrandSigningKey)):
+            key = _create_signing_key(brand_id=brand_id)
+            audit_record(
+                action="brand.signing_key_created",
+                actor=Actor.system("license-tokens"),
+                target_type="brand",
+                target_id=brand_id,
+                brand_id=brand_id,
+                after={"kid": key.kid},
+            )
+            # Its kid is not published to the cache: no token of the brand is cached yet.
+            return key
+    except IntegrityError:  # another request made it first
+        return _signing_keys().get(brand_id=brand_id, retired_at__isnull=True)
+
+
+@transaction.atomic
+def signing_key_rotate(*, brand: Brand, actor: Actor) -> BrandSigningKey:
+    """Retire the brand's current signing key (if any) and make a new current one: tokens
+    signed from the commit on use the new key. The retired key stays published in the JWKS
+    until the last token it signed has expired (its ``signed_until``). Rotating twice in a
+    row is allowed: the key between never signed anything and is never published again."""
+    Brand.objects.select_for_update().filter(pk=brand.pk).first()  # one rotation at a time
+    now = timezone.now()
+    current = (
+        _signing_keys().select_for_update().filter(brand=brand, retired_at__isnull=True).first()
+    )
+    if current is not None:
+        current.retired_at = now
+        current.save(update_fields=["retired_at"])
+    key = _create_signing_key(brand_id=brand.pk)
+    audit_record(
+        action="brand.signing_key_rotated",
+        actor=actor,
+        target_type="brand",
+        target_id=brand.pk,
+        brand_id=brand.pk,
+        before={"kid": current.kid if current is not None else None},
+        after={"kid": key.kid},
+    )
+    _publish_current_kid(brand, key.kid)
+    return key
+
+
+def signing_key_note_signed(*, key: BrandSigningKey, exp: datetime) -> None:
+    """Record that ``key`` signed a token expiring at ``exp``, before the token is handed
+    out, so the key stays published until then: ``signed_until`` only grows, rounded up to
+    SIGNED_UNTIL_STEP (one conditional UPDATE per key and step at most; none when the row
+    as this process read it already covers ``exp``). Bookkeeping, no audit row."""
+    if key.signed_until is not None and key.signed_until >= exp:
+        return
+    step = SIGNED_UNTIL_STEP.total_seconds()
+    until = datetime.fromtimestamp(math.ceil(exp.timestamp() / step) * step, tz=exp.tzinfo)
+    _signing_keys().filter(pk=key.pk).filter(
+        Q(signed_until__isnull=True) | Q(signed_until__lt=until)
+    ).update(signed_until=until)
+    key.signed_until = until

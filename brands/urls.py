@@ -31,6 +31,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
         apis.ApiKeyDetailApi.as_view(),
         name="staff-api-key-detail",
     ),
+    re_path(
+        rf"^brands/{SLUG}/signing-keys/?$",
+        apis.SigningKeyListApi.as_view(),
+        name="staff-signing-keys",
+    ),
+    re_path(
+        rf"^brands/{SLUG}/signing-keys/rotate/?$",
+        apis.SigningKeyRotateApi.as_view(),
+        name="staff-signing-key-rotate",
+    ),
     re_path(r"^products/?$", apis.ProductListCreateApi.as_view(), name="staff-products"),
     re_path(
         r"^products/(?P<product_id>[0-9]{1,18})/?$",

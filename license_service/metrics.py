@@ -108,6 +108,15 @@ LICENSE_CHECK_CACHE = Counter(
     ["result"],
 )
 
+LICENSE_TOKENS = Counter(
+    "license_token_total",
+    "Signed license tokens in product API answers (SPEC §12): cached (a cached token reused), "
+    "signed (a new signature), none (no token: the license has expired) or error (a token "
+    "that could not be made, e.g. an unreadable signing key: the answer went out without it).",
+    ["result"],
+)
+TOKEN_RESULTS = frozenset({"cached", "signed", "none", "error"})
+
 # Zero-valued series exist from the start, so rate() and alerts work before the first event.
 for _outcome in ACTIVATION_OUTCOMES | {"other"}:
     LICENSE_ACTIVATIONS.labels(_outcome)
@@ -118,6 +127,7 @@ for _outcome in HEARTBEAT_OUTCOMES | {"other"}:
 # The check's series, looked up once (``labels()`` costs more than the increment).
 _CHECKS = {outcome: LICENSE_CHECKS.labels(outcome) for outcome in CHECK_OUTCOMES | {"other"}}
 _CHECK_CACHE = {result: LICENSE_CHECK_CACHE.labels(result) for result in CACHE_RESULTS}
+_TOKENS = {result: LICENSE_TOKENS.labels(result) for result in TOKEN_RESULTS}
 
 
 def record_activation(outcome: str) -> None:
@@ -143,6 +153,11 @@ def record_check(outcome: str) -> None:
 def record_check_cache(result: str) -> None:
     """``near_hit`` | ``hit`` | ``miss`` | ``negative_hit`` | ``error``."""
     _CHECK_CACHE.get(result, _CHECK_CACHE["miss"]).inc()
+
+
+def record_token(result: str) -> None:
+    """``cached`` | ``signed`` | ``none`` | ``error``."""
+    _TOKENS.get(result, _TOKENS["error"]).inc()
 
 
 _RE_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")  # re_path(): (?P<name>...)

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 import license_service.openapi  # noqa: F401 (registers the security-scheme extensions)
 from activations.check.view import CheckApi, check_get
+from brands.apis import BrandJwksApi, JwksApi
 from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
 from license_service.views import CATCH_ALL_ROUTE, admin_without_slash, landing, not_found
@@ -21,6 +22,13 @@ urlpatterns = [
     # every request it serves. Any key, shaped or not: a value that is no key is answered
     # as an unknown key.
     re_path(CHECK_ROUTE, check_get, name="product-check"),
+    # Token verification keys (SPEC §12): public, cacheable.
+    re_path(r"^\.well-known/jwks\.json$", JwksApi.as_view(), name="jwks"),
+    re_path(
+        r"^api/v1/product/jwks/(?P<brand_slug>[a-z0-9-]{1,50})/?$",
+        BrandJwksApi.as_view(),
+        name="brand-jwks",
+    ),
     # The rest of the product API.
     path("api/v1/product/", include("activations.urls")),
     path("api/v1/", include("brands.urls")),

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "license_service.settings.bench")
 os.environ.setdefault("SECRET_KEY", "measure-" + "x" * 50)
+os.environ.setdefault("SIGNING_KEYS_SECRET", "measure-signing-" + "y" * 32)
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 for name in ("THROTTLE_PRODUCT_IP", "THROTTLE_PRODUCT_KEY", "THROTTLE_UNKNOWN_KEY_IP"):
     os.environ.setdefault(name, "100000000/s")

@@ -156,6 +156,7 @@ def settings_environments(workdir: Path) -> tuple[dict[str, str], dict[str, str]
     env = {
         **base_env,
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "SIGNING_KEYS_SECRET": secrets.token_urlsafe(48),
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "STATIC_ROOT": str(workdir / "static"),

@@ -2,7 +2,8 @@
 # The Debian packages tests run for real, besides the ones .ci/run lists itself: WordPress
 # and the PHP CLI with its curl and MySQL extensions (the EDD end-to-end test,
 # tests/wordpress/e2e; MariaDB is the machine's), and Chromium with its driver (the staff
-# console's browser test, tests/console/test_browser.py).
+# console's browser test, tests/console/test_browser.py), node and npm (the license-token
+# interop test verifies with the npm package jose: tests/js).
 #
 #   scripts/test_tools.sh            install the missing ones with apt-get (root); quick when
 #                                    they are all there
@@ -19,6 +20,8 @@ php -m 2>/dev/null | grep -ix mysqli >/dev/null || missing+=(php-mysql)
 [ -f "${WPE2E_WORDPRESS_DIR:-/usr/share/wordpress}/wp-settings.php" ] || missing+=(wordpress)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ "${1:-}" = "--missing" ]; then
     if [ ${#missing[@]} -gt 0 ]; then printf '%s\n' "${missing[@]}"; fi

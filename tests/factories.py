@@ -8,7 +8,8 @@ import factory
 from django.contrib.auth import get_user_model
 
 from activations.models import Activation
-from brands.models import Brand, Product
+from brands.models import Brand, BrandSigningKey, Product
+from brands.signing import encrypt_private_key, new_key_pair
 from licensing.keys import generate_license_key
 from licensing.models import License, LicenseKey
 
@@ -16,11 +17,33 @@ from licensing.models import License, LicenseKey
 class BrandFactory(factory.django.DjangoModelFactory[Brand]):
     class Meta:
         model = Brand
+        skip_postgeneration_save = True  # the hook writes its own row
 
     name = factory.Sequence(lambda n: f"Brand {n}")
     slug = factory.Sequence(lambda n: f"brand-{n}")
     key_prefix = factory.Sequence(
         lambda n: "B" + "".join(chr(ord("A") + int(d)) for d in f"{n:03d}")
+    )
+
+    @factory.post_generation  # type: ignore[untyped-decorator]
+    def signing_key(obj: Brand, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """A current signing key, as a brand has once it signed a token (a factory writes
+        rows without audit, as for every model); ``signing_key=False``: none yet."""
+        if create and extracted is not False:
+            signing_key_create(obj)
+
+
+def signing_key_create(brand: Brand, **fields: Any) -> BrandSigningKey:
+    """A signing key row for ``brand`` (current unless ``retired_at`` is given)."""
+    pair = new_key_pair()
+    return BrandSigningKey.objects.create(
+        brand=brand,
+        kid=pair.kid,
+        public_key=pair.public_key,
+        private_key_encrypted=encrypt_private_key(
+            pair.private_raw, brand_id=brand.pk, kid=pair.kid
+        ),
+        **fields,
     )
 
 

@@ -45,6 +45,7 @@ from activations.errors import (
 )
 from activations.models import Environment
 from activations.normalize import clean_instance_identifier
+from activations.tokens import activation_token, check_answer_with_tokens, seat_answer
 from license_service import metrics
 from license_service.errors import DomainError, Throttled
 from license_service.logging import bind_license_key
@@ -226,6 +227,9 @@ def _activate(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpRespo
             is_local=result.environment != Environment.PRODUCTION,
         )
     )
+    body["license_token"] = activation_token(  # SPEC §12; EDD clients ignore extra fields
+        request, activation_id=result.activation_id, answer=seat_answer(seats)
+    )
     return _answer(body)
 
 
@@ -350,6 +354,8 @@ def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse
             is_local=_is_local(instance, data),
         )
     )
+    if instance is not None:  # SPEC §12, as the product API's check answers it
+        body["license_token"] = check_answer_with_tokens(request, answer, instance)["license_token"]
     return _answer(body)
 
 

@@ -22,13 +22,13 @@ from rest_framework import exceptions as drf
 from rest_framework.views import APIView
 
 from activations.check.limits import CHECK_ERRORS, PRODUCT_TAG, limit_ip
-from activations.check.read import check
 from activations.serializers import (
     CheckInputSerializer,
     CheckOutputSerializer,
     CheckQuerySerializer,
     check_params,
 )
+from activations.tokens import check_with_tokens
 from license_service import metrics
 from license_service.api.errors import error_response
 from license_service.api.exceptions import database_unavailable_response, domain_error_response
@@ -71,7 +71,7 @@ def _check_recorded(
             raise
         raw = raw_key if raw_key is not None else key
         assert raw is not None  # noqa: S101 (check_params requires it)
-        response = check(request, raw, product_slug, instance)
+        response = check_with_tokens(request, raw, product_slug, instance)
     except Exception as exc:
         metrics.record_check(outcome_code(exc))
         raise

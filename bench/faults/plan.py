@@ -16,6 +16,7 @@ REQUEST_TIMEOUT = 10.0  # seconds; an answer slower than this is a hang
 
 
 SECRET_KEY = "faults-" + "0123456789abcdef" * 3
+SIGNING_KEYS_SECRET = "faults-signing-" + "fedcba9876543210" * 2
 
 
 HIGH_RATE = "1000000/m"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.faults.keys import KEYS_USED
-from bench.faults.plan import HIGH_RATE, SECRET_KEY
+from bench.faults.plan import HIGH_RATE, SECRET_KEY, SIGNING_KEYS_SECRET
 from bench.services import Stack
 
 
@@ -16,6 +16,7 @@ def server_env(stack: Stack, **overrides: str) -> dict[str, str]:
     env = {
         "DJANGO_SETTINGS_MODULE": "license_service.settings.production",
         "SECRET_KEY": SECRET_KEY,
+        "SIGNING_KEYS_SECRET": SIGNING_KEYS_SECRET,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
         "SECURE_HSTS_SECONDS": "0",

@@ -381,3 +381,21 @@ DOWNLOAD_URL_TTL = env.int("DOWNLOAD_URL_TTL", default=3600)
 # deploy/nginx/default.conf.template): downloads are then handed to nginx with
 # X-Accel-Redirect. Empty: the application streams the file itself.
 DOWNLOADS_ACCEL_REDIRECT = env("DOWNLOADS_ACCEL_REDIRECT", default="")
+
+# --- Signed license tokens (SPEC §12; brands.signing, activations.tokens) -----------------
+# The secret the brands' Ed25519 private keys are encrypted with at rest (AES-256-GCM, key
+# derived by HKDF-SHA256). Distinct from SECRET_KEY: rotating SECRET_KEY (sessions, signed
+# download URLs) must not make every signing key unreadable, and a leak of one is not a
+# leak of the other. Production refuses to start without a 32+ character value; this
+# default is for development and tests only. Changing it makes the stored keys unreadable:
+# tokens are then omitted (an error logged and counted) until staff rotate every brand's key.
+SIGNING_KEYS_SECRET = env(
+    "SIGNING_KEYS_SECRET", default="insecure-dev-only-signing-keys-secret-0123456789"
+)
+SIGNING_KEYS_SECRET_MIN_LENGTH = 32
+# The tokens' `iss` claim: the service's public base URL (e.g. https://licenses.example.com).
+# Empty: the request's own absolute base (scheme and host as the proxy hands them over).
+PUBLIC_URL = env("PUBLIC_URL", default="").rstrip("/")
+# JWKS answers: Cache-Control max-age in seconds. Short: a rotation publishes a new key at
+# once, and a verifier that meets an unknown kid refetches anyway.
+JWKS_MAX_AGE = env.int("JWKS_MAX_AGE", default=300)

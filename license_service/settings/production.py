@@ -13,7 +13,7 @@ from django.core.checks.security.base import (
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import MIDDLEWARE, RELEASES_STORAGE, env
+from .base import MIDDLEWARE, RELEASES_STORAGE, SIGNING_KEYS_SECRET_MIN_LENGTH, env
 
 SECRET_KEY = env("SECRET_KEY", default="")
 # Django's own bounds (the security.W009 check of ``check --deploy``), refused at start.
@@ -25,6 +25,19 @@ if (
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random value of 50+ characters "
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
+
+# The key that encrypts the brands' signing keys (SPEC §12): required, long, not SECRET_KEY.
+SIGNING_KEYS_SECRET = env("SIGNING_KEYS_SECRET", default="")
+if (
+    len(SIGNING_KEYS_SECRET) < SIGNING_KEYS_SECRET_MIN_LENGTH
+    or SIGNING_KEYS_SECRET.startswith("insecure-")
+    or SIGNING_KEYS_SECRET == SECRET_KEY
+):
+    raise ImproperlyConfigured(
+        f"SIGNING_KEYS_SECRET must be set to a random value of {SIGNING_KEYS_SECRET_MIN_LENGTH}+ "
+        "characters, distinct from SECRET_KEY "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(48))')."
     )
 
 DEBUG = False

@@ -468,6 +468,7 @@ def test_staff_creates_a_product(staff_client, brand):
         "heartbeat_seconds",
         "non_production_limit",
         "edd_item_id",
+        "token_lifetime_seconds",
         "created_at",
     }
     assert (body["brand"], body["slug"], body["default_max_seats"]) == (
@@ -595,7 +596,12 @@ def test_staff_changes_a_products_name_and_default_seats(staff_client, product):
     product.refresh_from_db()
     assert product.default_max_seats is None
     event = AuditEvent.objects.get(action="product.updated")
-    seat_settings = {"heartbeat_seconds": None, "non_production_limit": 10, "edd_item_id": None}
+    seat_settings = {
+        "heartbeat_seconds": None,
+        "non_production_limit": 10,
+        "edd_item_id": None,
+        "token_lifetime_seconds": 7 * 24 * 3600,
+    }
     assert event.before == {
         "name": "RankMath Pro",
         "slug": "rankmath-pro",

@@ -25,7 +25,8 @@ RECORDED = (
 # What .ci/run needs from the machine besides the tools stubbed below.
 SYSTEM_TOOLS = ("dirname", "env", "ls", "seq", "sleep", "sh", "bash", "grep", "cat")
 BROWSER = ("chromium", "chromedriver")
-PACKAGED_TOOLS = ("nginx", "docker-compose", "php", *BROWSER)
+NODE = ("node", "npm")
+PACKAGED_TOOLS = ("nginx", "docker-compose", "php", *BROWSER, *NODE)
 # The PHP extensions the stand-in php lists (php -m) unless told otherwise.
 PHP_MODULES = ("curl", "mysqli")
 
@@ -126,14 +127,20 @@ def test_ci_takes_its_database_redis_and_fault_ports_from_the_environment(tmp_pa
     ("present", "installed"),
     [
         (PACKAGED_TOOLS, []),
-        (("docker-compose", "php", *BROWSER), ["nginx-light"]),
-        (("nginx", "php", *BROWSER), ["docker-compose"]),
-        (("nginx", "docker-compose", "php"), ["chromium", "chromium-driver"]),
-        (("nginx", "docker-compose", "php", "chromium"), ["chromium-driver"]),
-        (("php",), ["chromium", "chromium-driver", "nginx-light", "docker-compose"]),
+        (("docker-compose", "php", *BROWSER, *NODE), ["nginx-light"]),
+        (("nginx", "php", *BROWSER, *NODE), ["docker-compose"]),
+        (("nginx", "docker-compose", "php", *NODE), ["chromium", "chromium-driver"]),
+        (("nginx", "docker-compose", "php", "chromium", *NODE), ["chromium-driver"]),
+        (("nginx", "docker-compose", "php", *BROWSER), ["nodejs", "npm"]),
+        (
+            ("php",),
+            ["chromium", "chromium-driver", "nodejs", "npm", "nginx-light", "docker-compose"],
+        ),
     ],
 )
-def test_ci_installs_nginx_compose_and_chromium_only_when_missing(tmp_path, present, installed):
+def test_ci_installs_nginx_compose_chromium_and_node_only_when_missing(
+    tmp_path, present, installed
+):
     run_ci(tmp_path, present=present)
     installs = [line for line in (tmp_path / "calls").read_text().splitlines() if "install" in line]
     if not installed:
@@ -148,12 +155,17 @@ def test_ci_installs_nginx_compose_and_chromium_only_when_missing(tmp_path, pres
         (PACKAGED_TOOLS, PHP_MODULES, False, ["wordpress"]),
         (PACKAGED_TOOLS, ("curl",), True, ["php-mysql"]),
         (
-            ("nginx", "docker-compose", *BROWSER),
+            ("nginx", "docker-compose", *BROWSER, *NODE),
             (),
             False,
             ["php-cli", "php-curl", "php-mysql", "wordpress"],
         ),
-        (("php", "docker-compose", *BROWSER), PHP_MODULES, False, ["wordpress", "nginx-light"]),
+        (
+            ("php", "docker-compose", *BROWSER, *NODE),
+            PHP_MODULES,
+            False,
+            ["wordpress", "nginx-light"],
+        ),
     ],
 )
 def test_ci_installs_wordpress_and_php_for_the_e2e_test_only_when_missing(

@@ -207,6 +207,7 @@ def test_compose_runs_production_settings_with_a_required_secret(compose):
     env = compose["services"]["web"]["environment"]
     assert env["DJANGO_SETTINGS_MODULE"] == "license_service.settings.production"
     assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")
+    assert env["SIGNING_KEYS_SECRET"].startswith("${SIGNING_KEYS_SECRET:?")
     assert env["DATABASE_URL"].startswith("postgres://")
     assert env["REDIS_URL"].startswith("redis://")
 
@@ -225,7 +226,7 @@ def _compose_client() -> list[str] | None:
 def test_compose_client_accepts_the_file():
     client = _compose_client()
     assert client is not None
-    env = {**os.environ, "SECRET_KEY": "x" * 64}
+    env = {**os.environ, "SECRET_KEY": "x" * 64, "SIGNING_KEYS_SECRET": "y" * 48}
     result = subprocess.run(
         [*client, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
         cwd=ROOT,

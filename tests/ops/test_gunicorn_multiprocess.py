@@ -48,6 +48,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "license_service.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "SIGNING_KEYS_SECRET": secrets.token_urlsafe(48),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",

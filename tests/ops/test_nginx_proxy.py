@@ -79,6 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "license_service.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "SIGNING_KEYS_SECRET": secrets.token_urlsafe(48),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"sqlite:///{base / 'db.sqlite3'}",

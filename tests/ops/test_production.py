@@ -12,11 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = secrets.token_urlsafe(64)
+GOOD_SIGNING_SECRET = secrets.token_urlsafe(48)
 
 
 def run_with(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     env["DJANGO_SETTINGS_MODULE"] = "license_service.settings.production"
+    env["SIGNING_KEYS_SECRET"] = GOOD_SIGNING_SECRET
     env["ALLOWED_HOSTS"] = "licenses.example.com"
     for key, value in env_overrides.items():
         if value is None:
@@ -42,6 +44,34 @@ def test_production_refuses_to_start_without_a_real_secret(secret):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "signing_secret",
+    [None, "", "s" * 31, "insecure-dev-only-signing-keys-secret-0123456789", "same-as-secret-key"],
+)
+def test_production_refuses_to_start_without_a_real_signing_keys_secret(signing_secret):
+    if signing_secret == "same-as-secret-key":
+        signing_secret = GOOD_SECRET
+    result = run_with({"SECRET_KEY": GOOD_SECRET, "SIGNING_KEYS_SECRET": signing_secret}, "check")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SIGNING_KEYS_SECRET" in result.stderr
+
+
+def test_production_starts_with_a_32_character_signing_keys_secret():
+    code = "from django.conf import settings as s; print(len(s.SIGNING_KEYS_SECRET))"
+    secret = secrets.token_hex(16)
+    result = run_with(
+        {"SECRET_KEY": GOOD_SECRET, "SIGNING_KEYS_SECRET": secret},
+        "shell",
+        "--verbosity",
+        "0",
+        "-c",
+        code,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "32"
 
 
 def test_production_refuses_debug():

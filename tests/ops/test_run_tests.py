@@ -189,5 +189,6 @@ def test_the_makefile_test_target_runs_the_runner():
     makefile = (Path(run_tests.ROOT) / "Makefile").read_text()
     recipe = [line.strip() for line in makefile.split("\ntest: ", 1)[1].splitlines()[1:3]]
     # The Debian packages some tests need are installed first (test-tools), then the runner.
-    assert makefile.split("\ntest: ", 1)[1].splitlines()[0].split() == ["$(STAMP)", "test-tools"]
+    prerequisites = makefile.split("\ntest: ", 1)[1].splitlines()[0].split()
+    assert prerequisites[:2] == ["$(STAMP)", "test-tools"]
     assert recipe[0] == "$(BIN)/python scripts/run_tests.py $(ARGS)"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 from urllib.parse import urlencode
 
+import jwt
 import pytest
 from django.db import OperationalError
 from django.utils import timezone
@@ -37,6 +38,8 @@ def test_activation_takes_a_seat_and_answers_as_edd(client, key, license_):
     body = answer(response)
     checksum = body.pop("checksum")
     assert len(checksum) == 32
+    token = body.pop("license_token")  # SPEC §12: an extra field EDD clients ignore
+    assert jwt.get_unverified_header(token)["typ"] == "license+jwt"
     assert body == {
         "success": True,
         "license": "valid",
@@ -332,6 +335,8 @@ def test_check_of_an_active_site_is_valid(client, key, license_):
     edd(client, "activate_license", license=key, item_id=ITEM_ID, url=SITE)
     body = answer(edd(client, "check_license", license=key, item_name="RankMath Pro", url=SITE))
     body.pop("checksum")
+    claims = jwt.decode(body.pop("license_token"), options={"verify_signature": False})
+    assert (claims["instance"], claims["status"]) == ("example.com", "valid")
     assert body == {
         "success": True,
         "license": "valid",
