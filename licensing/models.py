@@ -13,6 +13,8 @@ from brands.models import Brand, Product
 from license_service.hostnames import domain_to_ascii
 
 MAX_EMAIL_LENGTH = 254
+# The brand API's PATCH actions (SPEC §5 US2), each a service in licensing.services.
+LIFECYCLE_ACTIONS = ("renew", "suspend", "resume", "cancel", "set_seats")
 
 
 def normalize_email(email: str, *, strict: bool = False) -> str:
