@@ -27,7 +27,14 @@ from brands.limits import (
     heartbeat_seconds_problem,
     non_production_limit_problem,
 )
-from brands.models import ALL_SCOPES, DEFAULT_SCOPES, Brand, BrandApiKey, Product
+from brands.models import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    MAX_EXPIRING_SOON_DAYS,
+    Brand,
+    BrandApiKey,
+    Product,
+)
 from brands.patterns import PATTERN_HELP, host_patterns_problem
 from license_service.admin import ReadOnlyInline
 
@@ -174,10 +181,24 @@ class HostPatternsField(forms.CharField):
 
 class BrandForm(forms.ModelForm):
     non_production_patterns = HostPatternsField(label="Non-production patterns")
+    # Optional in the form (a new brand gets the model's default, 7).
+    expiring_soon_days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_EXPIRING_SOON_DAYS,
+        help_text="Days before expiry that license.expiring_soon is announced (0: never).",
+    )
 
     class Meta:
         model = Brand
-        fields = ["name", "slug", "key_prefix", "is_active", "non_production_patterns"]
+        fields = [
+            "name",
+            "slug",
+            "key_prefix",
+            "is_active",
+            "non_production_patterns",
+            "expiring_soon_days",
+        ]
 
 
 @admin.register(Brand)
@@ -191,7 +212,15 @@ class BrandAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Brand | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("name", "slug", "key_prefix", "non_production_patterns")
-        return ("name", "slug", "key_prefix", "is_active", "non_production_patterns", "created_at")
+        return (
+            "name",
+            "slug",
+            "key_prefix",
+            "is_active",
+            "non_production_patterns",
+            "expiring_soon_days",
+            "created_at",
+        )
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Brand | None = None
@@ -216,6 +245,11 @@ class BrandAdmin(admin.ModelAdmin):
                 name=data["name"],
                 is_active=data["is_active"],
                 non_production_patterns=data["non_production_patterns"],
+                expiring_soon_days=(
+                    form.initial["expiring_soon_days"]
+                    if data.get("expiring_soon_days") is None
+                    else data["expiring_soon_days"]
+                ),
                 actor=_actor(request),
             )
 

@@ -82,6 +82,11 @@ class License(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The expiry that ``license.expired`` / ``license.expiring_soon`` was announced for
+    # (SPEC §14): once per license per expiry; a renewal sets a new expiry to announce.
+    # The jobs claim an announcement with a conditional UPDATE of these (licensing.jobs).
+    expired_announced_for = models.DateTimeField(null=True, blank=True, editable=False)
+    expiring_soon_announced_for = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -98,7 +103,15 @@ class License(models.Model):
                 name="license_max_seats_positive",
             ),
         ]
-        indexes = [models.Index(fields=["product", "status"], name="license_product_status_idx")]
+        indexes = [
+            models.Index(fields=["product", "status"], name="license_product_status_idx"),
+            # The expiry jobs' scan: valid licenses by expiry.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="valid", expires_at__isnull=False),
+                name="license_valid_expiry_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.license_key_id}/{self.product_id}"

@@ -1,0 +1,100 @@
+"""The scheduled jobs are safe on several hosts at once (SPEC §14), on PostgreSQL: two
+processes running the same job at the same time announce each expiry exactly once; and a
+real Celery worker (celery.contrib.testing, in-memory transport) runs the scheduled tasks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import connection
+from django.utils import timezone
+
+from events.models import Event
+from license_service.celery import app
+from licensing import jobs
+from licensing.tasks import announce_expired
+from tests.conftest import requires_postgres
+from tests.factories import LicenseFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+LICENSES = 60
+
+
+def _expired(product, n=LICENSES):
+    past = timezone.now() - timedelta(seconds=1)
+    return LicenseFactory.create_batch(n, product=product, expires_at=past)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_running_the_expiry_job_announce_each_license_once(product):
+    _expired(product)
+    settings_dict = connection.settings_dict
+    url = (
+        f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:"
+        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "license_service.settings.test",
+        "LOG_LEVEL": "WARNING",
+    }
+    if settings_dict.get("PASSWORD"):
+        env["PGPASSWORD"] = settings_dict["PASSWORD"]
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "manage.py", "announce_expired_licenses"]
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    counts = [int(out.decode().split()[1]) for out, _ in outputs]
+    assert sum(counts) == LICENSES
+    assert Event.objects.filter(type="license.expired").count() == LICENSES
+    assert Event.objects.values("data__license__license_id").distinct().count() == LICENSES
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_threads_running_the_expiry_job_at_once_announce_each_license_once(product):
+    _expired(product)
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(10)
+            results.append(jobs.licenses_announce_expired(batch=7))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(results) == LICENSES
+    assert Event.objects.filter(type="license.expired").count() == LICENSES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_runs_the_scheduled_tasks(product):
+    _expired(product, n=3)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        announce_expired.delay()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if Event.objects.filter(type="license.expired").count() == 3:
+                break
+            time.sleep(0.1)
+    assert Event.objects.filter(type="license.expired").count() == 3
