@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from drf_spectacular.utils import extend_schema
-from kombu import Connection
+from kombu.connection import Connection
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -85,7 +85,7 @@ def _check_broker() -> bool:
     """A connection to the Celery broker (Redis or RabbitMQ), one attempt, 1 s at most:
     without it changes are still committed with their events, but no background work runs."""
     try:
-        with Connection(
+        with Connection(  # type: ignore[no-untyped-call]  # kombu ships no types
             settings.CELERY_BROKER_URL,
             connect_timeout=BROKER_TIMEOUT,
             transport_options={"socket_timeout": BROKER_TIMEOUT},
