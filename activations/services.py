@@ -51,6 +51,7 @@ from license_service.errors import NotFound, ValidationFailed
 from license_service.redis.breaker import cache_failed, cache_unavailable
 from licensing.keys import canonical_license_key
 from licensing.models import License
+from licensing.outbox import activation_data, activation_events
 from licensing.selectors import seats_remaining
 
 MAX_DB_ID = 2**63 - 1
@@ -247,13 +248,15 @@ def _make_room(
     ).update(reclaimed_at=now)
     if reclaimed != need:  # defensive (rows are locked): undo everything, refuse
         raise _refusal(license_, environment, counts)
-    _audit_reclaimed(license_=license_, activations=dead, actor=actor)
+    _audit_reclaimed(license_=license_, activations=dead, actor=actor, now=now)
     counts.add(environment, rows=-need, live=0)
 
 
-def _audit_reclaimed(*, license_: License, activations: list[Activation], actor: Actor) -> None:
-    """One ``activation.reclaimed`` row per activation, in one INSERT, and the key's check
-    cache forgotten on commit."""
+def _audit_reclaimed(
+    *, license_: License, activations: list[Activation], actor: Actor, now: datetime
+) -> None:
+    """One ``activation.reclaimed`` row per activation, in one INSERT, their events (one
+    more), and the key's check cache forgotten on commit."""
     audit_record_many(
         action="activation.reclaimed",
         actor=actor,
@@ -268,6 +271,13 @@ def _audit_reclaimed(*, license_: License, activations: list[Activation], actor:
             )
             for activation in activations
         ],
+    )
+    for activation in activations:
+        activation.reclaimed_at = now
+    activation_events(
+        "activation.reclaimed",
+        license_id=license_.pk,
+        activations=[_event_data(license_, activation) for activation in activations],
     )
     check_cache_forget_on_commit(license_.license_key.key)
 
@@ -292,7 +302,7 @@ def _take_back(
     _audited(
         "activation.created",
         license_=license_,
-        activation_id=activation.pk,
+        activation=activation,
         actor=actor,
         after={**_activation_snapshot(activation), "reason": "returned", **extra},
     )
@@ -302,24 +312,32 @@ def _audited(
     action: str,
     *,
     license_: License,
-    activation_id: int,
+    activation: Activation,
     actor: Actor,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """One audit row of a seat change on this license, and the key's check answer
-    forgotten on commit: what every seat write ends with."""
+    """One audit row of a seat change on this license, its event (SPEC §13), and the key's
+    check answer forgotten on commit: what every seat write ends with."""
     audit_record(
         action=action,
         actor=actor,
         target_type="activation",
-        target_id=activation_id,
+        target_id=activation.pk,
         brand_id=license_.product.brand_id,
         license_id=license_.pk,
         before=before,
         after=after,
     )
+    activation_events(
+        action, license_id=license_.pk, activations=[_event_data(license_, activation)]
+    )
     check_cache_forget_on_commit(license_.license_key.key)
+
+
+def _event_data(license_: License, activation: Activation) -> dict[str, Any]:
+    activation.license = license_  # loaded with its product: no query
+    return activation_data(activation)
 
 
 def _activation_snapshot(activation: Activation) -> dict[str, object]:
@@ -426,7 +444,7 @@ def activation_create(
         _audited(
             "activation.created",
             license_=license_,
-            activation_id=activation.pk,
+            activation=activation,
             actor=actor,
             after={**_activation_snapshot(activation), **extra},
         )
@@ -476,7 +494,7 @@ def _release_replaced(
     _audited(
         "activation.released",
         license_=license_,
-        activation_id=activation.pk,
+        activation=activation,
         actor=actor,
         before=_activation_snapshot(activation),
         after={"reason": "replaced", "by": by},
@@ -493,7 +511,7 @@ def _release(*, license_: License, activation: Activation, actor: Actor) -> Seat
     _audited(
         "activation.released",
         license_=license_,
-        activation_id=activation_id,
+        activation=activation,
         actor=actor,
         before=before,
     )
@@ -529,7 +547,15 @@ def activation_release_by_id(*, brand: Brand, activation_id: int, actor: Actor) 
         raise NotFound()
     activation = (
         Activation.objects.filter(pk=activation_id, license__product__brand=brand)
-        .only("pk", "license_id", "instance_identifier", "activated_at", "last_seen_at")
+        .only(
+            "pk",
+            "license_id",
+            "instance_identifier",
+            "activated_at",
+            "last_seen_at",
+            "environment",
+            "reclaimed_at",
+        )
         .first()
     )
     if activation is None:
@@ -809,5 +835,5 @@ def activations_reclaim(
     if reclaimed != len(dead):  # defensive (the rows are locked): the next run retries
         transaction.set_rollback(True)
         return []
-    _audit_reclaimed(license_=license_, activations=dead, actor=actor)
+    _audit_reclaimed(license_=license_, activations=dead, actor=actor, now=now)
     return [_reclaimed(a) for a in dead]

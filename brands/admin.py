@@ -32,6 +32,7 @@ from brands.limits import (
 from brands.models import (
     ALL_SCOPES,
     DEFAULT_SCOPES,
+    MAX_EXPIRING_SOON_DAYS,
     Brand,
     BrandApiKey,
     BrandSigningKey,
@@ -183,10 +184,24 @@ class HostPatternsField(forms.CharField):
 
 class BrandForm(forms.ModelForm):
     non_production_patterns = HostPatternsField(label="Non-production patterns")
+    # Optional in the form (a new brand gets the model's default, 7).
+    expiring_soon_days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_EXPIRING_SOON_DAYS,
+        help_text="Days before expiry that license.expiring_soon is announced (0: never).",
+    )
 
     class Meta:
         model = Brand
-        fields = ["name", "slug", "key_prefix", "is_active", "non_production_patterns"]
+        fields = [
+            "name",
+            "slug",
+            "key_prefix",
+            "is_active",
+            "non_production_patterns",
+            "expiring_soon_days",
+        ]
 
 
 @admin.register(Brand)
@@ -222,6 +237,7 @@ class BrandAdmin(admin.ModelAdmin):
             "is_active",
             "non_production_patterns",
             "signing_keys",
+            "expiring_soon_days",
             "created_at",
         )
 
@@ -264,6 +280,11 @@ class BrandAdmin(admin.ModelAdmin):
                 name=data["name"],
                 is_active=data["is_active"],
                 non_production_patterns=data["non_production_patterns"],
+                expiring_soon_days=(
+                    form.initial["expiring_soon_days"]
+                    if data.get("expiring_soon_days") is None
+                    else data["expiring_soon_days"]
+                ),
                 actor=_actor(request),
             )
 

@@ -253,7 +253,8 @@ class BrandDetailApi(StaffApi):
         tags=[STAFF_TAG],
         summary="Rename, deactivate or reactivate a brand, or set its non-production patterns",
         parameters=[SLUG_PARAMETER],
-        description="Only `name`, `is_active` and `non_production_patterns` can change: the "
+        description="Only `name`, `is_active`, `non_production_patterns` and "
+        "`expiring_soon_days` can change: the "
         "slug and key prefix are part of URLs and license keys. New patterns classify "
         "activations made from then on; existing activations keep their environment.",
         request=BrandUpdateInputSerializer,

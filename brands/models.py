@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -22,6 +22,9 @@ DEFAULT_SCOPES = [SCOPE_LICENSES_READ, SCOPE_LICENSES_WRITE]
 MAX_SEATS = 2**31 - 1
 
 
+MAX_EXPIRING_SOON_DAYS = 365
+
+
 class Brand(models.Model):
     name = models.CharField(max_length=100)
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
@@ -30,6 +33,14 @@ class Brand(models.Model):
     # Host globs (``*.staging.example.com``, ``dev-*.example.org``) whose activations are
     # staging, beside the built-in rules (activations.environment).
     non_production_patterns = models.JSONField(default=list, db_default=[], blank=True)
+    # ``license.expiring_soon`` is announced this many days before a license expires
+    # (SPEC §14); 0: never.
+    expiring_soon_days = models.PositiveSmallIntegerField(
+        default=7,
+        db_default=7,
+        validators=[MaxValueValidator(MAX_EXPIRING_SOON_DAYS)],
+        help_text="Days before expiry that license.expiring_soon is announced (0: never).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -36,6 +36,7 @@ from brands.limits import (
 from brands.models import (
     ALL_SCOPES,
     MAX_API_KEY_LENGTH,
+    MAX_EXPIRING_SOON_DAYS,
     MAX_SEATS,
     Brand,
     BrandApiKey,
@@ -124,6 +125,11 @@ class HostPatternsMixin:
         return value
 
 
+EXPIRING_HELP = (
+    "Days before a license expires that `license.expiring_soon` is announced (0: never)."
+)
+
+
 class BrandCreateInputSerializer(HostPatternsMixin, serializers.Serializer[Any]):
     name = StrictCharField(max_length=_BRAND_NAME_MAX)
     slug = StrictCharField(max_length=_BRAND_SLUG_MAX, validators=[slug_validator])
@@ -137,6 +143,9 @@ class BrandUpdateInputSerializer(HostPatternsMixin, UpdateSerializer):
     name = StrictCharField(max_length=_BRAND_NAME_MAX, required=False)
     is_active = StrictBooleanField(required=False)
     non_production_patterns = host_patterns_field(required=False)
+    expiring_soon_days = StrictIntegerField(
+        required=False, min_value=0, max_value=MAX_EXPIRING_SOON_DAYS, help_text=EXPIRING_HELP
+    )
 
 
 class BrandOutputSerializer(serializers.Serializer[Brand]):
@@ -148,6 +157,7 @@ class BrandOutputSerializer(serializers.Serializer[Brand]):
     non_production_patterns = serializers.ListField(
         child=serializers.CharField(), help_text=PATTERN_HELP
     )
+    expiring_soon_days = serializers.IntegerField(help_text=EXPIRING_HELP)
     created_at = serializers.DateTimeField()
 
 

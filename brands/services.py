@@ -53,6 +53,7 @@ def _brand_snapshot(brand: Brand) -> dict[str, Any]:
         "key_prefix": brand.key_prefix,
         "is_active": brand.is_active,
         "non_production_patterns": brand.non_production_patterns,
+        "expiring_soon_days": brand.expiring_soon_days,
     }
 
 
@@ -121,11 +122,12 @@ def brand_update(
     name: str = _UNSET,
     is_active: bool = _UNSET,
     non_production_patterns: list[str] = _UNSET,
+    expiring_soon_days: int = _UNSET,
 ) -> Brand:
-    """Name, active flag and non-production patterns: slug and key prefix are baked into
-    URLs and keys. New patterns classify activations made from now on; existing ones keep
-    the environment they were given. Raises ValidationFailed for a pattern that is not a
-    host glob."""
+    """Name, active flag, non-production patterns and ``expiring_soon_days``: slug and key
+    prefix are baked into URLs and keys. New patterns classify activations made from now
+    on; existing ones keep the environment they were given. Raises ValidationFailed for a
+    pattern that is not a host glob."""
     if non_production_patterns is not _UNSET:
         _refuse(non_production_patterns=host_patterns_problem(non_production_patterns))
     brand = Brand.objects.select_for_update().get(pk=brand.pk)
@@ -140,6 +142,8 @@ def brand_update(
         brand.is_active = is_active
     if non_production_patterns is not _UNSET:
         brand.non_production_patterns = non_production_patterns
+    if expiring_soon_days is not _UNSET:
+        brand.expiring_soon_days = expiring_soon_days
     brand.save()
     audit_record(
         action="brand.updated",

@@ -5,3 +5,9 @@
 """
 
 __version__ = "0.1.0"
+
+# The Celery app is loaded with Django, so ``shared_task`` binds to it (Celery's Django
+# recipe).
+from .celery import app as celery_app
+
+__all__ = ["__version__", "celery_app"]

@@ -14,17 +14,27 @@ backlog) with a small fixed pool, ``WORKERS`` x ``THREADS``: at most that many d
 connections, reused from request to request, however many clients arrive at once.
 ``--reload`` restarts the workers when the code changes. Static files (the admin's) are
 served by Django's ``staticfiles_urlpatterns`` while ``DEBUG`` is on (license_service.urls).
+
+Background work runs too: one Celery worker with the beat schedule embedded (``worker
+--beat``), started beside gunicorn in the same process group (so stopping ``make run``
+stops it). With no broker configured it uses kombu's filesystem transport
+(``CELERY_FILESYSTEM_DIR``): nothing to install; with ``REDIS_URL`` or
+``CELERY_BROKER_URL`` it uses that broker.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import django
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
+
+from license_service.celery import ensure_broker_folders
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -55,6 +65,35 @@ def serve_command(bind: str) -> list[str]:
     ]
 
 
+def worker_command() -> list[str]:
+    """The Celery worker ``make run`` starts beside gunicorn: beat embedded, 2 threads."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "license_service",
+        "worker",
+        "--beat",
+        "--schedule",
+        str(Path(settings.CELERY_FILESYSTEM_DIR) / "beat-schedule"),
+        "--pool",
+        "threads",
+        "--concurrency",
+        "2",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    """Start the worker (it outlives this process's exec into gunicorn: same group)."""
+    ensure_broker_folders()
+    return subprocess.Popen(worker_command())  # noqa: S603 (our own interpreter, fixed args)
+
+
 def prepare() -> None:
     """What ``make run`` does before serving: migrate, then load the demo data."""
     django.setup()
@@ -71,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
     os.chdir(ROOT)
     prepare()
+    start_worker()
     sys.stdout.flush()
     command = serve_command(bind)
     os.execv(command[0], command)  # noqa: S606 (our own interpreter, a fixed command line)

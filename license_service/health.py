@@ -12,9 +12,11 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from drf_spectacular.utils import extend_schema
+from kombu.connection import Connection
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -37,7 +39,8 @@ class ReadinessSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["ok"])
     checks = serializers.DictField(
         child=serializers.ChoiceField(choices=["ok", "error"]),
-        help_text="One entry per component: database, database_replica (if configured), cache.",
+        help_text="One entry per component: database, database_replica (if configured), "
+        "cache, broker (when a networked Celery broker is configured).",
     )
 
 
@@ -69,12 +72,39 @@ def _check_cache() -> bool:
     return ok
 
 
+# Brokers that run in the process or on its disk (make run, tests): nothing to probe.
+EMBEDDED_BROKERS = ("filesystem://", "memory://")
+BROKER_TIMEOUT = 1.0
+
+
+def broker_is_networked() -> bool:
+    return not str(settings.CELERY_BROKER_URL).startswith(EMBEDDED_BROKERS)
+
+
+def _check_broker() -> bool:
+    """A connection to the Celery broker (Redis or RabbitMQ), one attempt, 1 s at most:
+    without it changes are still committed with their events, but no background work runs."""
+    try:
+        with Connection(  # type: ignore[no-untyped-call]  # kombu ships no types
+            settings.CELERY_BROKER_URL,
+            connect_timeout=BROKER_TIMEOUT,
+            transport_options={"socket_timeout": BROKER_TIMEOUT},
+        ) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)
+    except Exception:
+        logger.warning("readiness: broker unreachable", exc_info=True)
+        return False
+    return True
+
+
 def readiness_checks() -> dict[str, bool]:
     checks = {
         ("database" if alias == "default" else f"database_{alias}"): _check_database(alias)
         for alias in connections
     }
     checks["cache"] = _check_cache()
+    if broker_is_networked():
+        checks["broker"] = _check_broker()
     return checks
 
 

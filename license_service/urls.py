@@ -35,6 +35,8 @@ urlpatterns = [
     path("api/v1/brand/", include("licensing.urls")),
     # The brand-side seat release lives with the seat logic (activations -> licensing).
     path("api/v1/brand/", include("activations.brand_urls")),
+    # The event feed (SPEC §13).
+    path("api/v1/brand/", include("events.urls")),
     # Releases: the brand API's uploads and the signed package downloads (SPEC §11).
     path("api/v1/", include("releases.urls")),
     path("admin/", admin.site.urls),

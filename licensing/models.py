@@ -14,6 +14,8 @@ from license_service.hostnames import domain_to_ascii
 from licensing.keys import key_masked
 
 MAX_EMAIL_LENGTH = 254
+# The brand API's PATCH actions (SPEC §5 US2), each a service in licensing.services.
+LIFECYCLE_ACTIONS = ("renew", "suspend", "resume", "cancel", "set_seats")
 
 
 def normalize_email(email: str, *, strict: bool = False) -> str:
@@ -81,6 +83,11 @@ class License(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The expiry that ``license.expired`` / ``license.expiring_soon`` was announced for
+    # (SPEC §14): once per license per expiry; a renewal sets a new expiry to announce.
+    # The jobs claim an announcement with a conditional UPDATE of these (licensing.jobs).
+    expired_announced_for = models.DateTimeField(null=True, blank=True, editable=False)
+    expiring_soon_announced_for = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -97,7 +104,15 @@ class License(models.Model):
                 name="license_max_seats_positive",
             ),
         ]
-        indexes = [models.Index(fields=["product", "status"], name="license_product_status_idx")]
+        indexes = [
+            models.Index(fields=["product", "status"], name="license_product_status_idx"),
+            # The expiry jobs' scan: valid licenses by expiry.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="valid", expires_at__isnull=False),
+                name="license_valid_expiry_idx",
+            ),
+        ]
         # What the staff console's buttons need (SPEC §15), besides view_license; the groups
         # "support" and "billing" (migration 0004) hold them.
         permissions = [

@@ -91,3 +91,9 @@ def licenses_by_email(brand: Brand, email: str, *, ecosystem: bool) -> list[Lice
         .prefetch_related(Prefetch("licenses", queryset=licenses))
         .order_by("brand__slug", "id")
     )
+
+
+def license_with_seats(license_id: int) -> License:
+    """A license with its seat counts, as the brand API shows it (no brand check: the
+    services' own events use it, for a license they just changed)."""
+    return _with_seats(License.objects.filter(pk=license_id)).get()

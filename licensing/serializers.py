@@ -18,9 +18,8 @@ from license_service.api.fields import (
 )
 from licensing.expiry import EXPIRY_HORIZON_YEARS
 from licensing.keys import MAX_KEY_INPUT_LENGTH, key_masked
-from licensing.models import MAX_EMAIL_LENGTH, License, LicenseKey
+from licensing.models import LIFECYCLE_ACTIONS, MAX_EMAIL_LENGTH, License, LicenseKey
 from licensing.selectors import seats_remaining
-from licensing.services import LIFECYCLE_ACTIONS
 
 EXPIRES_AT_HELP = (
     f"In the future and at most {EXPIRY_HORIZON_YEARS} years from now, with a timezone offset."

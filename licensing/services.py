@@ -35,6 +35,7 @@ from licensing.models import (
     LicenseKey,
     normalize_email,
 )
+from licensing.outbox import activation_data, activation_events, license_event
 from licensing.signals import check_cache_forget_on_commit
 
 UNSET: Any = object()
@@ -184,6 +185,7 @@ def license_provision(
             "customer_email": customer_email,
         },
     )
+    license_event("license.provisioned", license_id=license_.pk)
     check_cache_forget_on_commit(chosen.key)
     return license_
 
@@ -242,6 +244,7 @@ def _lock(license_: License) -> License:
 def _changed(license_: License, action: str, actor: Actor, before: dict[str, Any]) -> License:
     license_.save(update_fields=["status", "expires_at", "max_seats", "updated_at"])
     _audit(action, license_, actor, before)
+    license_event(action, license_id=license_.pk)
     check_cache_forget_on_commit(license_.license_key.key)
     return license_
 
@@ -292,6 +295,7 @@ def license_cancel(*, license_: License, actor: Actor) -> License:
     before = license_snapshot(license_)
     license_.status = Status.CANCELLED
     activations = list(license_.activations.all())
+    released = [activation_data(a) for a in activations if a.reclaimed_at is None]
     for activation in activations:
         audit_record(
             action="activation.released",
@@ -304,7 +308,9 @@ def license_cancel(*, license_: License, actor: Actor) -> License:
             after={"reason": "license.cancelled"},
         )
     license_.activations.all().delete()
-    return _changed(license_, "license.cancelled", actor, before)
+    _changed(license_, "license.cancelled", actor, before)
+    activation_events("activation.released", license_id=license_.pk, activations=released)
+    return license_
 
 
 @transaction.atomic
@@ -317,9 +323,6 @@ def license_set_seats(*, license_: License, max_seats: int | None, actor: Actor)
     before = license_snapshot(license_)
     license_.max_seats = max_seats
     return _changed(license_, "license.seats_changed", actor, before)
-
-
-LIFECYCLE_ACTIONS = ("renew", "suspend", "resume", "cancel", "set_seats")
 
 
 # --- License keys --------------------------------------------------------------------------

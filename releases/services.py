@@ -19,9 +19,11 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from brands.models import Product
+from events.services import event_record
 from license_service.errors import ValidationFailed
 from releases.errors import PackageTooLarge, ReleaseInvalidTransition, VersionConflict
 from releases.models import Release
+from releases.serializers import ReleaseOutputSerializer
 from releases.signals import release_changed_on_commit
 from releases.versions import version_validate
 
@@ -156,6 +158,11 @@ def release_publish(*, release: Release, actor: Actor) -> Release:
     release.published_at = timezone.now()
     release.save(update_fields=["published_at", "updated_at"])
     _audit("release.published", release, actor, before)
+    event_record(
+        type_="release.published",
+        brand_id=release.product.brand_id,
+        data={"release": dict(ReleaseOutputSerializer(release).data)},
+    )
     release_changed_on_commit(release.product_id)
     return release
 

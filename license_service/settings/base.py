@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "audit",
+    "events",  # the outbox, the feed and the scheduled jobs' plumbing (SPEC §13-14)
     "brands",
     "licensing",
     "activations",
@@ -399,3 +400,50 @@ PUBLIC_URL = env("PUBLIC_URL", default="").rstrip("/")
 # JWKS answers: Cache-Control max-age in seconds. Short: a rotation publishes a new key at
 # once, and a verifier that meets an unknown kid refetches anyway.
 JWKS_MAX_AGE = env.int("JWKS_MAX_AGE", default=300)
+
+# --- Background work: Celery, events and scheduled jobs (SPEC §13-14; events/) ---------
+# The broker: CELERY_BROKER_URL (redis://, amqp://), else REDIS_URL, else kombu's filesystem
+# transport in CELERY_FILESYSTEM_DIR (no server: what ``make run`` uses; one machine only).
+CELERY_FILESYSTEM_DIR = Path(env("CELERY_FILESYSTEM_DIR", default=str(BASE_DIR / ".broker")))
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_FILESYSTEM_DIR / "queue"),
+        "data_folder_out": str(CELERY_FILESYSTEM_DIR / "queue"),
+        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
+        "store_processed": False,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# At least once: a task is acknowledged after it ran, so a worker killed mid-task leaves it
+# on the queue for another; tasks are written to be idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Every job is idempotent and safe on several hosts at once (a conditional UPDATE per row),
+# so two beats by mistake cost only duplicate work, never a duplicate event.
+EVENTS_JOB_INTERVAL = env.float("EVENTS_JOB_INTERVAL", default=30.0)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "licenses-announce-expired": {
+        "task": "licensing.tasks.announce_expired",
+        "schedule": EVENTS_JOB_INTERVAL,
+    },
+    "licenses-announce-expiring-soon": {
+        "task": "licensing.tasks.announce_expiring_soon",
+        "schedule": env.float("EXPIRING_SOON_JOB_INTERVAL", default=300.0),
+    },
+    "activations-reclaim-dead": {
+        "task": "activations.tasks.reclaim_dead",
+        "schedule": env.float("RECLAIM_JOB_INTERVAL", default=300.0),
+    },
+    "idempotency-keys-purge": {
+        "task": "licensing.tasks.purge_idempotency_keys",
+        "schedule": env.float("PURGE_JOB_INTERVAL", default=3600.0),
+    },
+}
+# Days before expiry a brand hears ``license.expiring_soon`` unless it set its own.
+EXPIRING_SOON_DAYS_DEFAULT = env.int("EXPIRING_SOON_DAYS_DEFAULT", default=7)

@@ -34,3 +34,9 @@ LICENSE_SERVICE.update(
 if "replica" not in DATABASES:
     DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
     DATABASE_ROUTERS = ["license_service.routers.PrimaryReplicaRouter"]
+
+# Celery in tests: the in-memory transport (tests run task functions directly, or a worker
+# thread from celery.contrib.testing on this transport); a test that wants a real broker
+# sets its own.
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}

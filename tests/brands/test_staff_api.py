@@ -102,6 +102,7 @@ def test_staff_creates_a_brand(staff_client):
         "key_prefix",
         "is_active",
         "non_production_patterns",
+        "expiring_soon_days",
         "created_at",
     }
     assert body["slug"] == "rankmath"
@@ -280,6 +281,7 @@ def test_staff_renames_and_deactivates_a_brand(staff_client, brand):
         "key_prefix": "RNKM",
         "is_active": True,
         "non_production_patterns": [],
+        "expiring_soon_days": 7,
     }
     assert event.after == {
         "name": "Rank Math",
@@ -287,6 +289,7 @@ def test_staff_renames_and_deactivates_a_brand(staff_client, brand):
         "key_prefix": "RNKM",
         "is_active": False,
         "non_production_patterns": [],
+        "expiring_soon_days": 7,
     }
 
 

@@ -32,7 +32,16 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_has_database_cache_migrations_web_and_proxy(compose):
-    assert set(compose["services"]) == {"db", "redis", "migrate", "web", "proxy"}
+    assert set(compose["services"]) == {
+        "db",
+        "redis",
+        "broker",
+        "migrate",
+        "web",
+        "worker",
+        "beat",
+        "proxy",
+    }
     assert compose["services"]["db"]["image"].startswith("postgres:")
     assert compose["services"]["redis"]["image"].startswith("redis:")
 
@@ -331,3 +340,16 @@ def test_gunicorn_builds_no_access_log_lines(monkeypatch, tmp_path):
     logger = config["logger_class"].__new__(config["logger_class"])
     assert logger.access_log_enabled is False
     assert logger.access(None, None, {}, None) is None  # touches none of its arguments
+
+
+def test_workers_and_beat_use_a_broker_that_never_evicts(compose):
+    services = compose["services"]
+    for name in ("worker", "beat"):
+        assert services[name]["environment"]["CELERY_BROKER_URL"] == "redis://broker:6379/0"
+        assert services[name]["command"][:3] == ["celery", "--app", "license_service"]
+        assert "ports" not in services[name]
+    assert services["worker"]["command"][3] == "worker"
+    assert services["beat"]["command"][3] == "beat"
+    broker = services["broker"]["command"]
+    assert broker[broker.index("--maxmemory-policy") + 1] == "noeviction"
+    assert "allkeys-lru" in services["redis"]["command"]  # the cache: never the broker

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from celery import Celery
 from django.core.management import call_command
 from django.db import connection, connections
 
@@ -59,6 +60,7 @@ class DevServer:
     port: int
     log: Path
     database: str | None  # the PostgreSQL database it serves, None on SQLite
+    broker: Path  # the embedded Celery worker's filesystem transport
 
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None
@@ -116,6 +118,10 @@ def dev_server(
             "THROTTLE_PRODUCT_IP": "1000000/m",
             "THROTTLE_PRODUCT_KEY": "1000000/m",
             "THROTTLE_BRAND": "1000000/m",
+            # The embedded worker's queues in this test's folder, whatever REDIS_URL says:
+            # a broker's keys must not land in the Redis database the other tests use.
+            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_FILESYSTEM_DIR": str(tmp / "broker"),
         }
     )
     log = tmp / "server.log"
@@ -129,7 +135,7 @@ def dev_server(
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the master and its workers
     )
-    server = DevServer(f"http://127.0.0.1:{port}", port, log, database)
+    server = DevServer(f"http://127.0.0.1:{port}", port, log, database, tmp / "broker")
     try:
         deadline = time.monotonic() + START_DEADLINE
         while True:
@@ -268,3 +274,25 @@ def test_make_run_logs_no_license_key_in_any_form(dev_server: DevServer) -> None
     assert not shows_key_body(output, key), [
         line for line in output.splitlines() if shows_key_body(line, key)
     ][:3]
+
+
+def test_make_run_runs_a_celery_worker_on_the_embedded_broker(dev_server: DevServer) -> None:
+    """No broker installed: a task sent through the filesystem transport is run by the
+    worker ``make run`` started (SPEC §13: the two-command start stays true)."""
+    client = Celery(
+        "devserver-test",
+        broker="filesystem://",
+        broker_transport_options={
+            "data_folder_in": str(dev_server.broker / "queue"),
+            "data_folder_out": str(dev_server.broker / "queue"),
+            "control_folder": str(dev_server.broker / "control"),
+        },
+    )
+    result = client.send_task("licensing.tasks.purge_idempotency_keys")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = dev_server.log.read_text(errors="replace")
+        if f"[{result.id}] succeeded" in text:
+            break
+        time.sleep(0.5)
+    assert f"[{result.id}] succeeded" in dev_server.log.read_text(errors="replace")

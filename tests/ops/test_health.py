@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from unittest import mock
 
 import pytest
@@ -81,3 +82,29 @@ def test_probes_refuse_other_methods_with_the_json_envelope(api_client):
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
     assert "GET" in response["Allow"]
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_readyz_leaves_out_an_embedded_broker(api_client):
+    with override_settings(CELERY_BROKER_URL="filesystem://"):
+        response = api_client.get("/readyz")
+    assert response.status_code == 200
+    assert "broker" not in response.json()["checks"]
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_readyz_with_a_dead_broker_is_503_naming_the_broker(api_client):
+    with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0"):
+        response = api_client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["details"]["failed"] == ["broker"]
+    assert response.json()["details"]["checks"]["cache"] == "ok"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_readyz_reports_a_reachable_broker(api_client):
+    with override_settings(CELERY_BROKER_URL=os.environ["REDIS_URL"]):
+        response = api_client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["broker"] == "ok"
