@@ -32,6 +32,7 @@ from django.utils.text import slugify
 from activations.check.facts import CheckData, LicenseFacts
 from licensing.errors import LicenseNotFound
 from licensing.models import License, effective_status
+from releases.catalog import Catalog, CatalogProduct
 
 # The most characters of one input value looked at: anything longer is no license key,
 # item name or site address a client sends (an address is at most 255 once normalized).
@@ -187,26 +188,33 @@ def _item_name(value: str) -> str | None:
 
 
 def license_for(
-    data: CheckData, *, brand_slug: str, item_id: int | None, item_name: str | None
-) -> LicenseFacts:
-    """The key's license for the product the request names: by ``item_id`` (the product's
-    ``edd_item_id``), else by ``item_name`` (the product's name or slug, case-insensitively).
+    data: CheckData,
+    catalog: Catalog | None,
+    *,
+    brand_slug: str,
+    item_id: int | None,
+    item_name: str | None,
+) -> tuple[LicenseFacts, CatalogProduct]:
+    """The key's license for the product the request names, with that product as the
+    brand's catalogue has it: by ``item_id`` (the product's ``edd_item_id``), else by
+    ``item_name`` (the product's name or slug, case-insensitively).
 
     Raises LicenseNotFound when the key is another brand's (as if it did not exist),
     InvalidItemId when an ``item_id`` was sent and no license matches, ItemNameMismatch
     otherwise."""
-    if data["brand"] != brand_slug:
+    if data["brand"] != brand_slug or catalog is None or catalog["brand"] != brand_slug:
         raise LicenseNotFound()
-    licenses = data["licenses"]
+    held = {lic["product_slug"]: lic for lic in data["licenses"]}
+    products = [product for product in catalog["products"] if product["slug"] in held]
     if item_id is not None:
-        for lic in licenses:
-            if lic.get("edd_item_id") == item_id:
-                return lic
+        for product in products:
+            if product["edd_item_id"] == item_id:
+                return held[product["slug"]], product
     if item_name is not None:
         wanted = _names(item_name)
-        for lic in licenses:
-            if wanted & {_folded(lic.get("product_name", "")), _folded(lic["product_slug"])}:
-                return lic
+        for product in products:
+            if wanted & {_folded(product["name"]), _folded(product["slug"])}:
+                return held[product["slug"]], product
     if item_id is not None:
         raise InvalidItemId("This key has no license for that item id.")
     raise ItemNameMismatch("This key has no license for that item name.")
@@ -271,15 +279,15 @@ def license_fields(state: LicenseState, *, customer_email: str, is_local: bool) 
 
 
 def base_answer(
-    edd: EddInput, *, success: bool, license_value: str, lic: LicenseFacts | None
+    edd: EddInput, *, success: bool, license_value: str, product: CatalogProduct | None
 ) -> dict[str, Any]:
     """What every answer starts with: ``item_id`` and ``item_name`` as EDD echoes them (the
     product's own when the request left them out)."""
     item_id: int | bool = edd.item_id or False
     item_name = edd.item_name or ""
-    if lic is not None:
-        item_id = lic.get("edd_item_id") or item_id
-        item_name = item_name or lic.get("product_name", "")
+    if product is not None:
+        item_id = product["edd_item_id"] or item_id
+        item_name = item_name or product["name"]
     return {
         "success": success,
         "license": license_value,

@@ -50,6 +50,7 @@ from license_service.errors import DomainError, Throttled
 from license_service.logging import bind_license_key
 from licensing.keys import canonical_license_key
 from licensing.models import License
+from releases.catalog import Catalog, CatalogProduct, catalog_read
 from wordpress.protocol import (
     DISABLED_STATUSES,
     EddInput,
@@ -143,20 +144,22 @@ def _instance(edd: EddInput) -> str:
         raise _MissingUrl() from None
 
 
-def _is_local(instance: str | None, data: CheckData) -> bool:
+def _is_local(instance: str | None, catalog: Catalog | None) -> bool:
     if instance is None:
         return False
-    patterns = data.get("brand_patterns", ())
+    patterns = catalog["patterns"] if catalog is not None else ()
     return classify_environment(instance, patterns) != Environment.PRODUCTION
 
 
 @dataclass(slots=True)
 class _Target:
     """What an activation or deactivation learned before it was refused, if it was: the
-    key's facts, the license matched, the site."""
+    key's facts, the brand's catalogue, the license matched and its product, the site."""
 
     data: CheckData | None = None
+    catalog: Catalog | None = None
     lic: LicenseFacts | None = None
+    product: CatalogProduct | None = None
     instance: str | None = None
 
 
@@ -175,9 +178,14 @@ def _seat_target(
     target.data, _ = check_data_unwritten(key)
     if target.data is None:
         raise unknown_key(ip)
+    target.catalog = catalog_read(brand_slug)
     try:
-        target.lic = license_for(
-            target.data, brand_slug=brand_slug, item_id=edd.item_id, item_name=edd.item_name
+        target.lic, target.product = license_for(
+            target.data,
+            target.catalog,
+            brand_slug=brand_slug,
+            item_id=edd.item_id,
+            item_name=edd.item_name,
         )
     except LicenseNotFound as exc:
         raise unknown_key(ip, exc) from None
@@ -218,7 +226,7 @@ def _activate(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpRespo
         max_seats=seats.max_seats,
     )
     assert target.data is not None  # noqa: S101 (set by _seat_target)
-    body = base_answer(edd, success=True, license_value="valid", lic=target.lic)
+    body = base_answer(edd, success=True, license_value="valid", product=target.product)
     body.update(
         license_fields(
             state,
@@ -270,12 +278,12 @@ def _answered(
     lic, data = target.lic, target.data
     assert lic is not None  # noqa: S101 (a license was matched)
     assert data is not None  # noqa: S101 (the same)
-    body = base_answer(edd, success=True, license_value=license_value, lic=lic)
+    body = base_answer(edd, success=True, license_value=license_value, product=target.product)
     body.update(
         license_fields(
             state or state_of(lic, timezone.now()),
             customer_email=data["customer_email_masked"],
-            is_local=_is_local(target.instance, data),
+            is_local=_is_local(target.instance, target.catalog),
         )
     )
     return _answer(body)
@@ -283,14 +291,14 @@ def _answered(
 
 def _failure(edd: EddInput, license_value: str, error: str, target: _Target) -> HttpResponse:
     """A refused activation or deactivation, with the license's fields when it has one."""
-    body = base_answer(edd, success=False, license_value=license_value, lic=target.lic)
+    body = base_answer(edd, success=False, license_value=license_value, product=target.product)
     body["error"] = error
     if target.lic is not None and target.data is not None:
         body.update(
             license_fields(
                 state_of(target.lic, timezone.now()),
                 customer_email=target.data["customer_email_masked"],
-                is_local=_is_local(target.instance, target.data),
+                is_local=_is_local(target.instance, target.catalog),
             )
         )
     return _answer(body)
@@ -301,12 +309,15 @@ def _failure(edd: EddInput, license_value: str, error: str, target: _Target) -> 
 
 def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse:
     """The product API's check of this key, this product and this site: its read, rate
-    limits, heartbeat and cache (no SQL on a hit)."""
-    chosen: list[tuple[CheckData, LicenseFacts]] = []
+    limits, heartbeat and cache, and the brand's catalogue (no SQL on a hit of both)."""
+    chosen: list[tuple[LicenseFacts, CatalogProduct]] = []
+    catalog = catalog_read(brand_slug)
 
     def product_of(data: CheckData) -> str:
-        lic = license_for(data, brand_slug=brand_slug, item_id=edd.item_id, item_name=edd.item_name)
-        chosen.append((data, lic))
+        lic, product = license_for(
+            data, catalog, brand_slug=brand_slug, item_id=edd.item_id, item_name=edd.item_name
+        )
+        chosen.append((lic, product))
         return lic["product_slug"]
 
     try:
@@ -321,11 +332,11 @@ def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse
         if error == "missing":
             return _refused("missing")
         # The key exists, its product is another: EDD's success with that word.
-        return _answer(base_answer(edd, success=True, license_value=error, lic=None))
+        return _answer(base_answer(edd, success=True, license_value=error, product=None))
     metrics.record_check("found")
     assert isinstance(answer, dict)  # noqa: S101 (a product was chosen: not the plain check)
     assert chosen  # noqa: S101 (the same)
-    data, lic = chosen[-1]
+    lic, product = chosen[-1]
     entitlement = answer["entitlements"][0]
     status = entitlement["status"]
     if status == License.EXPIRED:
@@ -342,12 +353,12 @@ def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse
         seats_used=entitlement["seats_used"],
         max_seats=entitlement["max_seats"],
     )
-    body = base_answer(edd, success=True, license_value=license_value, lic=lic)
+    body = base_answer(edd, success=True, license_value=license_value, product=product)
     body.update(
         license_fields(
             state,
             customer_email=answer["customer_email_masked"],
-            is_local=_is_local(instance, data),
+            is_local=_is_local(instance, catalog),
         )
     )
     return _answer(body)

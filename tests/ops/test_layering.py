@@ -14,7 +14,9 @@ MAY_IMPORT = {
     "brands": {"audit"},
     "licensing": {"brands", "audit"},
     "activations": {"licensing", "brands", "audit"},
-    "releases": {"licensing", "brands", "audit"},
+    # releases reads a key's check facts (update checks) and keeps the brand catalogue in
+    # the check cache (releases.catalog): activations is below it.
+    "releases": {"activations", "licensing", "brands", "audit"},
     "wordpress": {"activations", "releases", "licensing", "brands", "audit"},
 }
 COMPOSITION_ROOTS = {"license_service/urls.py"}
