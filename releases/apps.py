@@ -8,7 +8,12 @@ class ReleasesConfig(AppConfig):
     def ready(self) -> None:
         # In ready(), as Django asks: these modules import models.
         from brands.limits import brand_catalog_changed  # noqa: PLC0415 (see above)
-        from releases.catalog import brand_catalog_changed_received  # noqa: PLC0415 (the same)
+        from releases.catalog import (  # noqa: PLC0415 (the same)
+            brand_catalog_changed_received,
+            release_changed_received,
+        )
+        from releases.signals import release_changed  # noqa: PLC0415 (the same)
 
-        # A brand's catalogue entry (products, patterns) is forgotten on commit.
+        # A brand's catalogue entry (products, patterns, releases) is forgotten on commit.
         brand_catalog_changed.connect(brand_catalog_changed_received, dispatch_uid="catalog")
+        release_changed.connect(release_changed_received, dispatch_uid="catalog-releases")

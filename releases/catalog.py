@@ -17,9 +17,14 @@ A read is the near cache (no I/O), else one round trip to the cache (no rate lim
 counted: the request's own check counts them), else the database (a few small queries,
 then stored). The product API's check never reads it.
 
+Besides the products, it holds each product's published, not yanked releases (what an
+update check renders: version, channel, dates, compatibility, the changelog as HTML), so
+``get_version`` and ``GET /api/v1/product/updates`` need no SQL on a hit either.
+
 Invalidated on commit of: a brand created (its slug may have been remembered as unknown),
 its patterns changed, a product created, renamed or given another ``edd_item_id``
-(``brands.limits.brand_catalog_changed``).
+(``brands.limits.brand_catalog_changed``); a release published, yanked or its notes edited
+(``releases.signals.release_changed``).
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ import time
 from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
+from markdown_it import MarkdownIt
 
 from activations.check.facts import check_cache_lookup
 from activations.check.keys import (
+    check_cache_forget,
     check_cache_forget_on_commit,
     check_cache_store,
     check_entry,
@@ -38,16 +45,35 @@ from activations.check.keys import (
 )
 from activations.check.near import near_cache
 from brands.models import Brand, Product
+from releases.models import Release
+from releases.versions import version_sort_key
 
 CATALOG_PREFIX = "catalog:"
 
 
+class CatalogRelease(TypedDict):
+    """One published, not yanked release, with what an update check renders of it."""
+
+    id: int
+    version: str
+    channel: str  # stable | beta
+    published_at: float  # wall clock
+    updated_at: float
+    requires: str
+    requires_php: str
+    tested: str
+    sha256: str
+    size: int
+    changelog_html: str  # the Markdown changelog rendered, raw HTML escaped
+
+
 class CatalogProduct(TypedDict):
-    """One product of the brand, as the EDD protocol names it."""
+    """One product of the brand, as the EDD protocol names it, with its releases."""
 
     slug: str
     name: str
     edd_item_id: int | None
+    releases: list[CatalogRelease]  # newest version first (PHP's version_compare)
 
 
 class Catalog(TypedDict):
@@ -107,12 +133,35 @@ def catalog_load(brand_slug: str) -> Catalog | None:
     if found is None:
         return None
     brand_id, patterns = found
-    products: list[CatalogProduct] = [
-        {"slug": slug, "name": name, "edd_item_id": edd_item_id}
-        for slug, name, edd_item_id in Product.objects.filter(brand_id=brand_id)
+    by_id: dict[int, CatalogProduct] = {
+        pk: {"slug": slug, "name": name, "edd_item_id": edd_item_id, "releases": []}
+        for pk, slug, name, edd_item_id in Product.objects.filter(brand_id=brand_id)
         .order_by("pk")
-        .values_list("slug", "name", "edd_item_id")
-    ]
+        .values_list("pk", "slug", "name", "edd_item_id")
+    }
+    published = Release.objects.filter(
+        product__brand_id=brand_id, published_at__isnull=False, yanked_at__isnull=True
+    ).order_by()
+    for release in published:
+        assert release.published_at is not None  # noqa: S101 (filtered above)
+        by_id[release.product_id]["releases"].append(
+            {
+                "id": release.pk,
+                "version": release.version,
+                "channel": release.channel,
+                "published_at": release.published_at.timestamp(),
+                "updated_at": release.updated_at.timestamp(),
+                "requires": release.requires,
+                "requires_php": release.requires_php,
+                "tested": release.tested,
+                "sha256": release.sha256,
+                "size": release.size,
+                "changelog_html": changelog_html(release.changelog),
+            }
+        )
+    products = list(by_id.values())
+    for product in products:
+        product["releases"].sort(key=lambda r: version_sort_key(r["version"]), reverse=True)
     return {
         "brand": brand_slug,
         "patterns": [pattern for pattern in patterns or () if isinstance(pattern, str)],
@@ -141,3 +190,20 @@ def catalog_forget_on_commit(brand_slug: str) -> None:
 def brand_catalog_changed_received(sender: Any, *, brand_slug: str, **kwargs: Any) -> None:
     """The receiver of ``brands.limits.brand_catalog_changed``."""
     catalog_forget_on_commit(brand_slug)
+
+
+def release_changed_received(sender: Any, *, brand_slug: str, **kwargs: Any) -> None:
+    """The receiver of ``releases.signals.release_changed`` (sent after the commit)."""
+    check_cache_forget(catalog_key(brand_slug))
+
+
+# --- changelogs -----------------------------------------------------------------------------
+
+# CommonMark with raw HTML off: a changelog's ``<script>`` is shown as text, and links with
+# a javascript:, vbscript:, file: or data: URL are not made (markdown-it's validateLink).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+
+
+def changelog_html(markdown: str) -> str:
+    """A release's Markdown changelog as HTML safe to show in WordPress's details modal."""
+    return _MARKDOWN.render(markdown) if markdown.strip() else ""

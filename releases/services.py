@@ -128,7 +128,11 @@ def release_create(
 
 
 def _locked(release: Release) -> Release:
-    return Release.objects.select_for_update().select_related("product").get(pk=release.pk)
+    return (
+        Release.objects.select_for_update(of=("self",))
+        .select_related("product__brand")
+        .get(pk=release.pk)
+    )
 
 
 def _audit(action: str, release: Release, actor: Actor, before: dict[str, Any]) -> None:
@@ -156,7 +160,7 @@ def release_publish(*, release: Release, actor: Actor) -> Release:
     release.published_at = timezone.now()
     release.save(update_fields=["published_at", "updated_at"])
     _audit("release.published", release, actor, before)
-    release_changed_on_commit(release.product_id)
+    release_changed_on_commit(release.product_id, release.product.brand.slug)
     return release
 
 
@@ -171,7 +175,7 @@ def release_yank(*, release: Release, actor: Actor) -> Release:
     release.yanked_at = timezone.now()
     release.save(update_fields=["yanked_at", "updated_at"])
     _audit("release.yanked", release, actor, before)
-    release_changed_on_commit(release.product_id)
+    release_changed_on_commit(release.product_id, release.product.brand.slug)
     return release
 
 
@@ -202,7 +206,7 @@ def release_update(
         setattr(release, name, value)
     release.save(update_fields=[*changes, "updated_at"])
     _audit("release.updated", release, actor, before)
-    release_changed_on_commit(release.product_id)
+    release_changed_on_commit(release.product_id, release.product.brand.slug)
     return release
 
 

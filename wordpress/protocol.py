@@ -33,6 +33,7 @@ from activations.check.facts import CheckData, LicenseFacts
 from licensing.errors import LicenseNotFound
 from licensing.models import License, effective_status
 from releases.catalog import Catalog, CatalogProduct
+from releases.versions import MAX_VERSION_LENGTH
 
 # The most characters of one input value looked at: anything longer is no license key,
 # item name or site address a client sends (an address is at most 255 once normalized).
@@ -74,6 +75,10 @@ class EddInput:
     item_name: str | None  # decoded twice; None: missing or "0"
     url: str  # the site, from ``url`` or the User-Agent ("" when neither gives one)
     environment: str  # the site's claim, one of ENVIRONMENT_CLAIMS, or ""
+    # get_version's: the plugin's folder, its installed version, whether betas are wanted.
+    slug: str = ""
+    version: str | None = None
+    beta: bool = False
 
     def checksum(self) -> str:
         """An md5 of the request's arguments, as EDD sends one (its arguments sorted by
@@ -105,7 +110,20 @@ def edd_input(request: HttpRequest) -> EddInput:
         item_name=_item_name(values.get("item_name", "")),
         url=url,
         environment=environment if environment in ENVIRONMENT_CLAIMS else "",
+        slug=values.get("slug", "").strip()[:MAX_SLUG_CHARS],
+        version=_version(values.get("version", "")),
+        beta=values.get("beta", "").strip().lower() in _TRUE,
     )
+
+
+# PHP's truthy spellings of a checkbox or boolean the clients send ("1", "true", "on").
+_TRUE = frozenset({"1", "true", "on", "yes"})
+MAX_SLUG_CHARS = 100
+
+
+def _version(value: str) -> str | None:
+    value = value.strip()
+    return value if value and len(value) <= MAX_VERSION_LENGTH else None
 
 
 def _merge(values: dict[str, str], items: Any) -> None:
@@ -299,3 +317,17 @@ def base_answer(
 
 # Effective statuses EDD reports as ``disabled`` (EDD's own word for a revoked license).
 DISABLED_STATUSES = frozenset({License.Status.SUSPENDED, License.Status.CANCELLED})
+
+
+# --- get_version ----------------------------------------------------------------------------
+
+
+def php_serialize(value: dict[str, str]) -> str:
+    """A PHP ``serialize()`` of an array of strings by string keys (lengths in UTF-8 bytes),
+    as EDD sends ``sections``, ``banners`` and ``icons``: the updater's ``maybe_unserialize``
+    turns it into the array WordPress indexes (a JSON object would stay a ``stdClass``)."""
+    parts = [f"a:{len(value)}:{{"]
+    for key, text in value.items():
+        parts.append(f's:{len(key.encode())}:"{key}";s:{len(text.encode())}:"{text}";')
+    parts.append("}")
+    return "".join(parts)

@@ -52,7 +52,7 @@ def test_the_catalogue_holds_the_brands_products_and_patterns(brand, edd_product
     assert found["brand"] == brand.slug
     assert found["patterns"] == ["*.dev.example.com"]
     assert found["products"] == [
-        {"slug": edd_product.slug, "name": edd_product.name, "edd_item_id": ITEM_ID}
+        {"slug": edd_product.slug, "name": edd_product.name, "edd_item_id": ITEM_ID, "releases": []}
     ]
 
 
