@@ -11,19 +11,11 @@ class ActivationsConfig(AppConfig):
             check_answer_changed_received,
             product_heartbeat_changed_received,
         )
-        from brands.limits import (  # noqa: PLC0415 (see above)
-            brand_catalog_changed,
-            product_heartbeat_changed,
-        )
+        from brands.limits import product_heartbeat_changed  # noqa: PLC0415 (see above)
         from licensing.signals import check_answer_changed  # noqa: PLC0415 (see above)
 
         check_answer_changed.connect(check_answer_changed_received, dispatch_uid="check-cache")
         # Which seats are dead changes on every license of the product: a new epoch.
         product_heartbeat_changed.connect(
             product_heartbeat_changed_received, dispatch_uid="check-cache-heartbeat"
-        )
-        # Product names, EDD item ids and brand patterns are in every cached entry of the
-        # brand (the EDD endpoint reads them): a new epoch too.
-        brand_catalog_changed.connect(
-            product_heartbeat_changed_received, dispatch_uid="check-cache-brand-catalog"
         )

@@ -13,12 +13,14 @@ from pathlib import Path
 from statistics import fmean as mean
 from typing import Any
 
-PHASE_ORDER = ["bare", "hit", "miss", "pairs"]
+PHASE_ORDER = ["bare", "hit", "miss", "pairs", "edd_check", "get_version"]
 TITLES = {
     "bare": "(a) bare Django JSON view (ceiling)",
     "hit": "(b) check, cache hit",
     "miss": "(c) check, cache miss",
     "pairs": "(d) activate + deactivate pairs",
+    "edd_check": "(e) EDD check_license, cache hit",
+    "get_version": "(f) EDD get_version, cache hit",
 }
 KEPT_UP = 0.95
 # Issue 13's speed targets ("Must not regress"), as ratios to the bare view measured in the
@@ -28,7 +30,18 @@ HIT_P99_VS_BARE_MAX = 1.5
 MISS_VS_BARE_MIN = 0.4
 # ... and the miss p99 at the large dataset against the small one, same offered rate.
 MISS_P99_LARGE_VS_SMALL_MAX = 1.2
-SHORT = {"bare": "a bare", "hit": "b hit", "miss": "c miss", "pairs": "d pairs"}
+SHORT = {
+    "bare": "a bare",
+    "hit": "b hit",
+    "miss": "c miss",
+    "pairs": "d pairs",
+    "edd_check": "e edd",
+    "get_version": "f getver",
+}
+# Issue 15's: the EDD actions' cache hits against the bare view, and a 20 MiB download's
+# worker RSS growth (streamed: flat).
+EDD_VS_BARE_MIN = 0.8
+DOWNLOAD_RSS_GROWTH_MAX_MIB = 5
 
 Run = dict[str, Any]
 
@@ -165,6 +178,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "rows": rows,
         "hit_vs_bare": per_round_ratio(runs, "hit", "bare", small, False, rps),
+        "edd_check_vs_bare": per_round_ratio(runs, "edd_check", "bare", small, False, rps),
+        "get_version_vs_bare": per_round_ratio(runs, "get_version", "bare", small, False, rps),
+        "download_rss_growth_mib": (results.get("download") or {}).get("max_growth_mib"),
         "miss_vs_bare": per_round_ratio(runs, "miss", "bare", small, False, rps),
         "paced_hit_p99_vs_bare": per_round_ratio(runs, "hit", "bare", small, True, p99),
         "miss_p99_large_vs_small": (
@@ -256,6 +272,21 @@ def targets(results: dict[str, Any], s: dict[str, Any]) -> list[tuple[str, str, 
             fmt(size_ratio, ".3f"),
             f"≤ {MISS_P99_LARGE_VS_SMALL_MAX}",
             verdict(size_ratio, lambda v: v <= MISS_P99_LARGE_VS_SMALL_MAX),
+        ),
+        *(
+            (
+                f"EDD {name} hit throughput ≥ {EDD_VS_BARE_MIN} × bare",
+                fmt(s[f"{name}_vs_bare"], ".3f"),
+                f"≥ {EDD_VS_BARE_MIN}",
+                verdict(s[f"{name}_vs_bare"], lambda v: v >= EDD_VS_BARE_MIN),
+            )
+            for name in ("edd_check", "get_version")
+        ),
+        (
+            f"20 MiB package download: a worker's RSS growth < {DOWNLOAD_RSS_GROWTH_MAX_MIB} MiB",
+            fmt(s["download_rss_growth_mib"]),
+            f"< {DOWNLOAD_RSS_GROWTH_MAX_MIB}",
+            verdict(s["download_rss_growth_mib"], lambda v: v < DOWNLOAD_RSS_GROWTH_MAX_MIB),
         ),
         (
             f"miss-path plans use index scans only (EXPLAIN at {size_label(large)})",

@@ -8,6 +8,8 @@ and load generator pinned to different cores. Phases alternate, round after roun
   (b) hit    GET /api/v1/product/check/{key}, the answer already cached
   (c) miss   the same, every request a key whose answer is not cached
   (d) pairs  POST activate then POST deactivate, fresh instance each pair
+  (e) edd_check    POST /edd/{brand}/ check_license, the key's answer and catalogue cached
+  (f) get_version  POST /edd/{brand}/ get_version, the same
 
 each first closed-loop (as fast as the server answers, fixed connections), then (a), (b)
 and (c) again at a fixed offered rate. The dataset is then grown from the small size to
@@ -18,6 +20,7 @@ measurements only. See bench/README.md for the knobs; BENCH_QUICK=1 is a smoke r
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -52,13 +55,26 @@ class Phase:
     letter: str
     title: str
     script: str
+    # Served from the cache: warmed until answered in the process, PostgreSQL's counters
+    # read after the warm-up, and the bare view measured again right after it.
+    hot: bool = False
+    action: str = ""  # the EDD action (bench/wrk/edd.lua's BENCH_EDD_ACTION)
 
 
 BARE = Phase("bare", "a", "bare Django JSON view (ceiling)", "bare.lua")
-HIT = Phase("hit", "b", "check, cache hit", "check.lua")
+HIT = Phase("hit", "b", "check, cache hit", "check.lua", hot=True)
 MISS = Phase("miss", "c", "check, cache miss", "check.lua")
 PAIRS = Phase("pairs", "d", "activate + deactivate pairs", "activate.lua")
-PHASES = {p.name: p for p in (BARE, HIT, MISS, PAIRS)}
+EDD_CHECK = Phase(
+    "edd_check", "e", "EDD check_license, cache hit", "edd.lua", hot=True, action="check_license"
+)
+GET_VERSION = Phase(
+    "get_version", "f", "EDD get_version, cache hit", "edd.lua", hot=True, action="get_version"
+)
+PHASES = {p.name: p for p in (BARE, HIT, MISS, PAIRS, EDD_CHECK, GET_VERSION)}
+# The package the download measurement fetches (issue 15: streamed with flat memory).
+DOWNLOAD_BYTES = 20 * 1024 * 1024
+DOWNLOAD_FETCHES = 3
 # Times each hot key is asked for before a hit phase (fresh connections: with two workers
 # a key misses one worker's near cache after n passes with probability 2**-n).
 PRIME_PASSES = 4
@@ -407,6 +423,8 @@ class Bench:
             "BENCH_RATE": str(rate),
             "BENCH_RUN_ID": f"{os.getpid()}x{self._wrk_calls}",
             "BENCH_KEYS_FILE": str(self.key_files.get(phase.name, "")),
+            "BENCH_EDD_ACTION": phase.action,
+            "BENCH_EDD_BRAND": seed.BRAND_SLUG,
         }
         out = subprocess.run(cmd, cwd=WRK_DIR, env=env, capture_output=True, text=True, check=False)
         for line in out.stdout.splitlines():
@@ -430,14 +448,14 @@ class Bench:
         if failed:
             log(f"priming the hot keys: {failed} of {len(keys)} answers were not 200")
 
-    def warm_until_served_in_process(self, rate: float) -> None:
+    def warm_until_served_in_process(self, rate: float, phase: Phase = HIT) -> None:
         """With the near cache on, each worker fills its own on the first checks of each
         key (and the miss phase's flushes empty it): warm up again, up to 5 times, until
         at least 99% of a warm-up's checks were answered in the process. Without a near
         cache (CHECK_NEAR_CACHE=false) nothing changes."""
         for _ in range(5):
             before = metric_counts(self.url, CACHE_METRIC) or {}
-            self.wrk_run(HIT, self.cfg.warmup, rate)  # not recorded
+            self.wrk_run(phase, self.cfg.warmup, rate)  # not recorded
             after = metric_counts(self.url, CACHE_METRIC) or {}
             counted = {k: after[k] - before.get(k, 0) for k in after}
             total = sum(counted.values())
@@ -456,14 +474,14 @@ class Bench:
         if flushing:
             flushing.__enter__()
         try:
-            if with_db and phase is not HIT:
+            if with_db and not phase.hot:
                 before = self.counters.snapshot()
-            if phase is HIT:
+            if phase.hot:
                 self.prime_hot_keys()
             warm = self.wrk_run(phase, self.cfg.warmup, rate)  # not recorded
-            if phase is HIT:
-                self.warm_until_served_in_process(rate)
-            if with_db and phase is HIT:
+            if phase.hot:
+                self.warm_until_served_in_process(rate, phase)
+            if with_db and phase.hot:
                 before = self.counters.snapshot()
             cache_before = metric_counts(self.url, CACHE_METRIC) if with_db else None
             cpu_before = self.server.worker_cpu()
@@ -476,7 +494,7 @@ class Bench:
         db: dict[str, float] | None = None
         if before is not None:
             after = self.counters.snapshot()
-            counted = max(1, result["requests"] + (0 if phase is HIT else warm["requests"]))
+            counted = max(1, result["requests"] + (0 if phase.hot else warm["requests"]))
             db = {k: round((after[k] - before[k]) / counted, 3) for k in after}
         cache_lookups = None
         if cache_before is not None and cache_after is not None:
@@ -574,7 +592,12 @@ def probe_endpoints(url: str, dataset: seed.Dataset) -> dict[str, Any]:
     a_status, a_body = http(f"{url}/api/v1/product/activate", pair)
     d_status, d_body = http(f"{url}/api/v1/product/deactivate", pair)
     pairs = a_status == 200 and d_status == 200
+    edd_body = {"edd_action": "get_version", "license": key, "item_name": dataset.product_of(0)}
+    e_status, e_body = http(f"{url}/edd/{seed.BRAND_SLUG}/", edd_body)
+    edd = e_status == 200 and isinstance(e_body, dict) and "sections" in e_body
     return {
+        "edd": edd,
+        "edd_probe": [e_status, "ok" if edd else _short(e_body)],
         "check": check,
         "check_probe": [status, "ok" if check else _short(body)],
         "pairs": pairs,
@@ -709,7 +732,7 @@ def bracketed(phases: list[Phase]) -> list[Phase]:
     out: list[Phase] = []
     for phase in phases:
         out.append(phase)
-        if phase is HIT and BARE in phases:
+        if phase.hot and BARE in phases:
             out.append(BARE)
     return out
 
@@ -726,6 +749,10 @@ def choose_phases(available: dict[str, Any]) -> list[Phase]:
         phases.append(PAIRS)
     else:
         log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
+    if available.get("edd"):
+        phases += [EDD_CHECK, GET_VERSION]
+    else:
+        log(f"EDD endpoint not available yet: {available.get('edd_probe')}; skipping e, f")
     return phases
 
 
@@ -802,7 +829,83 @@ def prepare_databases(cfg: Config) -> tuple[seed.Dataset, Config]:
     return dataset, twin_cfg
 
 
+def write_edd_keys(bench: Bench, dataset: seed.Dataset) -> None:
+    """The EDD phases' key file: the hot keys, each with its product."""
+    lines = seed.edd_lines(dataset, bench.cfg.hot_keys)
+    edd_keys = seed.write_keys(TMP_DIR / "keys-edd.txt", lines)
+    bench.key_files["edd_check"] = bench.key_files["get_version"] = edd_keys
+
+
+def rss_kib(pids: list[int]) -> dict[int, int]:
+    """Each process's resident set (VmRSS, KiB), from /proc."""
+    sizes: dict[int, int] = {}
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                sizes[pid] = int(line.split()[1])
+    return sizes
+
+
+def download_summary(before: dict[int, int], after: dict[int, int]) -> dict[str, Any]:
+    """The workers' RSS around the downloads: the largest growth of one worker (a package
+    read whole into memory would grow the worker that served it by its size)."""
+    growth = [after[pid] - before[pid] for pid in before if pid in after]
+    return {
+        "rss_before_kib": {str(k): v for k, v in before.items()},
+        "rss_after_kib": {str(k): v for k, v in after.items()},
+        "max_growth_mib": round(max(growth, default=0) / 1024, 2),
+    }
+
+
+def measure_download(server: Server, dataset: seed.Dataset) -> dict[str, Any]:
+    """Fetch a 20 MiB package DOWNLOAD_FETCHES times through its signed URL (a license whose
+    site holds a seat), reading the workers' RSS before and after: flat when streamed."""
+    from activations.models import Activation
+    from licensing.models import License
+    from releases.downloads import download_token
+
+    release = seed.publish_release(dataset, version="9.9.9", payload_bytes=DOWNLOAD_BYTES)
+    lic = License.objects.filter(product_id=release.product_id).order_by("pk").first()
+    assert lic is not None
+    site = "bench-download.example.com"
+    Activation.objects.get_or_create(license=lic, instance_identifier=site)
+    token = download_token(license_id=lic.pk, release_id=release.pk, site=site)
+    url = f"{server.url}/api/v1/product/downloads/{token}"
+    close_django_connection()
+    workers = sorted(server.worker_cpu())
+    before = rss_kib(workers)
+    started = time.monotonic()
+    fetched = 0
+    for _ in range(DOWNLOAD_FETCHES):
+        with urllib.request.urlopen(url, timeout=60) as response:
+            while chunk := response.read(1 << 16):
+                fetched += len(chunk)
+    seconds = time.monotonic() - started
+    summary = download_summary(before, rss_kib(workers))
+    summary.update(
+        package_bytes=release.size, fetches=DOWNLOAD_FETCHES, bytes=fetched, seconds=seconds
+    )
+    log(f"download: {fetched:,} bytes in {seconds:.1f} s, RSS +{summary['max_growth_mib']} MiB")
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``--help`` describes the run (its knobs are environment variables: bench/README.md)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=(__doc__ or "").split("\n\n", 1)[0],
+        epilog="Knobs: environment variables (bench/config.py, bench/README.md); "
+        "BENCH_QUICK=1 is a smoke run.",
+    )
+    return parser.parse_args(argv)
+
+
 def main() -> None:
+    parse_args()
     cfg = Config.from_env()
     wrk = ensure_wrk()
     pin = pinning_available(cfg)
@@ -823,6 +926,7 @@ def main() -> None:
         TMP_DIR / "keys-miss-small.txt", seed.miss_keys(dataset, cfg.small, seed=1)
     )
     bench.key_files["miss"] = small_misses
+    write_edd_keys(bench, dataset)
     bench.key_files["pairs"] = seed.write_keys(
         TMP_DIR / "keys-activate.txt", seed.activation_lines(dataset, cfg.activation_licenses)
     )
@@ -835,6 +939,8 @@ def main() -> None:
         phases = choose_phases(available)
         rates = small_rounds(bench, cfg, phases, pin)
         results["paced_rates"] = rates
+        if available.get("edd"):
+            results["download"] = measure_download(server, dataset)
 
         if MISS in phases and cfg.large > cfg.small:
             with affinity(None):

@@ -231,3 +231,33 @@ def activation_lines(dataset: Dataset, count: int) -> list[str]:
         if len(lines) >= count:
             break
     return lines
+
+
+def edd_lines(dataset: Dataset, count: int) -> list[str]:
+    """``KEY product_slug`` lines for the EDD phases: the hot keys with each one's product
+    (``item_name`` then names the product the key holds; a mismatch would count against
+    the unknown-key budget)."""
+    return [f"{key} {dataset.product_of(i)}" for i, key in enumerate(dataset.keys[:count])]
+
+
+def publish_release(dataset: Dataset, *, version: str, payload_bytes: int) -> Any:
+    """A published release of the Pro product holding a zip of about ``payload_bytes``
+    (stored, not compressed: its size on disk is what a download streams)."""
+    import io
+    import os
+    import zipfile
+
+    from audit.services import Actor
+    from brands.models import Product
+    from releases.services import release_create, release_publish
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("bench-pro/bench-pro.php", b"<?php\n" + os.urandom(payload_bytes))
+    buffer.seek(0)
+    product = Product.objects.get(pk=dataset.product_ids[PRODUCT_PRO])
+    actor = Actor.staff("bench")
+    release, _ = release_create(
+        product=product, actor=actor, version=version, package=buffer, changelog="* Bench."
+    )
+    return release_publish(release=release, actor=actor)

@@ -29,10 +29,12 @@ TOKEN_LIFETIME_MAX_SECONDS = 90 * 24 * 3600
 # (activations) may listen to forget the cached answers of that product's keys on commit.
 product_heartbeat_changed = Signal()
 
-# Sent (no arguments) inside the transaction that changes what the check caches about a
-# brand besides seats: a product's name or ``edd_item_id`` (the EDD endpoint matches
-# products by them), a brand's non-production patterns (its ``is_local``). Rare: the check
-# (activations) listens and forgets every cached answer on commit.
+# Sent (argument ``brand_slug``) inside the transaction that changes a brand's catalogue as
+# the EDD endpoint and update checks read it (``releases.catalog``): a product created, a
+# product's name or ``edd_item_id`` (products are matched by them), the brand's
+# non-production patterns (``is_local``), a brand created (an unknown slug is remembered
+# briefly). Sent, not called: the catalogue's cache entry of that brand is forgotten on
+# commit by its listener (releases), which brands may not import.
 brand_catalog_changed = Signal()
 
 

@@ -111,6 +111,8 @@ def brand_create(
         brand_id=brand.pk,
         after=_brand_snapshot(brand),
     )
+    # An unknown brand's catalogue may be remembered (briefly) as unknown.
+    brand_catalog_changed.send(sender=Brand, brand_slug=brand.slug)
     return brand
 
 
@@ -155,7 +157,7 @@ def brand_update(
         after=_brand_snapshot(brand),
     )
     if patterns_changed:
-        brand_catalog_changed.send(sender=Brand)
+        brand_catalog_changed.send(sender=Brand, brand_slug=brand.slug)
     return brand
 
 
@@ -208,6 +210,7 @@ def product_create(
         brand_id=brand.pk,
         after=_product_snapshot(product),
     )
+    brand_catalog_changed.send(sender=Product, brand_slug=brand.slug)
     return product
 
 
@@ -284,7 +287,8 @@ def product_update(
     if heartbeat_changed:
         product_heartbeat_changed.send(sender=Product, product_id=product.pk)
     if catalog_changed:
-        brand_catalog_changed.send(sender=Product)
+        slug = Brand.objects.values_list("slug", flat=True).get(pk=product.brand_id)
+        brand_catalog_changed.send(sender=Product, brand_slug=slug)
     return product
 
 

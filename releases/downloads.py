@@ -3,8 +3,10 @@
 A token names the license, the release, the site (an instance identifier) and its expiry,
 signed with Django's ``Signer`` (HMAC-SHA256, a key derived from SECRET_KEY with this
 module's own salt, so no other signed value of the service is a valid token). The view
-checks the signature and the expiry, then the license's state at the time of use, and
-streams the file (or hands it to nginx with ``X-Accel-Redirect``). Nothing is audited
+checks the signature and the expiry, counts the download against the license key's
+``THROTTLE_DOWNLOAD_KEY`` window, then checks the license's state at the time of use and
+that the site the token names still holds a live seat of it (a released seat's link stops
+working), and streams the file (or hands it to nginx with ``X-Accel-Redirect``). Nothing is audited
 here: every site downloads; a Prometheus counter counts the outcomes.
 """
 
@@ -20,11 +22,16 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBas
 from django.urls import reverse
 from prometheus_client import Counter
 
+from activations.models import Activation, ActivationState
 from license_service.api.errors import error_response
+from license_service.api.exceptions import domain_error_response
+from license_service.errors import Throttled
+from license_service.ratelimit import rate_limit_hit
 from licensing.models import License
 from releases.models import Release
 
 SALT = "releases.download.v1"
+DOWNLOAD_SCOPE = "download-key"
 STREAM_BLOCK_BYTES = 64 * 1024
 DOWNLOAD_OUTCOMES = ("served", "accel", "refused")
 
@@ -123,16 +130,38 @@ def download_view(request: HttpRequest, token: str) -> HttpResponseBase:
         payload = download_token_read(token)
     except BadToken:
         return _refused("permission_denied", "This download link was altered or has expired.")
+    return _checked(payload)
+
+
+def _checked(payload: dict[str, Any]) -> HttpResponseBase:
+    """A well-signed, unexpired token's download: refused, throttled or served."""
     release = Release.objects.select_related("product").filter(pk=payload["r"]).first()
     license_ = License.objects.filter(pk=payload["l"]).first()
     if license_ is None or release is None or license_.product_id != release.product_id:
         return _refused("permission_denied", "This download link is not valid.")
     if release.published_at is None or release.yanked_at is not None:
         return _refused("not_found", "This release is no longer available.", status=404)
-    refusal = _license_refusal(license_, release)
-    if refusal is not None:
-        return refusal
-    return _serve(release)
+    try:
+        rate_limit_hit(DOWNLOAD_SCOPE, str(license_.license_key_id), settings.THROTTLE_DOWNLOAD_KEY)
+    except Throttled as exc:
+        _DOWNLOADS["refused"].inc()
+        return domain_error_response(exc)
+    refusal = _license_refusal(license_, release) or _site_refusal(license_, release, payload["s"])
+    return refusal or _serve(release)
+
+
+def _site_refusal(license_: License, release: Release, site: str) -> HttpResponse | None:
+    """Why the site the token names may not download now: it holds no live seat of the
+    license (its seat was released, reclaimed, or its heartbeat lapsed)."""
+    row = (
+        Activation.objects.filter(license_id=license_.pk, instance_identifier=site)
+        .only("last_seen_at", "reclaimed_at")
+        .first()
+    )
+    heartbeat = release.product.heartbeat_seconds
+    if row is not None and row.state(heartbeat) == ActivationState.ACTIVE:
+        return None
+    return _refused("permission_denied", "This site holds no active seat of this license.")
 
 
 def _serve(release: Release) -> HttpResponseBase:

@@ -6,7 +6,15 @@ from typing import Any
 
 from rest_framework import serializers
 
-from license_service.api.fields import StrictBooleanField
+from activations.serializers import (
+    INSTANCE_HELP,
+    LICENSE_KEY_HELP,
+    MAX_QUERY_INSTANCE_IDENTIFIER_LENGTH,
+    MAX_SLUG_LENGTH,
+    InstanceIdentifierField,
+)
+from license_service.api.fields import StrictBooleanField, StrictCharField
+from licensing.keys import MAX_KEY_INPUT_LENGTH
 from releases.models import Release
 from releases.versions import MAX_VERSION_LENGTH
 
@@ -85,3 +93,62 @@ class ReleaseOutputSerializer(serializers.Serializer[Any]):
 
 class ReleaseListOutputSerializer(serializers.Serializer[Any]):
     results = ReleaseOutputSerializer(many=True)
+
+
+# --- the native update check (GET /api/v1/product/updates) ----------------------------------
+
+
+class UpdatesQuerySerializer(serializers.Serializer[Any]):
+    """Query of ``GET /api/v1/product/updates``."""
+
+    license_key = StrictCharField(max_length=MAX_KEY_INPUT_LENGTH, help_text=LICENSE_KEY_HELP)
+    product_slug = StrictCharField(max_length=MAX_SLUG_LENGTH)
+    version = StrictCharField(
+        required=False,
+        max_length=MAX_VERSION_LENGTH,
+        help_text="The version installed: update_available compares with it (PHP's "
+        "version_compare), and the changelogs shown are those of the releases since.",
+    )
+    channel = serializers.ChoiceField(
+        choices=Release.Channel.choices,
+        required=False,
+        default=Release.Channel.STABLE,
+        help_text="beta: the beta channel's releases too.",
+    )
+    instance_identifier = InstanceIdentifierField(
+        required=False,
+        max_length=MAX_QUERY_INSTANCE_IDENTIFIER_LENGTH,
+        help_text="The site asking (counts as its heartbeat); a package URL is given only "
+        "when it holds an active seat of the license. " + INSTANCE_HELP,
+    )
+
+
+class UpdatesOutputSerializer(serializers.Serializer[Any]):
+    success = serializers.BooleanField()
+    product_slug = serializers.CharField()
+    license_status = serializers.ChoiceField(choices=["valid", "suspended", "cancelled", "expired"])
+    instance_active = serializers.BooleanField(
+        allow_null=True, help_text="null without instance_identifier."
+    )
+    update_available = serializers.BooleanField(
+        help_text="A release newer than `version` is offered (any release without `version`)."
+    )
+    version = serializers.CharField(allow_null=True, help_text="The release offered.")
+    channel = serializers.ChoiceField(choices=Release.Channel.choices, allow_null=True)
+    published_at = serializers.DateTimeField(allow_null=True)
+    requires = serializers.CharField(allow_blank=True)
+    requires_php = serializers.CharField(allow_blank=True)
+    tested = serializers.CharField(allow_blank=True)
+    sha256 = serializers.CharField(allow_null=True)
+    size = serializers.IntegerField(allow_null=True)
+    changelog_html = serializers.CharField(
+        allow_blank=True,
+        help_text="The changelogs of the releases since `version`, up to the one offered, "
+        "rendered from Markdown (raw HTML escaped).",
+    )
+    package_url = serializers.URLField(
+        allow_null=True,
+        help_text="Signed and expiring (DOWNLOAD_URL_TTL), bound to the license, release and "
+        "site; null when the site may not download (see message).",
+    )
+    message = serializers.CharField(allow_null=True, help_text="Why there is no package.")

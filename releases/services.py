@@ -130,7 +130,11 @@ def release_create(
 
 
 def _locked(release: Release) -> Release:
-    return Release.objects.select_for_update().select_related("product").get(pk=release.pk)
+    return (
+        Release.objects.select_for_update(of=("self",))
+        .select_related("product__brand")
+        .get(pk=release.pk)
+    )
 
 
 def _audit(action: str, release: Release, actor: Actor, before: dict[str, Any]) -> None:
@@ -163,7 +167,7 @@ def release_publish(*, release: Release, actor: Actor) -> Release:
         brand_id=release.product.brand_id,
         data={"release": dict(ReleaseOutputSerializer(release).data)},
     )
-    release_changed_on_commit(release.product_id)
+    release_changed_on_commit(release.product_id, release.product.brand.slug)
     return release
 
 
@@ -178,7 +182,7 @@ def release_yank(*, release: Release, actor: Actor) -> Release:
     release.yanked_at = timezone.now()
     release.save(update_fields=["yanked_at", "updated_at"])
     _audit("release.yanked", release, actor, before)
-    release_changed_on_commit(release.product_id)
+    release_changed_on_commit(release.product_id, release.product.brand.slug)
     return release
 
 
@@ -209,7 +213,7 @@ def release_update(
         setattr(release, name, value)
     release.save(update_fields=[*changes, "updated_at"])
     _audit("release.updated", release, actor, before)
-    release_changed_on_commit(release.product_id)
+    release_changed_on_commit(release.product_id, release.product.brand.slug)
     return release
 
 

@@ -7,6 +7,7 @@ from django.urls import re_path
 
 from releases import apis
 from releases.downloads import download_view
+from releases.updates import UpdatesApi, updates_get
 
 urlpatterns = [
     re_path(
@@ -19,6 +20,9 @@ urlpatterns = [
         apis.ReleaseDetailApi.as_view(),
         name="brand-release",
     ),
+    # The native update check; its OpenAPI description (a DRF view, never reached) after it.
+    re_path(r"^product/updates/?$", updates_get, name="product-updates"),
+    re_path(r"^product/updates/?$", UpdatesApi.as_view(), name="product-updates-schema"),
     re_path(
         r"^product/downloads/(?P<token>[^/]{1,2048})/?$", download_view, name="release-download"
     ),

@@ -32,6 +32,8 @@ from django.utils.text import slugify
 from activations.check.facts import CheckData, LicenseFacts
 from licensing.errors import LicenseNotFound
 from licensing.models import License, effective_status
+from releases.catalog import Catalog, CatalogProduct
+from releases.versions import MAX_VERSION_LENGTH
 
 # The most characters of one input value looked at: anything longer is no license key,
 # item name or site address a client sends (an address is at most 255 once normalized).
@@ -76,6 +78,10 @@ class EddInput:
     # ``item_name`` as EDD echoes it: PHP's urldecode() of the form value, so the sample
     # plugin's urlencode("My Plugin") (``My+Plugin``) comes back as ``My Plugin``.
     item_name_echoed: str | None = None
+    # get_version's: the plugin's folder, its installed version, whether betas are wanted.
+    slug: str = ""
+    version: str | None = None
+    beta: bool = False
 
     def checksum(self) -> str:
         """An md5 of the request's arguments, as EDD sends one (its arguments sorted by
@@ -108,7 +114,20 @@ def edd_input(request: HttpRequest) -> EddInput:
         url=url,
         environment=environment if environment in ENVIRONMENT_CLAIMS else "",
         item_name_echoed=_item_name_echoed(values.get("item_name", "")),
+        slug=values.get("slug", "").strip()[:MAX_SLUG_CHARS],
+        version=_version(values.get("version", "")),
+        beta=values.get("beta", "").strip().lower() in _TRUE,
     )
+
+
+# PHP's truthy spellings of a checkbox or boolean the clients send ("1", "true", "on").
+_TRUE = frozenset({"1", "true", "on", "yes"})
+MAX_SLUG_CHARS = 100
+
+
+def _version(value: str) -> str | None:
+    value = value.strip()
+    return value if value and len(value) <= MAX_VERSION_LENGTH else None
 
 
 def _merge(values: dict[str, str], items: Any) -> None:
@@ -198,26 +217,33 @@ def _item_name_echoed(value: str) -> str | None:
 
 
 def license_for(
-    data: CheckData, *, brand_slug: str, item_id: int | None, item_name: str | None
-) -> LicenseFacts:
-    """The key's license for the product the request names: by ``item_id`` (the product's
-    ``edd_item_id``), else by ``item_name`` (the product's name or slug, case-insensitively).
+    data: CheckData,
+    catalog: Catalog | None,
+    *,
+    brand_slug: str,
+    item_id: int | None,
+    item_name: str | None,
+) -> tuple[LicenseFacts, CatalogProduct]:
+    """The key's license for the product the request names, with that product as the
+    brand's catalogue has it: by ``item_id`` (the product's ``edd_item_id``), else by
+    ``item_name`` (the product's name or slug, case-insensitively).
 
     Raises LicenseNotFound when the key is another brand's (as if it did not exist),
     InvalidItemId when an ``item_id`` was sent and no license matches, ItemNameMismatch
     otherwise."""
-    if data["brand"] != brand_slug:
+    if data["brand"] != brand_slug or catalog is None or catalog["brand"] != brand_slug:
         raise LicenseNotFound()
-    licenses = data["licenses"]
+    held = {lic["product_slug"]: lic for lic in data["licenses"]}
+    products = [product for product in catalog["products"] if product["slug"] in held]
     if item_id is not None:
-        for lic in licenses:
-            if lic.get("edd_item_id") == item_id:
-                return lic
+        for product in products:
+            if product["edd_item_id"] == item_id:
+                return held[product["slug"]], product
     if item_name is not None:
         wanted = _names(item_name)
-        for lic in licenses:
-            if wanted & {_folded(lic.get("product_name", "")), _folded(lic["product_slug"])}:
-                return lic
+        for product in products:
+            if wanted & {_folded(product["name"]), _folded(product["slug"])}:
+                return held[product["slug"]], product
     if item_id is not None:
         raise InvalidItemId("This key has no license for that item id.")
     raise ItemNameMismatch("This key has no license for that item name.")
@@ -282,15 +308,15 @@ def license_fields(state: LicenseState, *, customer_email: str, is_local: bool) 
 
 
 def base_answer(
-    edd: EddInput, *, success: bool, license_value: str, lic: LicenseFacts | None
+    edd: EddInput, *, success: bool, license_value: str, product: CatalogProduct | None
 ) -> dict[str, Any]:
     """What every answer starts with: ``item_id`` and ``item_name`` as EDD echoes them (the
     product's own when the request left them out)."""
     item_id: int | bool = edd.item_id or False
     item_name = edd.item_name_echoed or edd.item_name or ""
-    if lic is not None:
-        item_id = lic.get("edd_item_id") or item_id
-        item_name = item_name or lic.get("product_name", "")
+    if product is not None:
+        item_id = product["edd_item_id"] or item_id
+        item_name = item_name or product["name"]
     return {
         "success": success,
         "license": license_value,
@@ -302,3 +328,17 @@ def base_answer(
 
 # Effective statuses EDD reports as ``disabled`` (EDD's own word for a revoked license).
 DISABLED_STATUSES = frozenset({License.Status.SUSPENDED, License.Status.CANCELLED})
+
+
+# --- get_version ----------------------------------------------------------------------------
+
+
+def php_serialize(value: dict[str, str]) -> str:
+    """A PHP ``serialize()`` of an array of strings by string keys (lengths in UTF-8 bytes),
+    as EDD sends ``sections``, ``banners`` and ``icons``: the updater's ``maybe_unserialize``
+    turns it into the array WordPress indexes (a JSON object would stay a ``stdClass``)."""
+    parts = [f"a:{len(value)}:{{"]
+    for key, text in value.items():
+        parts.append(f's:{len(key.encode())}:"{key}";s:{len(text.encode())}:"{text}";')
+    parts.append("}")
+    return "".join(parts)

@@ -11,8 +11,8 @@ answered from the check cache with no SQL on a hit.
 Answers are HTTP 200 JSON, as EDD sends them, whatever the outcome (an unknown brand or key
 included), except two a client must retry later: throttled (429) and the database down
 (503), both with ``Retry-After`` and an EDD-shaped body (the updater waits an hour after a
-non-200). ``get_version`` is not served yet: like any other unknown action, it gets EDD's
-JSON for a request it cannot answer.
+non-200). ``get_version`` answers the update the key may have (``releases.updates``) from
+the same read and the brand's catalogue; its every answer carries ``sections``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -51,6 +52,8 @@ from license_service.errors import DomainError, Throttled
 from license_service.logging import bind_license_key
 from licensing.keys import canonical_license_key
 from licensing.models import License
+from releases.catalog import Catalog, CatalogProduct, catalog_read
+from releases.updates import UpdateOffer, changelog_section, package_url, update_offer, update_read
 from wordpress.protocol import (
     DISABLED_STATUSES,
     EddInput,
@@ -58,8 +61,10 @@ from wordpress.protocol import (
     base_answer,
     edd_error_of,
     edd_input,
+    expires_text,
     license_fields,
     license_for,
+    php_serialize,
     state_of,
 )
 
@@ -144,20 +149,22 @@ def _instance(edd: EddInput) -> str:
         raise _MissingUrl() from None
 
 
-def _is_local(instance: str | None, data: CheckData) -> bool:
+def _is_local(instance: str | None, catalog: Catalog | None) -> bool:
     if instance is None:
         return False
-    patterns = data.get("brand_patterns", ())
+    patterns = catalog["patterns"] if catalog is not None else ()
     return classify_environment(instance, patterns) != Environment.PRODUCTION
 
 
 @dataclass(slots=True)
 class _Target:
     """What an activation or deactivation learned before it was refused, if it was: the
-    key's facts, the license matched, the site."""
+    key's facts, the brand's catalogue, the license matched and its product, the site."""
 
     data: CheckData | None = None
+    catalog: Catalog | None = None
     lic: LicenseFacts | None = None
+    product: CatalogProduct | None = None
     instance: str | None = None
 
 
@@ -176,9 +183,14 @@ def _seat_target(
     target.data, _ = check_data_unwritten(key)
     if target.data is None:
         raise unknown_key(ip)
+    target.catalog = catalog_read(brand_slug)
     try:
-        target.lic = license_for(
-            target.data, brand_slug=brand_slug, item_id=edd.item_id, item_name=edd.item_name
+        target.lic, target.product = license_for(
+            target.data,
+            target.catalog,
+            brand_slug=brand_slug,
+            item_id=edd.item_id,
+            item_name=edd.item_name,
         )
     except LicenseNotFound as exc:
         raise unknown_key(ip, exc) from None
@@ -219,7 +231,7 @@ def _activate(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpRespo
         max_seats=seats.max_seats,
     )
     assert target.data is not None  # noqa: S101 (set by _seat_target)
-    body = base_answer(edd, success=True, license_value="valid", lic=target.lic)
+    body = base_answer(edd, success=True, license_value="valid", product=target.product)
     body.update(
         license_fields(
             state,
@@ -274,12 +286,12 @@ def _answered(
     lic, data = target.lic, target.data
     assert lic is not None  # noqa: S101 (a license was matched)
     assert data is not None  # noqa: S101 (the same)
-    body = base_answer(edd, success=True, license_value=license_value, lic=lic)
+    body = base_answer(edd, success=True, license_value=license_value, product=target.product)
     body.update(
         license_fields(
             state or state_of(lic, timezone.now()),
             customer_email=data["customer_email_masked"],
-            is_local=_is_local(target.instance, data),
+            is_local=_is_local(target.instance, target.catalog),
         )
     )
     return _answer(body)
@@ -287,14 +299,14 @@ def _answered(
 
 def _failure(edd: EddInput, license_value: str, error: str, target: _Target) -> HttpResponse:
     """A refused activation or deactivation, with the license's fields when it has one."""
-    body = base_answer(edd, success=False, license_value=license_value, lic=target.lic)
+    body = base_answer(edd, success=False, license_value=license_value, product=target.product)
     body["error"] = error
     if target.lic is not None and target.data is not None:
         body.update(
             license_fields(
                 state_of(target.lic, timezone.now()),
                 customer_email=target.data["customer_email_masked"],
-                is_local=_is_local(target.instance, target.data),
+                is_local=_is_local(target.instance, target.catalog),
             )
         )
     return _answer(body)
@@ -305,12 +317,15 @@ def _failure(edd: EddInput, license_value: str, error: str, target: _Target) -> 
 
 def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse:
     """The product API's check of this key, this product and this site: its read, rate
-    limits, heartbeat and cache (no SQL on a hit)."""
-    chosen: list[tuple[CheckData, LicenseFacts]] = []
+    limits, heartbeat and cache, and the brand's catalogue (no SQL on a hit of both)."""
+    chosen: list[tuple[LicenseFacts, CatalogProduct]] = []
+    catalog = catalog_read(brand_slug)
 
     def product_of(data: CheckData) -> str:
-        lic = license_for(data, brand_slug=brand_slug, item_id=edd.item_id, item_name=edd.item_name)
-        chosen.append((data, lic))
+        lic, product = license_for(
+            data, catalog, brand_slug=brand_slug, item_id=edd.item_id, item_name=edd.item_name
+        )
+        chosen.append((lic, product))
         return lic["product_slug"]
 
     try:
@@ -325,11 +340,11 @@ def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse
         if error == "missing":
             return _refused("missing")
         # The key exists, its product is another: EDD's success with that word.
-        return _answer(base_answer(edd, success=True, license_value=error, lic=None))
+        return _answer(base_answer(edd, success=True, license_value=error, product=None))
     metrics.record_check("found")
     assert isinstance(answer, dict)  # noqa: S101 (a product was chosen: not the plain check)
     assert chosen  # noqa: S101 (the same)
-    data, lic = chosen[-1]
+    lic, product = chosen[-1]
     entitlement = answer["entitlements"][0]
     status = entitlement["status"]
     if status == License.EXPIRED:
@@ -346,12 +361,12 @@ def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse
         seats_used=entitlement["seats_used"],
         max_seats=entitlement["max_seats"],
     )
-    body = base_answer(edd, success=True, license_value=license_value, lic=lic)
+    body = base_answer(edd, success=True, license_value=license_value, product=product)
     body.update(
         license_fields(
             state,
             customer_email=answer["customer_email_masked"],
-            is_local=_is_local(instance, data),
+            is_local=_is_local(instance, catalog),
         )
     )
     if instance is not None:  # SPEC §12, as the product API's check answers it
@@ -359,9 +374,105 @@ def _check(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse
     return _answer(body)
 
 
-# The actions served; get_version joins them with update delivery.
+# --- get_version ----------------------------------------------------------------------------
+
+
+def _version_answer(  # noqa: PLR0913 (the answer's parts, keyword-only)
+    edd: EddInput,
+    *,
+    name: str,
+    offer: UpdateOffer | None,
+    package: str,
+    message: str,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """get_version's answer, every field the updater reads present (``url`` too: PHP warns
+    on a missing one) and ``sections`` always there: an answer without it counts as a
+    failure the updater retries on every page load."""
+    release = offer.release if offer is not None else None
+    stable = offer.stable if offer is not None else None
+    changelog = changelog_section(offer) if offer is not None else ""
+    body: dict[str, Any] = {
+        "new_version": release["version"] if release else "",
+        "stable_version": stable["version"] if stable else "",
+        "name": name,
+        "slug": edd.slug,
+        "url": "",
+        "homepage": "",
+        "last_updated": expires_text(_moment(release["published_at"])) if release else "",
+        "requires": release["requires"] if release else "",
+        "requires_php": release["requires_php"] if release else "",
+        "tested": release["tested"] if release else "",
+        "package": package,
+        "download_link": package,
+        "sections": php_serialize({"description": "", "changelog": changelog}),
+        "banners": php_serialize({}),
+        "icons": php_serialize({}),
+        "msg": message,
+    }
+    if error is not None:
+        body.update(success=False, license="invalid", error=error)
+    return body
+
+
+def _moment(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _get_version(request: HttpRequest, brand_slug: str, edd: EddInput) -> HttpResponse:
+    """The newest release this key may have for the product named, from the check's read
+    (rate limits, heartbeat, cache) and the brand's catalogue: no SQL on a hit."""
+    catalog = catalog_read(brand_slug)
+    name = edd.item_name or ""
+
+    def choose(data: CheckData) -> tuple[LicenseFacts, CatalogProduct]:
+        return license_for(
+            data,
+            catalog,
+            brand_slug=brand_slug,
+            item_id=edd.item_id,
+            item_name=edd.item_name or edd.slug or None,
+        )
+
+    try:
+        instance: str | None = _instance(edd)
+    except _MissingUrl:
+        instance = None
+    try:
+        with _recorded(metrics.record_check):
+            read = update_read(request, edd.license, instance, choose)
+    except LicenseNotFound as exc:
+        error = edd_error_of(exc)
+        message = (
+            "This license key is not valid."
+            if error == "missing"
+            else "This license key is not for this product."
+        )
+        return _answer(
+            _version_answer(edd, name=name, offer=None, package="", message=message, error=error)
+        )
+    metrics.record_check("found")
+    entitlement = read.entitlement
+    offer = update_offer(
+        lic=read.lic,
+        status=entitlement["status"],
+        instance_active=bool(entitlement.get("instance_active")),
+        product=read.product,
+        beta=edd.beta,
+        current_version=edd.version,
+    )
+    package = package_url(request, offer, license_id=read.lic["license_id"], site=instance)
+    return _answer(
+        _version_answer(
+            edd, name=read.product["name"], offer=offer, package=package, message=offer.message
+        )
+    )
+
+
+# The actions served.
 ACTIONS: dict[str, Callable[[HttpRequest, str, EddInput], HttpResponse]] = {
     "activate_license": _activate,
     "deactivate_license": _deactivate,
     "check_license": _check,
+    "get_version": _get_version,
 }

@@ -100,10 +100,6 @@ class LicenseFacts(TypedDict):
     reclaimed: frozenset[str] | None
     # When the first live row dies (None: none will), at which time seats_used is stale.
     live_until: datetime | None
-    # The product's name and EDD item id: what the EDD endpoint (wordpress) matches
-    # ``item_name`` and ``item_id`` against (every entry under ``check:v4:`` has them).
-    product_name: NotRequired[str]
-    edd_item_id: NotRequired[int | None]
 
 
 class KeyFacts(TypedDict):
@@ -113,8 +109,6 @@ class KeyFacts(TypedDict):
     brand: str
     customer_email_masked: str
     licenses: list[LicenseFacts]
-    # The brand's own non-production host patterns (the EDD answer's ``is_local``).
-    brand_patterns: NotRequired[list[str]]
     # Set when stored: the plain answer's body and the time it stays true until (None: no
     # such time); the wall-clock time the entry stops being served (its first death, or
     # when the Redis entry expires).
@@ -159,8 +153,7 @@ def _load_sql(vendor: str) -> LoadSql:
         f"SELECT {col(LicenseKey, 'customer_email')}, {col(Brand, 'slug')}, "  # noqa: S608 (see above)
         f"{col(License, 'id')}, {col(License, 'status')}, {col(License, 'expires_at')}, "
         f"{col(License, 'max_seats')}, {col(Product, 'slug')}, "
-        f"{col(Product, 'heartbeat_seconds')}, {has_rows}, {col(Product, 'name')}, "
-        f"{col(Product, 'edd_item_id')}, {col(Brand, 'non_production_patterns')} "
+        f"{col(Product, 'heartbeat_seconds')}, {has_rows} "
         f"FROM {qn(key_table)} "
         f"INNER JOIN {qn(brand_table)} ON {col(LicenseKey, 'brand')} = {col(Brand, 'id')} "
         f"LEFT OUTER JOIN {qn(license_table)} "
@@ -261,9 +254,6 @@ def _check_data_query(connection: Any, key: str) -> CheckData | None:
             product_slug,
             heartbeat_seconds,
             has_rows,
-            product_name,
-            edd_item_id,
-            _,
         ) in rows:
             if license_id is None:
                 continue
@@ -280,8 +270,6 @@ def _check_data_query(connection: Any, key: str) -> CheckData | None:
                 "dead": frozenset(),
                 "reclaimed": frozenset(),
                 "live_until": None,
-                "product_name": product_name,
-                "edd_item_id": edd_item_id,
             }
             licenses.append(lic)
             if has_rows:
@@ -294,17 +282,8 @@ def _check_data_query(connection: Any, key: str) -> CheckData | None:
         "brand": brand_slug,
         "customer_email_masked": mask_email(customer_email),
         "licenses": licenses,
-        "brand_patterns": _patterns(rows[0][-1]),
     }
     return facts
-
-
-def _patterns(value: Any) -> list[str]:
-    """A brand's non-production patterns as the column gives them (a JSON text where the
-    driver does not decode it)."""
-    if isinstance(value, str):
-        value = json.loads(value)
-    return [pattern for pattern in value or () if isinstance(pattern, str)]
 
 
 def _load_rows(cursor: Any, sql: LoadSql, listed: dict[int, LicenseFacts], now: datetime) -> None:

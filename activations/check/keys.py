@@ -48,7 +48,7 @@ from license_service.redis.scripts import Delete, Operation, Touch, Write, cache
 
 logger = logging.getLogger(__name__)
 
-CHECK_PREFIX = "check:v4:"  # v4: facts with product names, EDD item ids, brand patterns
+CHECK_PREFIX = "check:v5:"  # v5: lean facts again (the EDD catalogue is its own entry)
 GENERATION_PREFIX = "check:gen:v2:"
 EPOCH_KEY = "check:epoch:v2"
 # Written only by invalidations (never by readers): what near caches listen to

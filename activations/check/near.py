@@ -337,6 +337,30 @@ class NearCache:
             return None, token
         return Kept._make(found), None
 
+    def read(self, key: str) -> tuple[Kept | None, int | None]:
+        """``get`` without rate limits: what is kept for ``key`` if it can be served from
+        here, else None and the token to ``put`` what Redis answers with (None: nothing will
+        be kept). For an entry read beside a request that counts its own limits (a brand's
+        catalogue, ``releases.catalog``). ``get``'s steps, not shared: the check's hot path
+        keeps its own inline."""
+        quiet = self._quiet_channel()
+        with self._lock:
+            ready = self._ready(quiet=quiet == self._channel)
+            flush, self._flush_due = self._flush_due, False
+            if ready:
+                found = self._entries.get(key)
+                if found is not None and time.time() >= found[_EXPIRES]:
+                    self._remove(key)
+                    found = None
+                token = self._seq
+        if flush:
+            self._flush()
+        if not ready:
+            return None, None
+        if found is None:
+            return None, token
+        return Kept._make(found), None
+
     def put(self, key: str, data: Mapping[str, Any], token: int | None) -> None:
         """Keep facts read from Redis (or the database) after ``get`` returned ``token``;
         ``data["rendered"]``, when there, is the plain answer (body, true until), kept

@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "ProbeCheckEnum": ["ok", "error"],
         "EnvironmentEnum": ["production", "staging", "local"],
         "EnvironmentClaimEnum": ["production", "staging", "development", "local"],
+        "ReleaseChannelEnum": ["stable", "beta"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -378,6 +379,11 @@ STORAGES = {
 RELEASE_MAX_UPLOAD_BYTES = env.int("RELEASE_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 # Lifetime of a signed package URL, in seconds.
 DOWNLOAD_URL_TTL = env.int("DOWNLOAD_URL_TTL", default=3600)
+# --- package downloads and update checks (issue 15, h/catalog) -----------------------------
+# Package downloads per license key: "<count>/<period>" as the THROTTLE_* rates. A site
+# fetches a package when it updates; a key hammering the download URL is refused (429).
+THROTTLE_DOWNLOAD_KEY = env("THROTTLE_DOWNLOAD_KEY", default="30/h")
+# --- end of package downloads and update checks ----------------------------------------------
 # An nginx internal location serving the releases storage's directory (e.g. "/.releases/",
 # deploy/nginx/default.conf.template): downloads are then handed to nginx with
 # X-Accel-Redirect. Empty: the application streams the file itself.

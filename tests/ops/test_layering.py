@@ -17,7 +17,9 @@ MAY_IMPORT = {
     "events": {"brands"},
     "licensing": {"events", "brands", "audit"},
     "activations": {"licensing", "events", "brands", "audit"},
-    "releases": {"licensing", "events", "brands", "audit"},
+    # releases reads a key's check facts (update checks) and keeps the brand catalogue in
+    # the check cache (releases.catalog): activations is below it.
+    "releases": {"activations", "licensing", "events", "brands", "audit"},
     "wordpress": {"activations", "releases", "licensing", "brands", "audit"},
 }
 COMPOSITION_ROOTS = {"license_service/urls.py"}

@@ -15,7 +15,7 @@ from releases.downloads import (
     download_token_read,
     download_url_for,
 )
-from tests.factories import LicenseFactory
+from tests.factories import ActivationFactory, LicenseFactory
 from tests.releases.conftest import create_release, make_zip
 
 SITE = "example.com"
@@ -23,7 +23,10 @@ SITE = "example.com"
 
 @pytest.fixture
 def license_(product):
-    return LicenseFactory.create(product=product)
+    """A license whose site (SITE) holds a live seat: what a package URL is signed for."""
+    lic = LicenseFactory.create(product=product)
+    ActivationFactory.create(license=lic, instance_identifier=SITE)
+    return lic
 
 
 @pytest.fixture
@@ -136,3 +139,32 @@ def test_other_methods_are_405(api_client, license_, release):
     response = api_client.post(url)
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
+
+
+def test_a_released_seats_link_stops_working(api_client, license_, release):
+    url = download_url_for(license_=license_, release=release, site=SITE)
+    license_.activations.all().delete()
+    response = api_client.get(url)
+    assert (response.status_code, response.json()["error"]) == (403, "permission_denied")
+    assert "seat" in response.json()["message"]
+
+
+def test_a_link_for_another_site_is_refused(api_client, license_, release):
+    url = download_url_for(license_=license_, release=release, site="elsewhere.example.org")
+    assert api_client.get(url).status_code == 403
+
+
+def test_a_reclaimed_seats_link_is_refused(api_client, license_, release):
+    license_.activations.update(reclaimed_at=timezone.now())
+    url = download_url_for(license_=license_, release=release, site=SITE)
+    assert api_client.get(url).status_code == 403
+
+
+def test_downloads_are_rate_limited_per_license_key(api_client, license_, release, settings):
+    settings.THROTTLE_DOWNLOAD_KEY = "2/h"
+    url = download_url_for(license_=license_, release=release, site=SITE)
+    codes = [api_client.get(url).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    throttled = api_client.get(url)
+    assert throttled.json()["error"] == "throttled"
+    assert int(throttled["Retry-After"]) > 0

@@ -11,6 +11,7 @@ from django.test import Client, TestCase
 
 from brands.models import Product
 from licensing.models import License
+from tests.activations.conftest import round_trips  # noqa: F401 (the fixture, shared)
 from tests.factories import LicenseFactory, LicenseKeyFactory
 
 ITEM_ID = 42

@@ -495,7 +495,7 @@ def test_key_of_another_brand_is_unknown_here(client, license_, other_product):
     assert body["license"] == "valid"
 
 
-@pytest.mark.parametrize("action", ["get_version", "", "nope", "activate_license\x00"])
+@pytest.mark.parametrize("action", ["", "nope", "activate_license\x00", "get_versions"])
 def test_unknown_action_gets_an_invalid_answer(client, key, license_, action):
     response = edd(client, action, license=key, item_id=ITEM_ID, url=SITE)
     assert response.status_code == 200
