@@ -299,6 +299,7 @@ def _start_store(workdir: Path) -> tuple[Store, subprocess.Popen[bytes]]:
         **base_env,
         "DJANGO_SETTINGS_MODULE": "license_service.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "SIGNING_KEYS_SECRET": secrets.token_urlsafe(48),
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
