@@ -276,10 +276,10 @@ def license_tokens(  # noqa: PLR0913 (the answer's parts; no wrapper per check)
     has more than half its lifetime left, else signed and cached under the tags read.
     ``subject``: what the caller already read of the (only) license's brand and product."""
     now = time.time()
-    iss = issuer(request)
     wanted = [e for e in entitlements if _eligible(e, now)]
-    if not wanted:
+    if not wanted:  # the usual EDD check of a site without a seat: nothing to build
         return [None] * len(entitlements)
+    iss = issuer(request)
     names = [token_cache_key(key, e["license_id"], instance) for e in wanted]
     tags = _read([check_generation_key(key), *names], brand)
     tokens: dict[int, str | None] = {}

@@ -16,6 +16,7 @@ reads it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -253,11 +254,13 @@ def _folded(text: str) -> str:
     return _SPACES.sub(" ", text).strip().casefold()
 
 
-def _names(item_name: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def _names(item_name: str) -> frozenset[str]:
     """What an item name may stand for: itself; with ``+`` as a space (PHP's ``urlencode``
-    before the form encoding); as a slug (``My Plugin`` -> ``my-plugin``)."""
+    before the form encoding); as a slug (``My Plugin`` -> ``my-plugin``). Remembered: a
+    plugin sends the same few names on every call, and ``slugify`` is most of a match."""
     names = {_folded(item_name), _folded(unquote_plus(item_name))}
-    return names | {slugify(name) for name in names} - {""}
+    return frozenset(names | {slugify(name) for name in names} - {""})
 
 
 # --- answers --------------------------------------------------------------------------------

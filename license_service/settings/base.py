@@ -451,5 +451,3 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": env.float("PURGE_JOB_INTERVAL", default=3600.0),
     },
 }
-# Days before expiry a brand hears ``license.expiring_soon`` unless it set its own.
-EXPIRING_SOON_DAYS_DEFAULT = env.int("EXPIRING_SOON_DAYS_DEFAULT", default=7)
