@@ -21,16 +21,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.wordpress.e2e.updater import SKIP_REASON, updater_present
-
 # Reason prefix -> is that backend absent on this run?
 BACKEND_REASONS = {
     "needs PostgreSQL": lambda: _database_vendor() != "postgresql",
     "needs Redis": lambda: not os.environ.get("REDIS_URL"),
-    # The unmodified EDD updater is a third-party file this repository does not ship
-    # (tests/wordpress/e2e/client/README.md): the WordPress end-to-end test's updater steps
-    # skip without it. Its license calls (activate, check, deactivate) run regardless.
-    SKIP_REASON: lambda: not updater_present(),
 }
 
 _skipped: list[tuple[str, str]] = []  # (test id, reason)

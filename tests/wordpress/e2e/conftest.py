@@ -10,9 +10,12 @@ back its result as JSON, with every PHP error, warning and notice raised on the 
 What it needs (Debian packages ``wordpress``, ``php-cli``, ``php-curl``, ``php-mysql``,
 installed by ``.ci/run`` and ``make test-tools``; MariaDB on 127.0.0.1:3306, root without a
 password, as on this project's machines): when something is missing, the tests fail under
-CI (``CI`` set) and are skipped, saying why, elsewhere. The EDD updater itself is not in
-this repository (``client/README.md``): without it, the updater's tests are skipped, and
-that skip is expected (tests/skip_report.py).
+CI (``CI`` set) and are skipped, saying why, elsewhere.
+
+The plugin bundles an update client (``client/README.md``): EDD's unmodified
+``EDD_SL_Plugin_Updater`` when its file is there (this repository does not ship it), else
+the test's own protocol client; the update check, "View details" and upgrade run with
+either.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any
 
 import pytest
 
-from tests.wordpress.e2e.updater import SKIP_REASON, updater_path
+from tests.wordpress.e2e.updater import bundled_updater, updater_problem
 
 ROOT = Path(__file__).resolve().parents[3]
 E2E = Path(__file__).resolve().parent
@@ -54,8 +57,8 @@ MARIADB_USER = os.environ.get("WPE2E_MARIADB_USER", "root")
 MARIADB_PASSWORD = os.environ.get("WPE2E_MARIADB_PASSWORD", "")
 DEBIAN_PACKAGES = "wordpress php-cli php-curl php-mysql"
 
-# The unmodified EDD client: see client/README.md.
-EDD_UPDATER = updater_path()
+# The update client the plugin bundles: see client/README.md.
+UPDATER = bundled_updater()
 
 # The store, as the brand sets it up.
 BRAND_SLUG = "e2e-brand"
@@ -66,6 +69,7 @@ SITE = "https://www.e2e-customer-site.com"  # the WordPress site's home_url()
 OLD_VERSION = "1.0.0"  # the version the site runs
 NEW_VERSION = "1.1.0"  # the version the store publishes
 NEW_VERSION_MARKER = "CHANGES-1.1.0.txt"  # a file only the new version's package has
+BETA_VERSION = "1.2.0-beta.1"  # a beta the store publishes too (beta channel)
 
 # PHP deprecations raised by WordPress 6.1's own code (Debian bookworm's package predates
 # PHP 8.2) are not the client's: recorded, shown, tolerated. Anything else fails the test.
@@ -105,6 +109,14 @@ def missing_requirements() -> list[str]:
     return problems
 
 
+def require_updater() -> None:
+    """Fail when ``EDD_SL_UPDATER_FILE`` names no file (rather than run the protocol
+    client in place of the EDD class someone asked for)."""
+    problem = updater_problem()
+    if problem is not None:
+        pytest.fail(f"{problem} (tests/wordpress/e2e/client/README.md)", pytrace=False)
+
+
 def require_rig() -> None:
     """Fail (under CI) or skip (elsewhere), saying what is missing."""
     problems = missing_requirements()
@@ -118,17 +130,6 @@ def require_rig() -> None:
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-
-
-def require_edd_updater() -> Path:
-    """The EDD client's file; skips (an expected skip: tests/skip_report.py) without it."""
-    if not EDD_UPDATER.is_file():
-        shown = EDD_UPDATER.relative_to(ROOT) if EDD_UPDATER.is_relative_to(ROOT) else EDD_UPDATER
-        pytest.skip(
-            f"{SKIP_REASON}: {shown} is absent, so the updater's steps cannot run "
-            "(tests/wordpress/e2e/client/README.md says where it comes from)"
-        )
-    return EDD_UPDATER
 
 
 def free_port() -> int:
@@ -227,6 +228,11 @@ class Store:
         answer = self.brand("GET", f"/api/v1/brand/licenses/{license_id}")
         return dict(self.expect(answer, 200, "license read"))
 
+    def license_action(self, license_id: int, action: str) -> dict[str, Any]:
+        """US2: suspend, resume, cancel... through the brand API."""
+        answer = self.brand("PATCH", f"/api/v1/brand/licenses/{license_id}", {"action": action})
+        return dict(self.expect(answer, 200, f"license {action}"))
+
 
 # The store's database: migrated, with the staff user who sets the brand up (one Django
 # start instead of two: migrate, createsuperuser).
@@ -275,7 +281,8 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tu
 
 def plugin_package(version: str, workdir: Path) -> bytes:
     """The plugin's zip at ``version``, as a brand builds its release: the plugin's folder,
-    its header and constant at that version, and a file only that version has."""
+    its header and constant at that version, a file only that version has, and the update
+    client it bundles."""
     source = (PLUGIN_SOURCE / "e2e-licensed-plugin.php").read_text()
     source = source.replace(f"Version:     {OLD_VERSION}", f"Version:     {version}")
     source = source.replace(
@@ -287,8 +294,7 @@ def plugin_package(version: str, workdir: Path) -> bytes:
         archive.writestr(f"{PLUGIN_SLUG}/", "")
         archive.writestr(f"{PLUGIN_SLUG}/e2e-licensed-plugin.php", source)
         archive.writestr(f"{PLUGIN_SLUG}/{NEW_VERSION_MARKER}", f"{version}\n")
-        if EDD_UPDATER.is_file():  # a plugin ships the updater it bundles
-            archive.write(EDD_UPDATER, f"{PLUGIN_SLUG}/EDD_SL_Plugin_Updater.php")
+        archive.write(UPDATER.source, f"{PLUGIN_SLUG}/{UPDATER.filename}")
     return path.read_bytes()
 
 
@@ -367,9 +373,39 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def _publish_release(store: Store, workdir: Path, version: str, channel: str) -> None:
+    """A release of the plugin uploaded and published through the brand API."""
+    package = plugin_package(version, workdir)
+    body, content_type = multipart(
+        {
+            "version": version,
+            "channel": channel,
+            "changelog": f"## {version}\n\n* The new version's change.",
+            "requires": "6.0",
+            "requires_php": "7.4",
+            "tested": "6.1",
+        },
+        {"package": (f"{PLUGIN_SLUG}.zip", package)},
+    )
+    upload = store.brand(
+        "POST",
+        f"/api/v1/brand/products/{PRODUCT_SLUG}/releases",
+        raw=body,
+        headers={"Content-Type": content_type},
+    )
+    release = store.expect(upload, 201, f"release {version} upload")
+    published = store.brand(
+        "PATCH",
+        f"/api/v1/brand/products/{PRODUCT_SLUG}/releases/{release['id']}",
+        {"published": True},
+    )
+    assert store.expect(published, 200, f"release {version} publish")["published"] is True
+
+
 def _set_up_brand(store: Store, workdir: Path) -> None:
     """What a brand moving from EDD does: its brand and product (with the EDD item id its
-    plugin already sends), an API key, and a published release of the plugin."""
+    plugin already sends), an API key, and published releases of the plugin: a stable one
+    and a beta."""
     store.expect(
         store.staff(
             "POST",
@@ -389,36 +425,15 @@ def _set_up_brand(store: Store, workdir: Path) -> None:
         "edd_item_id": ITEM_ID,
     }
     store.expect(store.staff("POST", "/api/v1/products/", product), 201, "product")
-    package = plugin_package(NEW_VERSION, workdir)
-    body, content_type = multipart(
-        {
-            "version": NEW_VERSION,
-            "changelog": f"## {NEW_VERSION}\n\n* The new version's change.",
-            "requires": "6.0",
-            "requires_php": "7.4",
-            "tested": "6.1",
-        },
-        {"package": (f"{PLUGIN_SLUG}.zip", package)},
-    )
-    upload = store.brand(
-        "POST",
-        f"/api/v1/brand/products/{PRODUCT_SLUG}/releases",
-        raw=body,
-        headers={"Content-Type": content_type},
-    )
-    release = store.expect(upload, 201, "release upload")
-    published = store.brand(
-        "PATCH",
-        f"/api/v1/brand/products/{PRODUCT_SLUG}/releases/{release['id']}",
-        {"published": True},
-    )
-    assert store.expect(published, 200, "release publish")["published"] is True
+    _publish_release(store, workdir, NEW_VERSION, "stable")
+    _publish_release(store, workdir, BETA_VERSION, "beta")
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """This service, live on loopback, with the brand, product and release set up."""
+    """This service, live on loopback, with the brand, product and releases set up."""
     require_rig()
+    require_updater()
     workdir = tmp_path_factory.mktemp("store")
     store, proc = _start_store(workdir)
     try:
@@ -504,12 +519,11 @@ class Site:
         return payload["result"]
 
     def reset_plugin(self) -> None:
-        """The plugin's files as the site had them first (version 1.0.0), with the updater
-        bundled when the fixture is there."""
+        """The plugin's files as the site had them first (version 1.0.0), with the update
+        client it bundles."""
         shutil.rmtree(self.plugin_dir, ignore_errors=True)
         shutil.copytree(PLUGIN_SOURCE, self.plugin_dir)
-        if EDD_UPDATER.is_file():
-            shutil.copy(EDD_UPDATER, self.plugin_dir / "EDD_SL_Plugin_Updater.php")
+        shutil.copy(UPDATER.source, self.plugin_dir / UPDATER.filename)
 
 
 def _database(statement: str) -> None:

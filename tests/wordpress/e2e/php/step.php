@@ -4,9 +4,10 @@
  * WPE2E_CONFIG naming the site's configuration (see bootstrap.php). Prints what happened as
  * JSON after a marker (wpe2e_result), with every PHP warning or notice raised on the way.
  *
- * Steps: install, activate_plugin, configure (store URL and license key), license (activate_license | check_license |
- * deactivate_license through the plugin), update_check (wp_update_plugins()),
- * plugin_information (plugins_api(), "View details"), upgrade (Plugin_Upgrader).
+ * Steps: install, activate_plugin, configure (store URL, license key, beta), license
+ * (activate_license | check_license | deactivate_license through the plugin), update_check
+ * (wp_update_plugins()), plugin_information (plugins_api(), "View details"), upgrade
+ * (Plugin_Upgrader).
  */
 
 $wpe2e_step = $argv[1];
@@ -17,6 +18,16 @@ if ( 'install' === $wpe2e_step ) {
 require __DIR__ . '/bootstrap.php';
 
 $wpe2e_plugin = 'e2e-licensed-plugin/e2e-licensed-plugin.php';
+
+/** The updater class the plugin set up (EDD's or the test's own), or null. */
+function wpe2e_updater_class() {
+	foreach ( array( 'EDD_SL_Plugin_Updater', 'WPE2E_Protocol_Updater' ) as $class ) {
+		if ( class_exists( $class, false ) ) {
+			return $class;
+		}
+	}
+	return null;
+}
 
 switch ( $wpe2e_step ) {
 	case 'install':
@@ -44,6 +55,7 @@ switch ( $wpe2e_step ) {
 		delete_site_transient( 'update_plugins' );
 		update_option( 'e2e_licensed_plugin_store_url', $wpe2e_args['store_url'] );
 		update_option( 'e2e_licensed_plugin_license_key', $wpe2e_args['license'] );
+		update_option( 'e2e_licensed_plugin_beta', empty( $wpe2e_args['beta'] ) ? '' : '1' );
 		wpe2e_result( array( 'store_url' => get_option( 'e2e_licensed_plugin_store_url' ) ) );
 		break;
 
@@ -69,6 +81,7 @@ switch ( $wpe2e_step ) {
 				'response'  => $response,
 				'no_update' => $no_update,
 				'checked'   => isset( $transient->checked ) ? $transient->checked : null,
+				'updater'   => wpe2e_updater_class(),
 			)
 		);
 		break;
@@ -76,14 +89,16 @@ switch ( $wpe2e_step ) {
 	case 'plugin_information':
 		require_once ABSPATH . 'wp-admin/includes/plugin-install.php';
 		$info = plugins_api( 'plugin_information', array( 'slug' => $wpe2e_args['slug'] ) );
-		wpe2e_result(
-			is_wp_error( $info ) ? array( 'error' => $info->get_error_message() ) : array( 'info' => $info )
-		);
+		$done = is_wp_error( $info ) ? array( 'error' => $info->get_error_message() ) : array( 'info' => $info );
+		wpe2e_result( $done + array( 'updater' => wpe2e_updater_class() ) );
 		break;
 
 	case 'upgrade':
-		require_once ABSPATH . 'wp-admin/includes/class-wp-upgrader.php';
+		// What the Plugins screen has loaded: the filesystem and download functions too.
+		require_once ABSPATH . 'wp-admin/includes/file.php';
+		require_once ABSPATH . 'wp-admin/includes/misc.php';
 		require_once ABSPATH . 'wp-admin/includes/plugin.php';
+		require_once ABSPATH . 'wp-admin/includes/class-wp-upgrader.php';
 		wp_set_current_user( 1 );
 		// The update found by update_check, as the Plugins screen's "update now" uses it.
 		$skin     = new Automatic_Upgrader_Skin();

@@ -2,8 +2,9 @@
 /**
  * Plugin Name: E2E Licensed Plugin
  * Description: A paid plugin as EDD's sample plugin ships one: its license activated, checked
- *              and deactivated against the store, its updates delivered by the bundled,
- *              unmodified EDD_SL_Plugin_Updater. The license service's end-to-end test fixture.
+ *              and deactivated against the store, its updates delivered by the updater it
+ *              bundles (EDD_SL_Plugin_Updater, unmodified, when the test has its file; else
+ *              the test's own protocol client). The license service's end-to-end test fixture.
  * Version:     1.0.0
  * Author:      License service tests
  * License:     MIT
@@ -68,20 +69,28 @@ function e2e_licensed_plugin_license_call( $action ) {
 
 /**
  * The updater, set up as EDD's sample plugin sets it up: for administrators and for the
- * cron job that checks for updates.
+ * cron job that checks for updates. The class is the one bundled in the plugin's folder:
+ * EDD's EDD_SL_Plugin_Updater (unmodified) when the test put it there, else the test's own
+ * WPE2E_Protocol_Updater (see tests/wordpress/e2e/client/README.md); both take the same
+ * arguments.
  */
 function e2e_licensed_plugin_updater() {
 	$doing_cron = defined( 'DOING_CRON' ) && DOING_CRON;
 	if ( ! current_user_can( 'manage_options' ) && ! $doing_cron ) {
 		return;
 	}
-	if ( ! file_exists( __DIR__ . '/EDD_SL_Plugin_Updater.php' ) ) {
-		return; // not bundled: see tests/wordpress/e2e/client/README.md
+	if ( file_exists( __DIR__ . '/EDD_SL_Plugin_Updater.php' ) ) {
+		if ( ! class_exists( 'EDD_SL_Plugin_Updater' ) ) {
+			include __DIR__ . '/EDD_SL_Plugin_Updater.php';
+		}
+		$class = 'EDD_SL_Plugin_Updater';
+	} elseif ( file_exists( __DIR__ . '/protocol_updater.php' ) ) {
+		require_once __DIR__ . '/protocol_updater.php';
+		$class = 'WPE2E_Protocol_Updater';
+	} else {
+		return; // no updater bundled
 	}
-	if ( ! class_exists( 'EDD_SL_Plugin_Updater' ) ) {
-		include __DIR__ . '/EDD_SL_Plugin_Updater.php';
-	}
-	new EDD_SL_Plugin_Updater(
+	new $class(
 		e2e_licensed_plugin_store_url(),
 		__FILE__,
 		array(
@@ -90,7 +99,8 @@ function e2e_licensed_plugin_updater() {
 			'item_id'   => E2E_LICENSED_PLUGIN_ITEM_ID,
 			'item_name' => E2E_LICENSED_PLUGIN_ITEM_NAME,
 			'author'    => 'License service tests',
-			'beta'      => false,
+			// A site that opted into betas (a shipped plugin has a setting for it).
+			'beta'      => (bool) get_option( 'e2e_licensed_plugin_beta', false ),
 		)
 	);
 }
