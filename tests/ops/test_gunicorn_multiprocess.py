@@ -8,13 +8,6 @@ answered by whichever worker, counts all of them.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,16 +16,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
+from tests.live import free_port, gunicorn_serving, production_env
 from tests.ops.test_metrics import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:
@@ -42,51 +30,9 @@ def get(url: str) -> tuple[int, str]:
 
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    multiproc = tmp_path / "prometheus"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "license_service.settings.production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "SIGNING_KEYS_SECRET": secrets.token_urlsafe(48),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "2",
-        "GUNICORN_THREADS": "2",
-        "LOG_REQUESTS": "false",
-    }
-    env.pop("REDIS_URL", None)
-    log = (tmp_path / "gunicorn.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if get(f"{base}/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail((tmp_path / "gunicorn.log").read_text()[-3000:])
-            time.sleep(0.1)
-        yield base, multiproc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    env = production_env(tmp_path, free_port(), GUNICORN_WORKERS="2", GUNICORN_THREADS="2")
+    with gunicorn_serving(env, tmp_path) as base:
+        yield base, Path(env["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def test_counts_from_every_worker_add_up(gunicorn):
