@@ -19,6 +19,8 @@ from events.models import EVENT_TYPES
 
 TEST_TYPE = "webhook.test"
 SUBSCRIBABLE_TYPES = EVENT_TYPES
+# What a delivery may carry: an event, or a test send.
+DELIVERY_TYPES = (*EVENT_TYPES, TEST_TYPE)
 MAX_URL_LENGTH = 2000
 
 

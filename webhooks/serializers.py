@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from webhooks.models import MAX_URL_LENGTH, SUBSCRIBABLE_TYPES, TEST_TYPE, WebhookDelivery
+from webhooks.models import DELIVERY_TYPES, MAX_URL_LENGTH, SUBSCRIBABLE_TYPES, WebhookDelivery
 
 _EVENTS_HELP = "Event types to receive (SPEC §13); empty: every type."
 
@@ -69,7 +69,7 @@ class DeliveryOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     webhook_id = serializers.IntegerField(source="endpoint_id")
     event_id = serializers.IntegerField(allow_null=True, help_text="Null for a test send.")
-    event_type = serializers.ChoiceField(choices=[*SUBSCRIBABLE_TYPES, TEST_TYPE])
+    event_type = serializers.ChoiceField(choices=list(DELIVERY_TYPES))
     message_id = serializers.CharField(help_text="The `webhook-id` header of every attempt.")
     status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices)
     attempts = serializers.IntegerField()

@@ -273,6 +273,10 @@ SPECTACULAR_SETTINGS = {
         "EnvironmentEnum": ["production", "staging", "local"],
         "EnvironmentClaimEnum": ["production", "staging", "development", "local"],
         "ReleaseChannelEnum": ["stable", "beta"],
+        # The event types: the feed's ``type`` and a webhook's ``events`` (import paths, so
+        # the plumbing imports no app).
+        "EventTypeEnum": "events.models.EVENT_TYPES",
+        "DeliveryEventTypeEnum": "webhooks.models.DELIVERY_TYPES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
