@@ -6,40 +6,56 @@ from typing import Any
 
 from rest_framework import serializers
 
+from license_service.api.fields import StrictBooleanField, StrictCharField
 from webhooks.models import DELIVERY_TYPES, MAX_URL_LENGTH, SUBSCRIBABLE_TYPES, WebhookDelivery
 
 _EVENTS_HELP = "Event types to receive (SPEC §13); empty: every type."
 
 
+class _EventTypeField(serializers.ChoiceField):
+    """An event type, sent as a JSON string (DRF's ChoiceField matches ``str(value)``)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(choices=list(SUBSCRIBABLE_TYPES), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
 class EndpointCreateSerializer(serializers.Serializer[Any]):
-    url = serializers.CharField(
+    url = StrictCharField(
         max_length=MAX_URL_LENGTH,
         help_text="https URL; its host must resolve to public addresses only.",
     )
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(SUBSCRIBABLE_TYPES)),
+        child=_EventTypeField(),
         required=False,
         default=list,
         max_length=len(SUBSCRIBABLE_TYPES),
         help_text=_EVENTS_HELP,
     )
-    description = serializers.CharField(
-        max_length=500, required=False, allow_blank=True, default=""
-    )
+    description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class EndpointUpdateSerializer(serializers.Serializer[Any]):
-    url = serializers.CharField(max_length=MAX_URL_LENGTH, required=False)
+    url = StrictCharField(max_length=MAX_URL_LENGTH, required=False)
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(SUBSCRIBABLE_TYPES)),
+        child=_EventTypeField(),
         required=False,
         max_length=len(SUBSCRIBABLE_TYPES),
         help_text=_EVENTS_HELP,
     )
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    enabled = serializers.BooleanField(
+    description = StrictCharField(max_length=500, required=False, allow_blank=True)
+    enabled = StrictBooleanField(
         required=False, help_text="Enabling clears the failure record; pending deliveries resume."
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Nothing to update: send at least one field.")
+        return attrs
 
 
 class EndpointOutputSerializer(serializers.Serializer[Any]):

@@ -199,3 +199,14 @@ def test_reads_need_the_read_scope_and_writes_the_write_scope(brand):
     reader = make_brand_client(brand, scopes=["licenses:read"])
     assert reader.get(URL).status_code == 200
     assert create(reader).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"enabled": "yes"}, {"description": 5}, {"events": "license.expired"}, {"events": [1]}],
+)
+def test_a_patch_with_nothing_to_change_or_a_wrong_type_is_refused(brand_client, brand, body):
+    endpoint = WebhookEndpointFactory.create(brand=brand)
+    response = brand_client.patch(f"{URL}/{endpoint.pk}", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
