@@ -182,9 +182,14 @@ def webhook_deliver(
     outcome, or None when there was nothing to do (not due, done, or claimed)."""
     now = now or timezone.now()
     lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT * 2 + 30)
+    if not WebhookDelivery.objects.filter(_sendable(), pk=delivery_id).exists():
+        return None  # its endpoint is disabled (or it is gone)
+    # The claim's conditions are all on the row itself: PostgreSQL re-checks them after
+    # waiting for a concurrent claim's lock (a join would make the UPDATE a subquery
+    # evaluated before the wait, and both claims would win).
     claimed = (
         WebhookDelivery.objects.filter(pk=delivery_id, status=PENDING, next_attempt_at__lte=now)
-        .filter(_not_claimed(now), _sendable())
+        .filter(_not_claimed(now))
         .update(claimed_until=lease)
     )
     if not claimed:
