@@ -28,7 +28,9 @@ LICENSE_TYPES = (
 )
 ACTIVATION_TYPES = ("activation.created", "activation.released", "activation.reclaimed")
 RELEASE_TYPES = ("release.published",)
-EVENT_TYPES = LICENSE_TYPES + ACTIVATION_TYPES + RELEASE_TYPES
+# Written by webhooks/ when an endpoint failing for 5 days is disabled.
+WEBHOOK_TYPES = ("webhook.disabled",)
+EVENT_TYPES = LICENSE_TYPES + ACTIVATION_TYPES + RELEASE_TYPES + WEBHOOK_TYPES
 
 
 class Event(models.Model):

@@ -21,7 +21,16 @@ from functools import lru_cache
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
-from prometheus_client import Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
 
 from license_service.api.errors import error_response
 from license_service.views import CATCH_ALL_ROUTE
@@ -160,6 +169,53 @@ def record_token(result: str) -> None:
     _TOKENS.get(result, _TOKENS["error"]).inc()
 
 
+WEBHOOK_ATTEMPTS = Counter(
+    "webhook_attempts_total",
+    "Webhook delivery attempts (SPEC §13), by outcome: succeeded (a 2xx within the timeout), "
+    "http_error, redirect (3xx: not followed), timeout, network_error, refused (the address "
+    "failed the SSRF check at delivery).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_OUTCOMES = frozenset(
+    {"succeeded", "http_error", "redirect", "timeout", "network_error", "refused"}
+)
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries_total",
+    "Webhook deliveries that ended, by outcome: succeeded, or failed (retries exhausted, or "
+    "a test send that failed).",
+    ["outcome"],
+)
+WEBHOOK_DELIVERY_OUTCOMES = frozenset({"succeeded", "failed"})
+_WEBHOOK_ATTEMPTS = {o: WEBHOOK_ATTEMPTS.labels(o) for o in WEBHOOK_ATTEMPT_OUTCOMES | {"other"}}
+_WEBHOOK_DELIVERIES = {
+    o: WEBHOOK_DELIVERIES.labels(o) for o in WEBHOOK_DELIVERY_OUTCOMES | {"other"}
+}
+
+
+def record_webhook_attempt(outcome: str) -> None:
+    _WEBHOOK_ATTEMPTS.get(outcome, _WEBHOOK_ATTEMPTS["other"]).inc()
+
+
+def record_webhook_delivery(outcome: str) -> None:
+    """Only an ended delivery counts: ``succeeded`` | ``failed`` (pending is ignored)."""
+    if outcome != "pending":
+        _WEBHOOK_DELIVERIES.get(outcome, _WEBHOOK_DELIVERIES["other"]).inc()
+
+
+# Collectors that read their values when /metrics is scraped (e.g. queue depths from the
+# database): the same in every process, so they are not per-process files in multiprocess
+# mode but added to the scrape's registry. Apps register theirs at start-up.
+_SCRAPE_COLLECTORS: list[Collector] = []
+
+
+def register_scrape_collector(collector: Collector) -> None:
+    if collector in _SCRAPE_COLLECTORS:
+        return
+    _SCRAPE_COLLECTORS.append(collector)
+    if not multiprocess_mode():
+        REGISTRY.register(collector)
+
+
 _RE_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")  # re_path(): (?P<name>...)
 _PATH_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")  # path(): <int:name>
 
@@ -205,6 +261,12 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             status=405,
             headers={"Allow": "GET, HEAD"},
         )
+    if multiprocess_mode():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        for collector in _SCRAPE_COLLECTORS:
+            registry.register(collector)
+        return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
     response: HttpResponse = ExportToDjangoView(request)
     return response
 

@@ -37,6 +37,8 @@ urlpatterns = [
     path("api/v1/brand/", include("activations.brand_urls")),
     # The event feed (SPEC §13).
     path("api/v1/brand/", include("events.urls")),
+    # Webhook endpoints and their delivery log (SPEC §13).
+    path("api/v1/brand/", include("webhooks.urls")),
     # Releases: the brand API's uploads and the signed package downloads (SPEC §11).
     path("api/v1/", include("releases.urls")),
     path("admin/", admin.site.urls),

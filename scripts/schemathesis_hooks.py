@@ -159,6 +159,19 @@ def _real_release_upload(case: Any, body: dict[str, Any], path: str, method: str
         case.path_parameters["slug"] = PRODUCT_SLUG
 
 
+# A public address literal: it passes the SSRF rules without a DNS lookup (no network here);
+# no worker runs beside the fuzzed server, so nothing is ever sent to it.
+WEBHOOK_URL = "https://93.184.216.34/fuzz-hooks/{n}"
+
+
+def _webhook_url(case: Any, body: dict[str, Any], path: str) -> None:
+    """A positive webhook URL must be https and resolve to public addresses only, which no
+    schema can say: the generated string becomes such a URL."""
+    webhooks = path.startswith("/api/v1/brand/webhooks")
+    if webhooks and not _is_negative(case) and isinstance(body.get("url"), str):
+        body["url"] = WEBHOOK_URL.format(n=next(_unique))
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     _seed_path_parameters(case)
@@ -167,6 +180,7 @@ def map_case(context: Any, case: Any) -> Any:
         return case
     path, method = _path(context), _method(context)
     _real_release_upload(case, body, path, method)
+    _webhook_url(case, body, path)
     _keep_expiry_in_range(body)
     if method == "POST" and path in ("/api/v1/brands/", "/api/v1/products/"):
         _make_unique(body, path)

@@ -12,6 +12,8 @@ from brands.models import Brand, BrandSigningKey, Product
 from brands.signing import encrypt_private_key, new_key_pair
 from licensing.keys import generate_license_key
 from licensing.models import License, LicenseKey
+from webhooks.models import WebhookEndpoint
+from webhooks.services import generate_secret
 
 
 class BrandFactory(factory.django.DjangoModelFactory[Brand]):
@@ -97,3 +99,15 @@ class StaffUserFactory(factory.django.DjangoModelFactory[Any]):
     is_staff = True
     is_superuser = True
     password = factory.django.Password("staff-password")
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory[WebhookEndpoint]):
+    """An endpoint row without the URL checks (tests point it where they need)."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    brand = factory.SubFactory(BrandFactory)
+    url = "https://hooks.example.com/license-events"
+    events: Any = factory.LazyFunction(list)
+    secret = factory.LazyFunction(generate_secret)

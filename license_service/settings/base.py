@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "audit",
     "events",  # the outbox, the feed and the scheduled jobs' plumbing (SPEC §13-14)
+    "webhooks",  # endpoints and signed deliveries of the events (SPEC §13)
     "brands",
     "licensing",
     "activations",
@@ -272,6 +273,10 @@ SPECTACULAR_SETTINGS = {
         "EnvironmentEnum": ["production", "staging", "local"],
         "EnvironmentClaimEnum": ["production", "staging", "development", "local"],
         "ReleaseChannelEnum": ["stable", "beta"],
+        # The event types: the feed's ``type`` and a webhook's ``events`` (import paths, so
+        # the plumbing imports no app).
+        "EventTypeEnum": "events.models.EVENT_TYPES",
+        "DeliveryEventTypeEnum": "webhooks.models.DELIVERY_TYPES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -450,4 +455,33 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "licensing.tasks.purge_idempotency_keys",
         "schedule": env.float("PURGE_JOB_INTERVAL", default=3600.0),
     },
+    # Webhooks (webhooks/jobs.py): new events into deliveries; due deliveries to workers.
+    "webhooks-dispatch": {
+        "task": "webhooks.tasks.dispatch",
+        "schedule": env.float("WEBHOOK_DISPATCH_INTERVAL", default=2.0),
+    },
+    "webhooks-sweep": {
+        "task": "webhooks.tasks.sweep",
+        "schedule": env.float("WEBHOOK_SWEEP_INTERVAL", default=5.0),
+    },
+    "webhooks-purge-deliveries": {
+        "task": "webhooks.tasks.purge_deliveries",
+        "schedule": env.float("PURGE_JOB_INTERVAL", default=3600.0),
+    },
 }
+# --- Webhooks (SPEC §13; webhooks/) ------------------------------------------------------
+# Plain http URLs are refused unless this is on (local and test settings turn it on).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+# CIDRs a webhook may reach although private/loopback/…: e.g. "10.1.0.0/16,127.0.0.1/32".
+WEBHOOK_ALLOWED_NETWORKS: list[str] = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# A 2xx within this many seconds is success.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=15.0)
+# Retries go on for at least this long (and at least 10 attempts).
+WEBHOOK_RETRY_WINDOW = timedelta(days=env.float("WEBHOOK_RETRY_DAYS", default=3.0))
+# An endpoint failing without one success for this long is disabled (webhook.disabled).
+WEBHOOK_DISABLE_AFTER = timedelta(days=env.float("WEBHOOK_DISABLE_AFTER_DAYS", default=5.0))
+# A queued delivery still not taken by a worker after this long is queued again.
+WEBHOOK_REQUEUE_AFTER = timedelta(seconds=env.float("WEBHOOK_REQUEUE_AFTER", default=300.0))
+# Finished deliveries are purged after this many days.
+WEBHOOK_DELIVERY_LOG_DAYS = env.int("WEBHOOK_DELIVERY_LOG_DAYS", default=30)
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=20)

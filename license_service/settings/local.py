@@ -6,3 +6,6 @@ from .base import *
 from .base import env
 
 DEBUG = env.bool("DEBUG", default=True)
+
+# Webhooks to plain http (a receiver on this machine) are fine while developing.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)

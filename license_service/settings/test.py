@@ -40,3 +40,7 @@ if "replica" not in DATABASES:
 # sets its own.
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+# Webhooks: tests deliver to a plain-http receiver on 127.0.0.1, allowed per test by
+# WEBHOOK_ALLOWED_NETWORKS (the default, none, keeps the SSRF rules on).
+WEBHOOK_ALLOW_HTTP = True
