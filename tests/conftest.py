@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,16 @@ def _clear_cache() -> Iterator[None]:
     yield
     cache.clear()
     near_cache_reset()
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level() -> Iterator[None]:
+    """The root logger's level as the settings left it, after every test: Celery's test
+    worker (``celery.contrib.testing.worker.start_worker``) sets it to its own log level
+    (ERROR), and a later test's INFO lines would then go nowhere."""
+    level = logging.root.level
+    yield
+    logging.root.setLevel(level)
 
 
 @pytest.fixture
