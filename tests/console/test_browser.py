@@ -25,6 +25,8 @@ from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from activations.models import Activation
 from audit.models import AuditEvent
@@ -120,11 +122,17 @@ def test_a_staff_member_does_the_daily_job_in_a_real_browser(  # noqa: PLR0915 (
     def shot(name: str) -> None:
         browser.save_screenshot(str(shots / f"{name}.png"))
 
+    def navigate(element: Any) -> None:
+        """Click ``element`` and wait until its page has been replaced by the next one (a
+        click does not wait for the navigation it starts)."""
+        element.click()
+        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(element))
+
     def press(text: str) -> None:  # the admin shows object tools in capitals
-        browser.find_element(By.XPATH, f"//a[normalize-space()='{text}']").click()
+        navigate(browser.find_element(By.XPATH, f"//a[normalize-space()='{text}']"))
 
     def submit() -> None:
-        browser.find_element(By.CSS_SELECTOR, "input[type=submit][name=confirm]").click()
+        navigate(browser.find_element(By.CSS_SELECTOR, "input[type=submit][name=confirm]"))
 
     def message() -> str:
         return str(browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text)
@@ -143,7 +151,7 @@ def test_a_staff_member_does_the_daily_job_in_a_real_browser(  # noqa: PLR0915 (
     browser.get(f"{base}/admin/login/?next=/admin/")
     browser.find_element(By.NAME, "username").send_keys("ana")
     browser.find_element(By.NAME, "password").send_keys("staff-password")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    navigate(browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     assert "License Service · staff console" in browser.page_source
     shot("01-home")
 
@@ -153,6 +161,7 @@ def test_a_staff_member_does_the_daily_job_in_a_real_browser(  # noqa: PLR0915 (
     shot("02-licenses")
     search = browser.find_element(By.ID, "searchbar")
     search.send_keys("Jane.Doe@example.com\n")
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(search))
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 1
     assert "jane.doe@example.com" in rows[0].text
@@ -160,7 +169,7 @@ def test_a_staff_member_does_the_daily_job_in_a_real_browser(  # noqa: PLR0915 (
     shot("03-search-by-email")
 
     # Open the license: titled by its masked key and product.
-    rows[0].find_element(By.CSS_SELECTOR, "th a").click()
+    navigate(rows[0].find_element(By.CSS_SELECTOR, "th a"))
     assert str(day) in browser.find_element(By.CSS_SELECTOR, "#content h2").text
     shot("04-license")
 
