@@ -319,18 +319,7 @@ class NearCache:
         admitted by the local rate-limit counts, else None and a token: ask Redis (which
         counts the request), then ``put`` what it answered with that token (None: nothing
         will be kept)."""
-        quiet = self._quiet_channel()
-        with self._lock:
-            ready = self._ready(quiet=quiet == self._channel)
-            flush, self._flush_due = self._flush_due, False
-            if ready:
-                found = self._entries.get(key)
-                if found is not None and time.time() >= found[_EXPIRES]:
-                    self._remove(key)
-                    found = None
-                token = self._seq
-        if flush:
-            self._flush()
+        ready, found, token = self._lookup(key)
         if not ready:
             return None, None
         if found is None or not self.counts.admit(windows, peek):
@@ -338,12 +327,21 @@ class NearCache:
         return Kept._make(found), None
 
     def read(self, key: str) -> tuple[Kept | None, int | None]:
-        """``get`` without rate limits: what is kept for ``key`` if it can be served from
-        here, else None and the token to ``put`` what Redis answers with (None: nothing will
-        be kept). For an entry read beside a request that counts its own limits (a brand's
-        catalogue, ``releases.catalog``). ``get``'s steps, not shared: the check's hot path
-        keeps its own inline."""
+        """``get`` without rate limits: for an entry read beside a request that counts its
+        own limits (a brand's catalogue, ``releases.catalog``)."""
+        ready, found, token = self._lookup(key)
+        if not ready:
+            return None, None
+        if found is None:
+            return None, token
+        return Kept._make(found), None
+
+    def _lookup(self, key: str) -> tuple[bool, tuple[Any, ...] | None, int]:
+        """Whether entries may be served now, the live entry of ``key`` if one is kept,
+        and the token a fill would need; the locally counted events flushed when due."""
         quiet = self._quiet_channel()
+        found = None
+        token = 0
         with self._lock:
             ready = self._ready(quiet=quiet == self._channel)
             flush, self._flush_due = self._flush_due, False
@@ -355,11 +353,7 @@ class NearCache:
                 token = self._seq
         if flush:
             self._flush()
-        if not ready:
-            return None, None
-        if found is None:
-            return None, token
-        return Kept._make(found), None
+        return ready, found, token
 
     def put(self, key: str, data: Mapping[str, Any], token: int | None) -> None:
         """Keep facts read from Redis (or the database) after ``get`` returned ``token``;
