@@ -59,9 +59,16 @@ class Phase:
     # read after the warm-up, and the bare view measured again right after it.
     hot: bool = False
     action: str = ""  # the EDD action (bench/wrk/edd.lua's BENCH_EDD_ACTION)
+    path: str = ""  # edd.lua's BENCH_EDD_PATH: where its forms are posted ("": /edd/<brand>/)
 
 
 BARE = Phase("bare", "a", "bare Django JSON view (ceiling)", "bare.lua")
+# The ceiling of a form POST: EDD's requests, posted to a view that reads the form and answers
+# a constant EDD-shaped body (reported beside the EDD phases; the targets use BARE).
+BARE_FORM = Phase(
+    "bare_form", "a2", "bare Django view of an EDD form POST", "edd.lua",
+    action="check_license", path="/bench/bare-form/",
+)  # fmt: skip
 HIT = Phase("hit", "b", "check, cache hit", "check.lua", hot=True)
 MISS = Phase("miss", "c", "check, cache miss", "check.lua")
 PAIRS = Phase("pairs", "d", "activate + deactivate pairs", "activate.lua")
@@ -71,7 +78,7 @@ EDD_CHECK = Phase(
 GET_VERSION = Phase(
     "get_version", "f", "EDD get_version, cache hit", "edd.lua", hot=True, action="get_version"
 )
-PHASES = {p.name: p for p in (BARE, HIT, MISS, PAIRS, EDD_CHECK, GET_VERSION)}
+PHASES = {p.name: p for p in (BARE, BARE_FORM, HIT, MISS, PAIRS, EDD_CHECK, GET_VERSION)}
 # The package the download measurement fetches (issue 15: streamed with flat memory).
 DOWNLOAD_BYTES = 20 * 1024 * 1024
 DOWNLOAD_FETCHES = 3
@@ -424,6 +431,7 @@ class Bench:
             "BENCH_RUN_ID": f"{os.getpid()}x{self._wrk_calls}",
             "BENCH_KEYS_FILE": str(self.key_files.get(phase.name, "")),
             "BENCH_EDD_ACTION": phase.action,
+            "BENCH_EDD_PATH": phase.path,
             "BENCH_EDD_BRAND": seed.BRAND_SLUG,
         }
         out = subprocess.run(cmd, cwd=WRK_DIR, env=env, capture_output=True, text=True, check=False)
@@ -728,12 +736,15 @@ def bracketed(phases: list[Phase]) -> list[Phase]:
     """The phases of a round with the bare view measured again right after the hit: the
     hit is compared with the mean of the bare runs on either side of it (and the miss with
     the one just before it), so that the machine's drift over a round (on a shared VM,
-    several percent within seconds) weighs on both sides alike."""
+    several percent within seconds) weighs on both sides alike. The EDD phases are
+    bracketed by the bare form view (a2) the same way."""
     out: list[Phase] = []
     for phase in phases:
         out.append(phase)
         if phase.hot and BARE in phases:
             out.append(BARE)
+        if phase.action and phase is not BARE_FORM and BARE_FORM in phases:
+            out.append(BARE_FORM)  # an EDD phase: its like-for-like ceiling on either side
     return out
 
 
@@ -750,7 +761,7 @@ def choose_phases(available: dict[str, Any]) -> list[Phase]:
     else:
         log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
     if available.get("edd"):
-        phases += [EDD_CHECK, GET_VERSION]
+        phases += [BARE_FORM, EDD_CHECK, GET_VERSION]
     else:
         log(f"EDD endpoint not available yet: {available.get('edd_probe')}; skipping e, f")
     return phases
@@ -833,7 +844,8 @@ def write_edd_keys(bench: Bench, dataset: seed.Dataset) -> None:
     """The EDD phases' key file: the hot keys, each with its product."""
     lines = seed.edd_lines(dataset, bench.cfg.hot_keys)
     edd_keys = seed.write_keys(TMP_DIR / "keys-edd.txt", lines)
-    bench.key_files["edd_check"] = bench.key_files["get_version"] = edd_keys
+    for name in ("bare_form", "edd_check", "get_version"):
+        bench.key_files[name] = edd_keys
 
 
 def rss_kib(pids: list[int]) -> dict[int, int]:

@@ -12,6 +12,7 @@ from typing import cast
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, URLResolver, path
+from django.views.decorators.csrf import csrf_exempt
 
 from license_service.urls import urlpatterns as production_urlpatterns
 
@@ -34,11 +35,41 @@ _BARE_BODY = {
 }
 
 
+# What an EDD check_license answers, as the bare form view answers it.
+_BARE_FORM_BODY = {
+    "success": True,
+    "license": "site_inactive",
+    "item_id": False,
+    "item_name": "bench-pro",
+    "checksum": "9861a898afc9178c204394d77fa831d5",
+    "license_limit": 3,
+    "site_count": 0,
+    "activations_left": 3,
+    "expires": "2027-12-05 06:28:33",
+    "customer_name": "",
+    "customer_email": "c***@example.com",
+    "payment_id": 0,
+    "price_id": False,
+    "is_local": False,
+    "license_token": None,
+}
+
+
 def bare_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_BARE_BODY)
 
 
+@csrf_exempt
+def bare_form_view(request: HttpRequest) -> JsonResponse:
+    """The ceiling of an EDD request: the same form POST (read through ``request.POST``, as
+    any Django view reads a form), a constant EDD-shaped answer."""
+    if request.POST.get("edd_action") is None:
+        return JsonResponse({"success": False}, status=400)
+    return JsonResponse(_BARE_FORM_BODY)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("bench/bare", bare_view),
+    path("bench/bare-form/", bare_form_view),
     *cast("list[URLPattern | URLResolver]", production_urlpatterns),
 ]

@@ -13,6 +13,7 @@ from brands.apis import BrandJwksApi, JwksApi
 from license_service.health import HealthzApi, ReadyzApi
 from license_service.metrics import metrics_view
 from license_service.views import CATCH_ALL_ROUTE, admin_without_slash, landing, not_found
+from wordpress.views import edd_endpoint
 
 CHECK_ROUTE = r"^api/v1/product/check/(?P<license_key>[^/]+)/?$"
 
@@ -22,6 +23,11 @@ urlpatterns = [
     # every request it serves. Any key, shaped or not: a value that is no key is answered
     # as an unknown key.
     re_path(CHECK_ROUTE, check_get, name="product-check"),
+    # WordPress plugins through the EDD Software Licensing protocol (SPEC §11): the other
+    # hot path (every site asks twice a day), second for the same reason. The trailing
+    # slash is optional: the updater adds one to the store URL, the sample plugin posts it
+    # as given.
+    re_path(r"^edd/(?P<brand_slug>[^/]+)/?$", edd_endpoint, name="edd-endpoint"),
     # Token verification keys (SPEC §12): public, cacheable.
     re_path(r"^\.well-known/jwks\.json$", JwksApi.as_view(), name="jwks"),
     re_path(
@@ -45,8 +51,6 @@ urlpatterns = [
     path("admin", admin_without_slash, name="admin-without-slash"),
     # The landing page: staff to the admin, anyone else a JSON index of the API (SPEC §15).
     path("", landing, name="landing"),
-    # WordPress plugins through the EDD Software Licensing protocol (SPEC §11).
-    path("edd/", include("wordpress.urls")),
     # Operations (SPEC §7).
     path("healthz", HealthzApi.as_view(), name="healthz"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),

@@ -29,6 +29,7 @@ its patterns changed, a product created, renamed or given another ``edd_item_id`
 
 from __future__ import annotations
 
+import pickle
 import time
 from typing import Any, NotRequired, TypedDict
 
@@ -102,8 +103,7 @@ def catalog_read(brand_slug: str) -> Catalog | None:
     if near is not None:
         kept, token = near.read(key)
         if kept is not None:
-            catalog: Catalog = kept.data()
-            return catalog
+            return _unpickled(key, kept.facts)
     lookup = check_cache_lookup(key)
     if lookup is None or lookup.cached is None:  # the cache is down
         return catalog_load(brand_slug)
@@ -124,6 +124,22 @@ def catalog_read(brand_slug: str) -> Catalog | None:
     if found is not None and near is not None:
         near.put(key, found, token)
     return found
+
+
+# The catalogue each name's near-cache entry last unpickled to, with that entry's bytes:
+# served again while the near cache keeps the same entry (the same bytes object), so a
+# brand's releases and changelogs are not unpickled on every EDD request. A new entry (a
+# fill after an invalidation) has new bytes. Callers never change a catalogue they read.
+_UNPICKLED: dict[str, tuple[bytes, Catalog]] = {}
+
+
+def _unpickled(key: str, pickled: bytes) -> Catalog:
+    remembered = _UNPICKLED.get(key)
+    if remembered is not None and remembered[0] is pickled:
+        return remembered[1]
+    catalog: Catalog = pickle.loads(pickled)  # noqa: S301 (pickled by this process)
+    _UNPICKLED[key] = (pickled, catalog)
+    return catalog
 
 
 def catalog_load(brand_slug: str) -> Catalog | None:

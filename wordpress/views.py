@@ -17,6 +17,8 @@ the same read and the brand's catalogue; its every answer carries ``sections``.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -93,7 +95,8 @@ def _recorded(record: Callable[[str], None]) -> Iterator[None]:
 def _answer(
     body: dict[str, Any], status: int = 200, retry_after: int | None = None
 ) -> HttpResponse:
-    response = JsonResponse(body, status=status)
+    # Plain JSON values only: json.dumps, not JsonResponse's DjangoJSONEncoder (slower).
+    response = HttpResponse(json.dumps(body), content_type="application/json", status=status)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response
@@ -152,7 +155,15 @@ def _instance(edd: EddInput) -> str:
 def _is_local(instance: str | None, catalog: Catalog | None) -> bool:
     if instance is None:
         return False
-    patterns = catalog["patterns"] if catalog is not None else ()
+    patterns = tuple(catalog["patterns"]) if catalog is not None else ()
+    return _non_production(instance, patterns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _non_production(instance: str, patterns: tuple[str, ...]) -> bool:
+    """Whether the site is no production site (EDD's ``is_local``): a pure function of the
+    site and the brand's patterns, asked on every check of the same few sites, so each
+    process remembers its last few thousand answers (classifying costs ~8 µs)."""
     return classify_environment(instance, patterns) != Environment.PRODUCTION
 
 

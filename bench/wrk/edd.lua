@@ -2,6 +2,7 @@
 -- thread's slice of the hot keys ("KEY product_slug" lines; item_name names the key's own
 -- product). BENCH_EDD_ACTION is check_license or get_version; the site holds no seat, so
 -- both are the check's cached read plus the brand's catalogue, and no package is signed.
+-- BENCH_EDD_PATH, when set, posts the same forms there instead (the bare form view, a2).
 package.path = (os.getenv("BENCH_WRK_DIR") or ".") .. "/?.lua;" .. package.path
 local common = require("common")
 
@@ -11,7 +12,8 @@ extra = { wraps = 0 }
 
 function init(args)
   local action = os.getenv("BENCH_EDD_ACTION") or "check_license"
-  local path = "/edd/" .. (os.getenv("BENCH_EDD_BRAND") or "bench") .. "/"
+  local path = os.getenv("BENCH_EDD_PATH") or ""
+  if path == "" then path = "/edd/" .. (os.getenv("BENCH_EDD_BRAND") or "bench") .. "/" end
   local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
   local lines = common.slice(common.load_lines(os.getenv("BENCH_KEYS_FILE")), tid)
   for n, line in ipairs(lines) do

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench import seed
@@ -14,6 +15,7 @@ from bench.config import WRK_DIR
 from bench.report import PHASE_ORDER, SHORT, TITLES, per_round_ratio, rps, targets
 from bench.run import (
     BARE,
+    BARE_FORM,
     EDD_CHECK,
     GET_VERSION,
     HIT,
@@ -62,6 +64,34 @@ def test_the_bare_view_is_measured_again_after_each_cached_phase() -> None:
     ]
 
 
+def test_the_edd_phases_are_bracketed_by_the_bare_form_view_too() -> None:
+    assert bracketed([BARE, HIT, BARE_FORM, EDD_CHECK, GET_VERSION]) == [
+        BARE,
+        HIT,
+        BARE,
+        BARE_FORM,
+        EDD_CHECK,
+        BARE,
+        BARE_FORM,
+        GET_VERSION,
+        BARE,
+        BARE_FORM,
+    ]
+
+
+def test_the_bare_form_view_reads_the_edd_phases_form_and_answers_like_edd(settings: Any) -> None:
+    """The a2 ceiling: the same POST as edd.lua sends, read through request.POST."""
+    settings.ROOT_URLCONF = "license_service.bench_urls"
+    body = "edd_action=check_license&license=K&item_name=p&url=https%3A%2F%2Fs.example.com"
+    answer = Client().post(
+        "/bench/bare-form/", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert answer.status_code == 200
+    assert answer.json()["license"] == "site_inactive"
+    assert Path(WRK_DIR, BARE_FORM.script).read_text().count("BENCH_EDD_PATH") >= 1
+    assert BARE_FORM.path == "/bench/bare-form/"
+
+
 def available(edd: bool) -> dict[str, Any]:
     return {
         "check": True,
@@ -74,7 +104,7 @@ def available(edd: bool) -> dict[str, Any]:
 
 
 def test_the_edd_phases_run_when_the_endpoint_answers() -> None:
-    assert choose_phases(available(True))[-2:] == [EDD_CHECK, GET_VERSION]
+    assert choose_phases(available(True))[-3:] == [BARE_FORM, EDD_CHECK, GET_VERSION]
     assert EDD_CHECK not in choose_phases(available(False))
 
 
@@ -108,12 +138,18 @@ def test_the_targets_judge_the_edd_phases_and_the_download() -> None:
         "plans_index_only": False,
         "edd_check_vs_bare": 0.9,
         "get_version_vs_bare": 0.7,
+        "edd_check_vs_bare_form": 0.95,
+        "get_version_vs_bare_form": None,
         "download_rss_growth_mib": 0.5,
     }
     results = {"runs": [], "config": {"licenses_small": 10, "licenses_large": 10}}
     verdicts = {row[0]: row[3] for row in targets(results, summary)}
     assert verdicts["EDD edd_check hit throughput ≥ 0.8 × bare"] == "PASS"
     assert verdicts["EDD get_version hit throughput ≥ 0.8 × bare"] == "FAIL"
+    assert verdicts["EDD edd_check hit throughput ≥ 0.8 × a bare form POST (a2)"] == "PASS"
+    assert verdicts["EDD get_version hit throughput ≥ 0.8 × a bare form POST (a2)"] == (
+        "not measured"
+    )
     assert verdicts["20 MiB package download: a worker's RSS growth < 5 MiB"] == "PASS"
 
 

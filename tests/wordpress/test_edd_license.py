@@ -676,3 +676,36 @@ def test_outcomes_are_counted_with_the_product_apis(client, key, license_):
     edd(client, "check_license", license=key, item_id=ITEM_ID, url=SITE)
     edd(client, "deactivate_license", license=key, item_id=ITEM_ID, url=SITE)
     assert counts() == tuple(value + 1 for value in before)
+
+
+def test_a_form_with_too_many_fields_is_answered_as_empty_with_json(
+    client, key, license_, settings
+):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    body = f"edd_action=check_license&license={key}&url={SITE}&" + "&".join(
+        f"f{n}=1" for n in range(10)
+    )
+    response = client.post("/edd/rankmath/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert answer(response) == {"success": False, "license": "invalid", "error": "invalid_action"}
+
+
+def test_a_form_declaring_another_charset_is_read_as_utf8_as_php_reads_it(client, key, license_):
+    body = f"edd_action=check_license&license={key}&item_id={ITEM_ID}&url={SITE}"
+    response = client.post(
+        "/edd/rankmath/", body, content_type="application/x-www-form-urlencoded; charset=latin-1"
+    )
+    assert response.status_code == 200
+    assert answer(response)["license"] in {"valid", "site_inactive"}
+
+
+def test_the_last_of_a_repeated_form_field_wins_and_the_body_overrides_the_query(
+    client, key, license_
+):
+    body = f"edd_action=activate_license&license=nope&license={key}&item_id={ITEM_ID}&url={SITE}"
+    response = client.post(
+        "/edd/rankmath/?edd_action=deactivate_license&license=other",
+        body,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert answer(response)["license"] == "valid"  # activated, with the body's last key
