@@ -26,7 +26,7 @@ from brands.permissions import IsStaff, StaffActionPermission, StaffModelPermiss
 from license_service.api.pagination import DefaultCursorPagination, paginated_response
 from license_service.api.schema import error_responses
 from licensing import services
-from licensing.models import License, LicenseKey
+from licensing.models import License
 from licensing.selectors import (
     license_get_for_staff,
     license_key_get_for_staff,
@@ -229,7 +229,6 @@ class StaffLicenseSeatsApi(StaffActionApi):
 
 class StaffLicenseKeyApi(StaffActionApi):
     staff_permission = "licensing.change_customer_email"
-    queryset = LicenseKey.objects.all()
 
     @extend_schema(
         tags=[STAFF_TAG],
