@@ -253,3 +253,15 @@ def test_a_patch_body_documents_the_fields_it_refuses(schema):
         all(set(rule) == {"required"} for rule in component["not"]["anyOf"])
         for component in refusing
     )
+
+
+def test_a_provisioned_license_links_to_its_staff_actions(schema):
+    """The stateful fuzzer reaches the staff license actions from a new license's id."""
+    provisioned = schema["paths"]["/api/v1/brand/licenses/"]["post"]["responses"]["201"]
+    links = provisioned["links"]
+    for name in ("StaffGetLicense", "StaffSuspend", "StaffRenew", "StaffSeats", "StaffCancel"):
+        assert links[name]["parameters"] == {"license_id": "$response.body#/license_id"}
+    detail = schema["paths"]["/api/v1/licenses/{license_id}/"]["get"]["responses"]["200"]
+    assert detail["links"]["StaffCorrectEmail"]["parameters"] == {
+        "license_key_id": "$response.body#/license_key_id"
+    }
