@@ -85,3 +85,18 @@ class RevokeNeedsChangePermission(StaffModelPermissions):
     ``change_brandapikey``, as the admin's revoke action does."""
 
     perms_map = {**StaffModelPermissions.perms_map, "DELETE": [_CHANGE]}
+
+
+class StaffActionPermission(BasePermission):
+    """The one Django permission a staff action needs (the view's ``staff_permission``, e.g.
+    ``licensing.suspend_license``): the very permission the admin's button checks, so the
+    staff API and the console refuse the same people (SPEC §4, §15). Superusers have it.
+    Refused: 403 ``permission_denied``."""
+
+    message = "Your staff account lacks the permission this action needs."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and getattr(user, "is_authenticated", False)):
+            return False
+        return bool(user.has_perm(view.staff_permission))

@@ -39,12 +39,22 @@ class Event(models.Model):
     data = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
     position = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    # The license a license.* or activation.* event is about (the services above pass it;
+    # events imports no app, so a plain column, not a foreign key: licenses are never
+    # deleted, and an event outlives nothing it names). The console lists a license's
+    # webhook deliveries by it.
+    license_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "id"]
         indexes = [
             models.Index(fields=["brand", "position"], name="event_feed_idx"),
             models.Index(fields=["brand", "type", "position"], name="event_feed_type_idx"),
+            models.Index(
+                fields=["license_id"],
+                condition=Q(license_id__isnull=False),
+                name="event_license_idx",
+            ),
             # The sequencer's work list: small, since rows leave it within a feed read.
             models.Index(
                 fields=["id"], condition=Q(position__isnull=True), name="event_unsequenced_idx"

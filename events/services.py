@@ -27,18 +27,27 @@ def _check(type_: str) -> None:
         raise EventOutsideTransaction()
 
 
-def event_record(*, type_: str, brand_id: int, data: dict[str, Any]) -> Event:
-    """One event of ``brand_id``, committed with the caller's transaction. Raises
-    EventOutsideTransaction outside ``transaction.atomic``."""
+def event_record(
+    *, type_: str, brand_id: int, data: dict[str, Any], license_id: int | None = None
+) -> Event:
+    """One event of ``brand_id`` (about ``license_id``, if it is about a license),
+    committed with the caller's transaction. Raises EventOutsideTransaction outside
+    ``transaction.atomic``."""
     _check(type_)
-    return Event.objects.create(type=type_, brand_id=brand_id, data=data)
+    return Event.objects.create(type=type_, brand_id=brand_id, data=data, license_id=license_id)
 
 
-def event_record_many(*, type_: str, brand_id: int, data: Sequence[dict[str, Any]]) -> list[Event]:
+def event_record_many(
+    *,
+    type_: str,
+    brand_id: int,
+    data: Sequence[dict[str, Any]],
+    license_id: int | None = None,
+) -> list[Event]:
     """``event_record`` for several events of one type, in one INSERT."""
     _check(type_)
     return Event.objects.bulk_create(
-        [Event(type=type_, brand_id=brand_id, data=item) for item in data]
+        [Event(type=type_, brand_id=brand_id, data=item, license_id=license_id) for item in data]
     )
 
 

@@ -132,6 +132,8 @@ _LICENSE = "/api/v1/brand/licenses/{license_id}/"
 _BODY = "$response.body#/"
 _RELEASES = "/api/v1/brand/products/{slug}/releases/"
 _RELEASE = _RELEASES + "{release_id}/"
+_STAFF_LICENSE = "/api/v1/licenses/{license_id}/"
+_STAFF_ACTIONS = ("suspend", "resume", "cancel", "renew", "seats")
 # (source path, method, status) -> [(link name, target path, target method, parameters)]
 _LINKS: dict[tuple[str, str, str], list[tuple[str, str, str, dict[str, str]]]] = {
     ("/api/v1/brand/licenses/", "post", "201"): [
@@ -150,6 +152,25 @@ _LINKS: dict[tuple[str, str, str], list[tuple[str, str, str, dict[str, str]]]] =
             "get",
             {"email": _BODY + "customer_email"},
         ),
+        # The staff API's view of the same license (ids are global; staff see every brand).
+        ("StaffGetLicense", _STAFF_LICENSE, "get", {"license_id": _BODY + "license_id"}),
+        *(
+            (
+                f"Staff{action.title()}",
+                f"{_STAFF_LICENSE}{action}/",
+                "post",
+                {"license_id": _BODY + "license_id"},
+            )
+            for action in _STAFF_ACTIONS
+        ),
+    ],
+    (_STAFF_LICENSE, "get", "200"): [
+        (
+            "StaffCorrectEmail",
+            "/api/v1/license-keys/{license_key_id}/",
+            "patch",
+            {"license_key_id": _BODY + "license_key_id"},
+        ),
     ],
     ("/api/v1/product/activate/", "post", "200"): [
         (
@@ -159,6 +180,12 @@ _LINKS: dict[tuple[str, str, str], list[tuple[str, str, str, dict[str, str]]]] =
             {"activation_id": _BODY + "activation_id"},
         ),
         ("GetLicense", _LICENSE, "get", {"license_id": _BODY + "license_id"}),
+        (
+            "StaffReleaseSeat",
+            _STAFF_LICENSE + "activations/{activation_id}/",
+            "delete",
+            {"license_id": _BODY + "license_id", "activation_id": _BODY + "activation_id"},
+        ),
     ],
     ("/api/v1/brands/", "post", "201"): [
         ("GetBrand", "/api/v1/brands/{slug}/", "get", {"slug": _BODY + "slug"}),

@@ -38,6 +38,9 @@ urlpatterns = [
     # The rest of the product API.
     path("api/v1/product/", include("activations.urls")),
     path("api/v1/", include("brands.urls")),
+    # The staff API's licenses and keys (licensing) and seat release (activations).
+    path("api/v1/", include("licensing.staff_urls")),
+    path("api/v1/", include("activations.staff_urls")),
     path("api/v1/brand/", include("licensing.urls")),
     # The brand-side seat release lives with the seat logic (activations -> licensing).
     path("api/v1/brand/", include("activations.brand_urls")),

@@ -27,14 +27,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audit.display import events_table
 from audit.models import AuditEvent
 from audit.selectors import audit_events_for_license
 from audit.services import Actor
-from license_service.admin import ReadOnlyAdmin, ReadOnlyInline
+from brands.selectors import signing_keys_published
+from license_service.admin import ReadOnlyAdmin, ReadOnlyInline, page_panels
 from license_service.errors import DomainError
 from licensing.expiry import TOO_FAR, expiry_refused, years_after
 from licensing.forms import (
@@ -172,8 +173,12 @@ class ConsoleViews(admin.ModelAdmin):
     ) -> HttpResponse:
         obj = self.get_object(request, object_id)
         extra = {**(extra_context or {})}
-        if obj is not None:
+        if obj is not None and self.has_view_or_change_permission(request, obj):
             extra["console_buttons"] = self.console_buttons(request, obj)
+            extra["console_panels"] = [
+                (panel.title, panel.render(request, obj))
+                for panel in page_panels(self.opts.label_lower)
+            ]
         return super().change_view(request, object_id, form_url, extra)
 
     def _url(self, name: str, *args: Any) -> str:
@@ -376,6 +381,7 @@ class LicenseAdmin(ConsoleViews, _KeySearchReadOnlyAdmin):
         "seats",
         "created_at",
         "updated_at",
+        "signing_keys",
         "audit_trail",
     )
     readonly_fields = fields
@@ -427,6 +433,33 @@ class LicenseAdmin(ConsoleViews, _KeySearchReadOnlyAdmin):
     def seats(self, obj: License) -> str:
         limit = "unlimited" if obj.max_seats is None else str(obj.max_seats)
         return f"{getattr(obj, 'seats_used', '?')} / {limit}"
+
+    @admin.display(description="token signing keys")
+    def signing_keys(self, obj: License) -> SafeString:
+        """The brand keys a verifier accepts this license's tokens from (SPEC §12): the
+        current one signs them, a retired one until its last token expires."""
+        brand = obj.product.brand
+        keys = signing_keys_published(brand=brand)
+        url = reverse("admin:brands_brand_change", args=[brand.pk])
+        described = format_html_join(
+            ", ",
+            "<code>{}</code> ({})",
+            (
+                (
+                    key.kid,
+                    "signs new tokens"
+                    if key.retired_at is None
+                    else f"retired, its tokens valid until {key.signed_until:%Y-%m-%d %H:%M}",
+                )
+                for key in keys
+            ),
+        )
+        return format_html(
+            '{} · <a href="{}">{}\'s signing keys</a>',
+            described or "none yet (the brand's first token makes one)",
+            url,
+            brand.slug,
+        )
 
     @admin.display(description="audit trail (newest first)")
     def audit_trail(self, obj: License) -> SafeString:

@@ -26,7 +26,7 @@ def activation_data(activation: Any) -> dict[str, Any]:
 
 def license_event(type_: str, *, license_id: int) -> None:
     brand_id, data = license_data(license_id)
-    event_record(type_=type_, brand_id=brand_id, data={"license": data})
+    event_record(type_=type_, brand_id=brand_id, data={"license": data}, license_id=license_id)
 
 
 def activation_events(
@@ -41,4 +41,5 @@ def activation_events(
         type_=type_,
         brand_id=brand_id,
         data=[{"license": data, "activation": activation} for activation in activations],
+        license_id=license_id,
     )

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from brands.models import Brand
 from license_service.errors import NotFound
+from licensing.keys import canonical_license_key
 from licensing.models import License, LicenseKey, normalize_email
 from licensing.seats import PRODUCTION, live_q
 
@@ -38,17 +39,27 @@ def _held_activations() -> QuerySet[Any]:
     return model._default_manager.filter(reclaimed_at__isnull=True)
 
 
-def license_get_for_brand(brand: Brand, license_id: int) -> License:
-    """Raises NotFound for an unknown license or one of another brand. Its activations
-    (``activations``) are those that hold a place: a reclaimed one is no longer listed."""
+def _license_detail(queryset: QuerySet[License]) -> License:
     license_ = (
-        _with_seats(License.objects.filter(pk=license_id, license_key__brand=brand))
+        _with_seats(queryset)
         .prefetch_related(Prefetch("activations", queryset=_held_activations()))
         .first()
     )
     if license_ is None:
         raise NotFound("License not found.")
     return license_
+
+
+def license_get_for_brand(brand: Brand, license_id: int) -> License:
+    """Raises NotFound for an unknown license or one of another brand. Its activations
+    (``activations``) are those that hold a place: a reclaimed one is no longer listed."""
+    return _license_detail(License.objects.filter(pk=license_id, license_key__brand=brand))
+
+
+def license_get_for_staff(license_id: int) -> License:
+    """``license_get_for_brand`` across brands, for the staff API (staff see every brand).
+    Raises NotFound for an unknown license."""
+    return _license_detail(License.objects.filter(pk=license_id))
 
 
 def license_exists_for_brand(brand: Brand, license_id: int) -> bool:
@@ -62,7 +73,43 @@ def licenses_list_for_brand(
     product_slug: str | None = None,
     status: str | None = None,
 ) -> QuerySet[License]:
-    queryset = License.objects.filter(license_key__brand=brand)
+    return _filtered(
+        License.objects.filter(license_key__brand=brand),
+        customer_email=customer_email,
+        product_slug=product_slug,
+        status=status,
+    )
+
+
+def licenses_search_for_staff(
+    *,
+    email: str | None = None,
+    key: str | None = None,
+    brand_slug: str | None = None,
+    product_slug: str | None = None,
+    status: str | None = None,
+) -> QuerySet[License]:
+    """Licenses of every brand, for the staff API's search. ``key`` is typed loosely, as
+    the console's search takes it (lower case, no dashes, O for 0): a value that cannot be
+    a key (wrong shape, failed checksum) matches nothing."""
+    queryset = License.objects.all()
+    if key:
+        canonical = canonical_license_key(key)
+        if canonical is None:
+            return _with_seats(License.objects.none())
+        queryset = queryset.filter(license_key__key=canonical)
+    if brand_slug:
+        queryset = queryset.filter(license_key__brand__slug=brand_slug)
+    return _filtered(queryset, customer_email=email, product_slug=product_slug, status=status)
+
+
+def _filtered(
+    queryset: QuerySet[License],
+    *,
+    customer_email: str | None,
+    product_slug: str | None,
+    status: str | None,
+) -> QuerySet[License]:
     if customer_email:
         queryset = queryset.filter(license_key__customer_email=normalize_email(customer_email))
     if product_slug:
@@ -97,3 +144,11 @@ def license_with_seats(license_id: int) -> License:
     """A license with its seat counts, as the brand API shows it (no brand check: the
     services' own events use it, for a license they just changed)."""
     return _with_seats(License.objects.filter(pk=license_id)).get()
+
+
+def license_key_get_for_staff(license_key_id: int) -> LicenseKey:
+    """A license key of any brand, for the staff API. Raises NotFound."""
+    key = LicenseKey.objects.select_related("brand").filter(pk=license_key_id).first()
+    if key is None:
+        raise NotFound("License key not found.")
+    return key

@@ -214,3 +214,65 @@ class ByEmailKeySerializer(serializers.Serializer[LicenseKey]):
 class ByEmailOutputSerializer(serializers.Serializer[Any]):
     customer_email = serializers.EmailField()
     licenses = ByEmailKeySerializer(many=True)
+
+
+# --- the staff API (SPEC §4): licenses of every brand ---------------------------------------
+
+
+class StaffLicenseFilterSerializer(serializers.Serializer[Any]):
+    """The staff search's filters; a blank one means no filter (as the brand API's list)."""
+
+    email = StrictCharField(required=False, allow_blank=True, max_length=MAX_EMAIL_LENGTH)
+    key = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_KEY_INPUT_LENGTH,
+        help_text="A license key typed loosely (lower case, without dashes, O for 0); a value "
+        "that cannot be a key matches nothing.",
+    )
+    brand = StrictCharField(required=False, allow_blank=True, max_length=50)
+    product = StrictCharField(required=False, allow_blank=True, max_length=50)
+    status = serializers.ChoiceField(
+        required=False,
+        allow_blank=True,
+        choices=["valid", "suspended", "cancelled", "expired"],
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {name: value or None for name, value in attrs.items()}
+
+
+class StaffLicenseOutputSerializer(LicenseOutputSerializer):
+    """The brand API's license body, with its key's id (``PATCH /license-keys/{id}/``)."""
+
+    license_key_id = serializers.IntegerField()
+
+
+class StaffLicenseDetailOutputSerializer(StaffLicenseOutputSerializer):
+    activations = LicenseActivationSerializer(many=True)
+
+
+class StaffRenewInputSerializer(serializers.Serializer[Any]):
+    expires_at = FutureAwareDateTimeField(help_text=EXPIRES_AT_HELP)
+
+
+class StaffSeatsInputSerializer(serializers.Serializer[Any]):
+    max_seats = StrictIntegerField(
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_SEATS,
+        help_text="Null: unlimited. Lowering it below the seats in use releases nothing: new "
+        "activations wait until seats are freed.",
+    )
+
+
+class StaffLicenseKeyInputSerializer(serializers.Serializer[Any]):
+    customer_email = StrictEmailField(max_length=MAX_EMAIL_LENGTH)
+
+
+class StaffLicenseKeyOutputSerializer(serializers.Serializer[LicenseKey]):
+    id = serializers.IntegerField()
+    license_key = serializers.CharField(source="key")
+    customer_email = serializers.EmailField()
+    brand = serializers.CharField(source="brand.slug")
+    created_at = serializers.DateTimeField()

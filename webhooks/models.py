@@ -82,6 +82,9 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # The console's retry (a delivery list action and a button on a license's page):
+        # staff who may read the log need not be allowed to send again.
+        permissions = [("retry_webhookdelivery", "Can retry a webhook delivery")]
         constraints = [
             models.UniqueConstraint(
                 fields=["endpoint", "event"],

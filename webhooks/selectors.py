@@ -34,3 +34,14 @@ def delivery_get_for_brand(brand: Brand, delivery_id: int) -> WebhookDelivery:
     if delivery is None:
         raise NotFound("No webhook delivery of this brand has this id.")
     return delivery
+
+
+def deliveries_for_license(license_id: int) -> QuerySet[WebhookDelivery]:
+    """The deliveries of the events about one license (``Event.license_id``, any brand:
+    the staff console's read), newest first, with their endpoint and event. Served by the
+    events' license index, then the deliveries' event index."""
+    return (
+        WebhookDelivery.objects.filter(event__license_id=license_id)
+        .select_related("endpoint", "event")
+        .order_by("-id")
+    )

@@ -122,6 +122,15 @@ def test_spec_endpoints_are_all_documented(schema):
         "/api/v1/brand/licenses/by-email/{email}/",
         "/api/v1/brands/",
         "/api/v1/products/",
+        "/api/v1/licenses/",
+        "/api/v1/licenses/{license_id}/",
+        "/api/v1/licenses/{license_id}/suspend/",
+        "/api/v1/licenses/{license_id}/resume/",
+        "/api/v1/licenses/{license_id}/cancel/",
+        "/api/v1/licenses/{license_id}/renew/",
+        "/api/v1/licenses/{license_id}/seats/",
+        "/api/v1/licenses/{license_id}/activations/{activation_id}/",
+        "/api/v1/license-keys/{license_key_id}/",
         "/api/v1/auth/token/",
         "/api/v1/auth/brand-token/",
         "/healthz",
@@ -244,3 +253,15 @@ def test_a_patch_body_documents_the_fields_it_refuses(schema):
         all(set(rule) == {"required"} for rule in component["not"]["anyOf"])
         for component in refusing
     )
+
+
+def test_a_provisioned_license_links_to_its_staff_actions(schema):
+    """The stateful fuzzer reaches the staff license actions from a new license's id."""
+    provisioned = schema["paths"]["/api/v1/brand/licenses/"]["post"]["responses"]["201"]
+    links = provisioned["links"]
+    for name in ("StaffGetLicense", "StaffSuspend", "StaffRenew", "StaffSeats", "StaffCancel"):
+        assert links[name]["parameters"] == {"license_id": "$response.body#/license_id"}
+    detail = schema["paths"]["/api/v1/licenses/{license_id}/"]["get"]["responses"]["200"]
+    assert detail["links"]["StaffCorrectEmail"]["parameters"] == {
+        "license_key_id": "$response.body#/license_key_id"
+    }
