@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -240,3 +240,18 @@ def test_the_license_page_names_the_brand_keys_that_sign_its_tokens(admin_client
     assert f"<code>{new.kid}</code> (signs new tokens)" in html
     assert f"<code>{old.kid}</code> (retired, its tokens valid until" in html
     assert reverse("admin:brands_brand_change", args=[product.brand_id]) in html
+
+
+@pytest.mark.parametrize("group_name", ["support", "billing"])
+def test_the_console_groups_read_a_licenses_deliveries_and_may_retry_them(product, group_name):
+    license_ = LicenseFactory.create(product=product)
+    endpoint = WebhookEndpointFactory.create(brand=product.brand, url="https://hooks.example.com/")
+    suspended_and_resumed(license_, endpoint)
+    user = get_user_model().objects.create_user(username="agent", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=group_name))
+    client = Client()
+    client.force_login(user)
+    html = client.get(page_of(license_)).content.decode()
+    assert "https://hooks.example.com/" in html
+    assert ">Retry</button>" in html
+    assert not user.has_perm("webhooks.change_webhookendpoint")
