@@ -82,7 +82,7 @@ class Plan:
     # of the last write.
     webhook_events: int = 10_000
     webhook_writers: int = 8
-    webhook_write_seconds: float = 600.0
+    webhook_write_seconds: float = 900.0
     webhook_drain_seconds: float = 180.0
     webhook_outage_events: int = 20_000  # scenario 12: writes go on for the phases below
     webhook_outage_before: float = 10.0
