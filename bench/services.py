@@ -15,11 +15,12 @@ and tears everything down on exit, on an exception and on SIGINT/SIGTERM.
   hard case, where entries written before the outage are still there after it.
 - ``Gunicorn``: the real service with ``gunicorn.conf.py`` and the given environment; its
   output goes to a log file the harness can quote when something fails.
-- ``CeleryWorker``, ``CeleryBeat``: the service's Celery worker (threads pool, one
-  process, so SIGKILL of its pid cuts off every delivery it is making) and beat, with the
-  gunicorn server's environment (Redis as the broker).
+- ``CeleryWorker``, ``CeleryBeat``: the service's Celery worker (prefork, as in
+  production; SIGKILL goes to its process group, so every delivery it is making is cut
+  off) and beat, with the gunicorn server's environment (Redis as the broker).
 
-Only processes started here are ever signalled, by the pid they were started with.
+Only processes started here are ever signalled, by the pid (or the process group of a
+Celery worker) they were started with.
 """
 
 from __future__ import annotations
@@ -459,8 +460,8 @@ class Gunicorn:
 
 class CeleryProcess:
     """A Celery worker or beat of the service (``celery -A license_service …``) with the
-    given environment, in one process (a worker uses the threads pool, not prefork: killing
-    its pid kills every delivery it is making). Output goes to a log file."""
+    given environment, in a session of its own (``kill`` and ``stop`` signal the whole
+    process group: a prefork worker's pool goes with it). Output goes to a log file."""
 
     kind = ""  # "worker" or "beat"
 
@@ -550,19 +551,28 @@ class CeleryProcess:
 
 
 class CeleryWorker(CeleryProcess):
-    """``celery worker``: one process, ``concurrency`` threads."""
+    """``celery worker`` with the given pool (prefork by default, as in production) and
+    ``concurrency``. ``kill`` signals its process group: the main process and its pool."""
 
     kind = "worker"
 
-    def __init__(self, base: Path, env: dict[str, str], name: str, concurrency: int = 4):
+    def __init__(
+        self,
+        base: Path,
+        env: dict[str, str],
+        name: str,
+        concurrency: int = 4,
+        pool: str = "prefork",
+    ):
         super().__init__(base, env, name)
         self.concurrency = concurrency
+        self.pool = pool
 
     def arguments(self) -> list[str]:
         return [
             "worker",
             "--pool",
-            "threads",
+            self.pool,
             "--concurrency",
             str(self.concurrency),
             "--hostname",

@@ -2,7 +2,7 @@
 
 Each scenario seeds a brand of its own, starts the suite's receiver (bench/faults/receiver.py:
 every delivery verified with the Standard Webhooks library), creates its endpoints through
-the brand API, and starts 2 Celery workers (threads pool, one process each) and one beat on
+the brand API, and starts 2 Celery workers (prefork, 4 processes each) and one beat on
 the stack's Redis as the broker, with the gunicorn server's environment. Events are made
 through the real API (provisions, suspends, resumes) from threads. The database is the
 truth: every event of the brand must reach every endpoint that wants it.
@@ -402,7 +402,7 @@ def scenario_webhook_volume(ctx: Context) -> Result:
                 f"{maker.succeeded} in {wrote:.1f} s "
                 f"({maker.succeeded / max(wrote, 0.001):.0f}/s), {plan.webhook_writers} threads"
             ),
-            "endpoints / workers": "3 / 2 processes of 4 threads, 1 beat",
+            "endpoints / workers": "3 / 2 prefork workers of 4 processes, 1 beat",
             "(endpoint, event) pairs delivered / expected": f"{firsts} / {len(expected) * 3}",
             "deliveries/s (first receipts, from the first write to the last receipt)": (
                 f"{firsts / max(last - started_wall, 0.001):.0f}"
