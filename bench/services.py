@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL, Redis and gunicorn processes for the fault suite (and any harness).
+"""Throwaway PostgreSQL, Redis, gunicorn and Celery processes for the fault suite (and any harness).
 
 Each server runs on its own spare loopback port out of a temporary directory, so a harness
 may stop, kill, freeze and restart it at will without touching the machine's shared
@@ -15,8 +15,12 @@ and tears everything down on exit, on an exception and on SIGINT/SIGTERM.
   hard case, where entries written before the outage are still there after it.
 - ``Gunicorn``: the real service with ``gunicorn.conf.py`` and the given environment; its
   output goes to a log file the harness can quote when something fails.
+- ``CeleryWorker``, ``CeleryBeat``: the service's Celery worker (prefork, as in
+  production; SIGKILL goes to its process group, so every delivery it is making is cut
+  off) and beat, with the gunicorn server's environment (Redis as the broker).
 
-Only processes started here are ever signalled, by the pid they were started with.
+Only processes started here are ever signalled, by the pid (or the process group of a
+Celery worker) they were started with.
 """
 
 from __future__ import annotations
@@ -451,6 +455,156 @@ class Gunicorn:
         self.stop()
 
 
+# --- Celery -------------------------------------------------------------------------------
+
+
+class CeleryProcess:
+    """A Celery worker or beat of the service (``celery -A license_service …``) with the
+    given environment, in a session of its own (``kill`` and ``stop`` signal the whole
+    process group: a prefork worker's pool goes with it). Output goes to a log file."""
+
+    kind = ""  # "worker" or "beat"
+
+    def __init__(self, base: Path, env: dict[str, str], name: str) -> None:
+        self.env = env
+        self.name = name
+        self.root = base / name
+        # Named as the gunicorn servers' logs are: the suite searches them all for keys.
+        self.log = self.root / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_handle: Any = None
+        self._offset = 0
+
+    def arguments(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready_marker(self) -> str:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting (``wait_ready``): several start at once."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._offset = self.log.stat().st_size if self.log.exists() else 0
+        env = {**os.environ, **self.env}
+        self._log_handle = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "--app", "license_service", *self.arguments()],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def ready() -> bool:
+            if self.proc is None or self.proc.poll() is not None:
+                raise ServiceError(f"celery {self.kind} exited at start:\n{tail(self.log, 40)}")
+            with self.log.open("rb") as handle:
+                handle.seek(self._offset)
+                return self.ready_marker().encode() in handle.read()
+
+        if not wait_until(ready, timeout=timeout, interval=0.1):
+            log = tail(self.log, 40)
+            self.stop()
+            raise ServiceError(f"celery {self.kind} {self.name} not ready:\n{log}")
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def kill(self) -> None:
+        """SIGKILL, at once: whatever it was doing is cut off mid-way."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        self._close_log()
+
+    def stop(self, timeout: float = 20) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+
+    def destroy(self) -> None:
+        self.stop()
+
+
+class CeleryWorker(CeleryProcess):
+    """``celery worker`` with the given pool (prefork by default, as in production) and
+    ``concurrency``. ``kill`` signals its process group: the main process and its pool."""
+
+    kind = "worker"
+
+    def __init__(
+        self,
+        base: Path,
+        env: dict[str, str],
+        name: str,
+        concurrency: int = 4,
+        pool: str = "prefork",
+    ):
+        super().__init__(base, env, name)
+        self.concurrency = concurrency
+        self.pool = pool
+
+    def arguments(self) -> list[str]:
+        return [
+            "worker",
+            "--pool",
+            self.pool,
+            "--concurrency",
+            str(self.concurrency),
+            "--hostname",
+            f"{self.name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ]
+
+    def ready_marker(self) -> str:
+        return " ready."
+
+
+class CeleryBeat(CeleryProcess):
+    """``celery beat``: the schedule (CELERY_BEAT_SCHEDULE), its state file in its folder."""
+
+    kind = "beat"
+
+    def arguments(self) -> list[str]:
+        return [
+            "beat",
+            "--schedule",
+            str(self.root / "celerybeat-schedule"),
+            "--loglevel",
+            "INFO",
+        ]
+
+    def ready_marker(self) -> str:
+        return "beat: Starting"
+
+
 # --- the stack -----------------------------------------------------------------------------
 
 
@@ -482,6 +636,7 @@ class Stack:
         self.redis = RedisServer(self.base, free_port(redis_port))
         self.http_port = http_port  # where servers start looking for a free port
         self.servers: list[Gunicorn] = []
+        self.celery: list[CeleryProcess] = []
         self._previous_sigterm: Any = None
 
     @property
@@ -510,7 +665,37 @@ class Stack:
         if server in self.servers:
             self.servers.remove(server)
 
+    def celery_worker(
+        self, env: dict[str, str], name: str, concurrency: int = 4, *, wait: bool = True
+    ) -> CeleryWorker:
+        """Start a Celery worker (tracked: stopped with the stack) and return it; with
+        ``wait=False`` the caller calls its ``wait_ready``."""
+        worker = CeleryWorker(self.base, env, name, concurrency)
+        self.celery.append(worker)
+        worker.launch()
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    def celery_beat(
+        self, env: dict[str, str], name: str = "beat", *, wait: bool = True
+    ) -> CeleryBeat:
+        beat = CeleryBeat(self.base, env, name)
+        self.celery.append(beat)
+        beat.launch()
+        if wait:
+            beat.wait_ready()
+        return beat
+
+    def stop_celery(self) -> None:
+        """Stop every Celery process started here (beat first: no new work)."""
+        for process in sorted(self.celery, key=lambda p: p.kind != "beat"):
+            with contextlib.suppress(Exception):
+                process.stop()
+        self.celery.clear()
+
     def destroy(self) -> None:
+        self.stop_celery()
         for server in reversed(self.servers):
             with contextlib.suppress(Exception):
                 server.destroy()

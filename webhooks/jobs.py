@@ -181,7 +181,7 @@ def webhook_deliver(
     """One attempt of a due delivery, if nobody else is making it. Returns the attempt's
     outcome, or None when there was nothing to do (not due, done, or claimed)."""
     now = now or timezone.now()
-    lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT * 2 + 30)
+    lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT * 2 + settings.WEBHOOK_LEASE_MARGIN)
     if not WebhookDelivery.objects.filter(_sendable(), pk=delivery_id).exists():
         return None  # its endpoint is disabled (or it is gone)
     # The claim's conditions are all on the row itself: PostgreSQL re-checks them after

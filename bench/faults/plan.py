@@ -77,6 +77,19 @@ class Plan:
     hb_run_seconds: float = 45.0
     hb_reclaimers: int = 2
     scenario_time_limit: float = 150.0
+    # Scenarios 11-14 (webhooks): events made through the API by webhook_writers threads
+    # within webhook_write_seconds; every delivery must arrive within webhook_drain_seconds
+    # of the last write.
+    webhook_events: int = 10_000
+    webhook_writers: int = 8
+    webhook_write_seconds: float = 900.0
+    webhook_drain_seconds: float = 180.0
+    webhook_outage_events: int = 20_000  # scenario 12: writes go on for the phases below
+    webhook_outage_before: float = 10.0
+    webhook_outage_down: float = 30.0
+    webhook_outage_after: float = 10.0
+    webhook_down_events: int = 1000  # scenario 13
+    webhook_kill_events: int = 20  # scenario 14
 
     @classmethod
     def full(cls) -> Plan:
@@ -113,4 +126,14 @@ class Plan:
             cross_readers=1,
             hb_run_seconds=7.0,
             scenario_time_limit=60.0,
+            webhook_events=200,
+            webhook_writers=4,
+            webhook_write_seconds=40.0,
+            webhook_drain_seconds=45.0,
+            webhook_outage_events=2000,
+            webhook_outage_before=2.0,
+            webhook_outage_down=4.0,
+            webhook_outage_after=2.0,
+            webhook_down_events=60,
+            webhook_kill_events=6,
         )

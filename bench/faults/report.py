@@ -81,6 +81,46 @@ CRITERIA = {
     "no hang. The loops stop before the heartbeats. A live instance the harness itself let go "
     "3 s or more between heartbeats (a busy machine; the write lags by up to 1 s) proves "
     "nothing and is left out, counted; more than 5 % left out fails the run.",
+    "11": (
+        "A brand with 3 endpoints on the suite's receiver (127.0.0.1, created through the brand "
+        "API; every delivery verified with the standardwebhooks library), 2 Celery workers "
+        "(prefork, 4 processes each, as in production) and one beat on the stack's Redis as "
+        "broker, production webhook settings. Threads make 10,000 events (quick: 200) through "
+        "the API (provisions, suspends, resumes), at least 99% of them within 900 s (quick: 40 "
+        "s). Every event stored is delivered to every endpoint with a valid signature within "
+        "180 s (quick: 45 s) of the last write; a duplicate receipt only with the same "
+        "webhook-id; one event stored per successful write; the feed (GET /api/v1/brand/events, "
+        "pages of 500) returns every event exactly once, in position order; no 5xx. Reported: "
+        "lag from the event's created_at to its first receipt (p50/p99/max), deliveries/s, "
+        "duplicates."
+    ),
+    "12": (
+        "As 11 (WEBHOOK_REQUEUE_AFTER 3 s instead of 300 s, so a message lost with the broker "
+        "is sent again within the run): writes for 10 s, Redis (broker and check cache) "
+        "SIGKILLed for 30 s (quick: 2 s, 3 s down, 2 s after) while writes and checks go on, "
+        "then started again empty. Writes succeed while it is down (the outbox is in "
+        "PostgreSQL), checks answer 200, no 5xx, no hang; every Celery process survives; once "
+        "it is back every event is delivered to every endpoint (a valid signature, duplicates "
+        "only with the same webhook-id) within the drain time."
+    ),
+    "13": (
+        "Two healthy endpoints, one answering 500 and one refusing connections (nothing listens "
+        "on its port), 1000 events (quick: 60), production retry settings. The healthy ones get "
+        "every event exactly once (0 duplicates: no fault touched them). Each down endpoint has "
+        "one delivery row per event, every row pending, attempted at least once, with its next "
+        "attempt scheduled after its last (backoff: the first wait under 5 s, the second under "
+        "5 min); the 500 endpoint's requests all verify."
+    ),
+    "14": (
+        "One worker (prefork, 4 processes) and beat; the receiver holds the first request of "
+        "each event at one endpoint open; 20 events (quick: 6) to it and to a healthy endpoint. "
+        "Once requests are held, the worker's process group is SIGKILLed (its deliveries "
+        "claimed, never answered) and started again. Every delivery row ends succeeded within "
+        "the drain time; every request cut off was sent again after the restart with the same "
+        "webhook-id. The claim of the killed worker lasts WEBHOOK_TIMEOUT * 2 + "
+        "WEBHOOK_LEASE_MARGIN, shortened from 60 s to 10 s here, and the sweep re-queues after "
+        "3 s instead of 300 s."
+    ),
 }
 
 

@@ -32,6 +32,10 @@ def server_env(stack: Stack, **overrides: str) -> dict[str, str]:
         # Two processes whatever the machine: the scenarios race writes in one worker
         # against near caches in another.
         "GUNICORN_WORKERS": "2",
+        # Webhooks (scenarios 11-14): the suite's receiver is a plain-http server on
+        # loopback, which the SSRF rules refuse unless allowed.
+        "WEBHOOK_ALLOW_HTTP": "true",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
     env.update(overrides)
     return env

@@ -480,6 +480,9 @@ WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=15.0)
 WEBHOOK_RETRY_WINDOW = timedelta(days=env.float("WEBHOOK_RETRY_DAYS", default=3.0))
 # An endpoint failing without one success for this long is disabled (webhook.disabled).
 WEBHOOK_DISABLE_AFTER = timedelta(days=env.float("WEBHOOK_DISABLE_AFTER_DAYS", default=5.0))
+# A worker's claim on a delivery lasts WEBHOOK_TIMEOUT * 2 + this many seconds: a worker
+# killed mid-send leaves the delivery to another once it has passed.
+WEBHOOK_LEASE_MARGIN = env.float("WEBHOOK_LEASE_MARGIN", default=30.0)
 # A queued delivery still not taken by a worker after this long is queued again.
 WEBHOOK_REQUEUE_AFTER = timedelta(seconds=env.float("WEBHOOK_REQUEUE_AFTER", default=300.0))
 # Finished deliveries are purged after this many days.

@@ -16,6 +16,12 @@ from bench.faults.scenarios.postgres import scenario_postgres_restart
 from bench.faults.scenarios.seat_race import scenario_seat_race
 from bench.faults.scenarios.soak import scenario_memory_soak
 from bench.faults.scenarios.stale_reads import scenario_stale_reads
+from bench.faults.scenarios.webhooks import (
+    scenario_webhook_broker_killed,
+    scenario_webhook_endpoint_down,
+    scenario_webhook_volume,
+    scenario_webhook_worker_killed,
+)
 
 SCENARIOS: list[tuple[str, Callable[[Context], Result]]] = [
     ("5", scenario_idempotency),
@@ -29,4 +35,8 @@ SCENARIOS: list[tuple[str, Callable[[Context], Result]]] = [
     ("8", scenario_memory_soak),
     ("9", scenario_cross_server),
     ("10", scenario_heartbeat_reclaim),
+    ("11", scenario_webhook_volume),
+    ("12", scenario_webhook_broker_killed),
+    ("13", scenario_webhook_endpoint_down),
+    ("14", scenario_webhook_worker_killed),
 ]
