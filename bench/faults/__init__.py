@@ -30,8 +30,8 @@ After every scenario, the output of every server it ran is searched for every li
 the suite used, in any form (any case, dashes or none, percent-encoded): one found fails the
 scenario (SPEC §7: logs never carry a full key).
 
-``python -m bench.faults`` runs the full suite (about six minutes, and
-about 16 more for 11-14, 11's 10,000 events the most); ``--quick`` (or
+``python -m bench.faults`` runs the full suite (about 21 minutes, 11's 10,000 events the
+most); ``--quick`` (or
 ``FAULTS_QUICK=1``) runs a few rounds of each (CI). ``--only 1,5`` picks scenarios,
 ``--skip 3b`` leaves some out;
 ``--keep`` leaves the temporary directory (server logs) behind. The throwaway servers try
