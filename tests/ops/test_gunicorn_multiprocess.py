@@ -21,6 +21,9 @@ from tests.ops.test_metrics import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 60
+# Which worker accepts a connection is the kernel's choice: one may take a whole batch (seen
+# in CI on a quiet machine). Batches are sent until both have served, at most this many.
+MAX_BATCHES = 10
 
 
 def get(url: str) -> tuple[int, str]:
@@ -39,19 +42,25 @@ def test_counts_from_every_worker_add_up(gunicorn):
     base, multiproc = gunicorn
     before = sample(get(f"{base}/metrics")[1], "http_requests_total", route="/healthz")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(lambda _: get(f"{base}/healthz")[0], range(REQUESTS)))
-    assert statuses == [200] * REQUESTS
+    sent = 0
+    per_worker: list[float] = []
+    for _ in range(MAX_BATCHES):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(lambda _: get(f"{base}/healthz")[0], range(REQUESTS)))
+        assert statuses == [200] * REQUESTS
+        sent += REQUESTS
+        per_worker = [healthz_count(path) for path in multiproc.glob("counter_*.db")]
+        if len([n for n in per_worker if n]) >= 2:
+            break
+    # Each worker wrote its own file, and more than one served: the total is a merge.
+    assert len([n for n in per_worker if n]) >= 2
+    assert sum(per_worker) == before + sent
 
     counted = [
         sample(get(f"{base}/metrics")[1], "http_requests_total", route="/healthz")
         for _ in range(4)  # several scrapes, likely answered by different workers
     ]
-    assert counted == [before + REQUESTS] * 4
-    # Each worker wrote its own file, and more than one served: the total is a merge.
-    per_worker = [healthz_count(path) for path in multiproc.glob("counter_*.db")]
-    assert sum(per_worker) == before + REQUESTS
-    assert len([n for n in per_worker if n]) >= 2
+    assert counted == [before + sent] * 4
 
 
 def healthz_count(path: Path) -> float:
