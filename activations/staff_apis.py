@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from activations.services import activations_release
-from brands.apis import STAFF_ERRORS, STAFF_TAG
+from brands.apis import STAFF_ERRORS, STAFF_TAG, staff_actor
 from license_service.api.schema import error_responses
 from licensing.selectors import license_get_for_staff
-from licensing.staff_apis import LICENSE_ID_PARAMETER, StaffActionApi, staff_actor
+from licensing.staff_apis import LICENSE_ID_PARAMETER, StaffActionApi
 
 
 class StaffActivationReleaseApi(StaffActionApi):

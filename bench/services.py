@@ -436,16 +436,7 @@ class Gunicorn:
             return False
 
     def stop(self, timeout: float = 15) -> None:
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        end_process_group(self.proc, timeout)
         self.proc = None
         if self._log_handle is not None:
             self._log_handle.close()
@@ -453,6 +444,25 @@ class Gunicorn:
 
     def destroy(self) -> None:
         self.stop()
+
+
+def end_process_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """End a process started in a session of its own, with everything it started: SIGTERM
+    to its group, then SIGKILL if it is still there after ``timeout`` seconds (0: SIGKILL
+    at once)."""
+    if proc is None or proc.poll() is not None:
+        return
+    if timeout > 0:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 # --- Celery -------------------------------------------------------------------------------
@@ -523,22 +533,11 @@ class CeleryProcess:
 
     def kill(self) -> None:
         """SIGKILL, at once: whatever it was doing is cut off mid-way."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        end_process_group(self.proc, 0)
         self._close_log()
 
     def stop(self, timeout: float = 20) -> None:
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        end_process_group(self.proc, timeout)
         self._close_log()
 
     def _close_log(self) -> None:

@@ -81,7 +81,8 @@ class StaffJWTScheme(SimpleJWTScheme):
     name = "staffJWT"
 
 
-def _actor(request: Request) -> Actor:
+def staff_actor(request: Request) -> Actor:
+    """The staff user of a staff API request, as an audit actor."""
     return Actor.staff(request.user.get_username())
 
 
@@ -233,7 +234,7 @@ class BrandListCreateApi(StaffApi):
     def post(self, request: Request) -> Response:
         serializer = BrandCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        brand = services.brand_create(**serializer.validated_data, actor=_actor(request))
+        brand = services.brand_create(**serializer.validated_data, actor=staff_actor(request))
         return Response(BrandOutputSerializer(brand).data, status=status.HTTP_201_CREATED)
 
 
@@ -268,7 +269,7 @@ class BrandDetailApi(StaffApi):
         serializer = BrandUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         brand = services.brand_update(
-            brand=brand, **serializer.validated_data, actor=_actor(request)
+            brand=brand, **serializer.validated_data, actor=staff_actor(request)
         )
         return Response(BrandOutputSerializer(brand).data)
 
@@ -316,7 +317,7 @@ class ApiKeyListCreateApi(StaffApi):
             brand=brand,
             name=serializer.validated_data["name"],
             scopes=serializer.validated_data.get("scopes"),
-            actor=_actor(request),
+            actor=staff_actor(request),
         )
         body = ApiKeyCreatedOutputSerializer({**_api_key_fields(api_key), "api_key": plain}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -349,7 +350,7 @@ class ApiKeyDetailApi(StaffApi):
         api_key = selectors.api_key_get(brand=brand, api_key_id=int(api_key_id))
         if api_key is None:
             raise NotFound("No API key with this id for this brand.")
-        services.api_key_revoke(api_key=api_key, actor=_actor(request))
+        services.api_key_revoke(api_key=api_key, actor=staff_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -416,7 +417,7 @@ class ProductListCreateApi(StaffApi):
             token_lifetime_seconds=data.get(
                 "token_lifetime_seconds", DEFAULT_TOKEN_LIFETIME_SECONDS
             ),
-            actor=_actor(request),
+            actor=staff_actor(request),
         )
         return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
 
@@ -451,7 +452,7 @@ class ProductDetailApi(StaffApi):
         serializer = ProductUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         product = services.product_update(
-            product=product, **serializer.validated_data, actor=_actor(request)
+            product=product, **serializer.validated_data, actor=staff_actor(request)
         )
         return Response(ProductOutputSerializer(product).data)
 
@@ -511,7 +512,7 @@ class SigningKeyRotateApi(StaffApi):
     )
     def post(self, request: Request, slug: str) -> Response:
         brand = _brand_or_404(slug)
-        key = services.signing_key_rotate(brand=brand, actor=_actor(request))
+        key = services.signing_key_rotate(brand=brand, actor=staff_actor(request))
         body = SigningKeyOutputSerializer(_signing_key_fields(key, {key.pk})).data
         return Response(body, status=status.HTTP_201_CREATED)
 

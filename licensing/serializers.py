@@ -64,9 +64,26 @@ class _ActionField(serializers.ChoiceField):
         super().__init__(choices=[action])
 
 
-class RenewActionSerializer(serializers.Serializer[Any]):
-    action = _ActionField("renew")
+class RenewInputSerializer(serializers.Serializer[Any]):
+    """A renewal's input: the brand API's ``renew`` action and the staff API's renew."""
+
     expires_at = FutureAwareDateTimeField(help_text=EXPIRES_AT_HELP)
+
+
+class SeatsInputSerializer(serializers.Serializer[Any]):
+    """A seat limit's input: the brand API's ``set_seats`` action and the staff API's."""
+
+    max_seats = StrictIntegerField(
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_SEATS,
+        help_text="Null: unlimited. Lowering it below the seats in use releases nothing: new "
+        "activations wait until seats are freed.",
+    )
+
+
+class RenewActionSerializer(RenewInputSerializer):
+    action = _ActionField("renew")
 
 
 class SuspendActionSerializer(serializers.Serializer[Any]):
@@ -81,9 +98,8 @@ class CancelActionSerializer(serializers.Serializer[Any]):
     action = _ActionField("cancel")
 
 
-class SetSeatsActionSerializer(serializers.Serializer[Any]):
+class SetSeatsActionSerializer(SeatsInputSerializer):
     action = _ActionField("set_seats")
-    max_seats = StrictIntegerField(allow_null=True, min_value=1, max_value=MAX_SEATS)
 
 
 LIFECYCLE_ACTION_SERIALIZERS: dict[
@@ -250,20 +266,6 @@ class StaffLicenseOutputSerializer(LicenseOutputSerializer):
 
 class StaffLicenseDetailOutputSerializer(StaffLicenseOutputSerializer):
     activations = LicenseActivationSerializer(many=True)
-
-
-class StaffRenewInputSerializer(serializers.Serializer[Any]):
-    expires_at = FutureAwareDateTimeField(help_text=EXPIRES_AT_HELP)
-
-
-class StaffSeatsInputSerializer(serializers.Serializer[Any]):
-    max_seats = StrictIntegerField(
-        allow_null=True,
-        min_value=1,
-        max_value=MAX_SEATS,
-        help_text="Null: unlimited. Lowering it below the seats in use releases nothing: new "
-        "activations wait until seats are freed.",
-    )
 
 
 class StaffLicenseKeyInputSerializer(serializers.Serializer[Any]):

@@ -20,8 +20,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.services import Actor
-from brands.apis import STAFF_ERRORS, STAFF_TAG, WRITE_ERRORS, StaffJWTAuthentication
+from brands.apis import (
+    STAFF_ERRORS,
+    STAFF_TAG,
+    WRITE_ERRORS,
+    StaffJWTAuthentication,
+    staff_actor,
+)
 from brands.permissions import IsStaff, StaffActionPermission, StaffModelPermissions
 from license_service.api.pagination import DefaultCursorPagination, paginated_response
 from license_service.api.schema import error_responses
@@ -33,23 +38,19 @@ from licensing.selectors import (
     licenses_search_for_staff,
 )
 from licensing.serializers import (
+    RenewInputSerializer,
+    SeatsInputSerializer,
     StaffLicenseDetailOutputSerializer,
     StaffLicenseFilterSerializer,
     StaffLicenseKeyInputSerializer,
     StaffLicenseKeyOutputSerializer,
     StaffLicenseOutputSerializer,
-    StaffRenewInputSerializer,
-    StaffSeatsInputSerializer,
 )
 
 LICENSE_ID_PARAMETER = OpenApiParameter("license_id", int, OpenApiParameter.PATH)
 LICENSE_KEY_ID_PARAMETER = OpenApiParameter("license_key_id", int, OpenApiParameter.PATH)
 _View = TypeVar("_View", bound=Callable[..., Response])
 ACTION_ERRORS = (*WRITE_ERRORS, *STAFF_ERRORS, "not_found", "invalid_transition")
-
-
-def staff_actor(request: Request) -> Actor:
-    return Actor.staff(request.user.get_username())
 
 
 class StaffReadApi(APIView):
@@ -183,7 +184,7 @@ class StaffLicenseRenewApi(StaffActionApi):
         description="Allowed unless cancelled; a suspended license stays suspended. Needs "
         "`licensing.renew_license`.",
         parameters=[LICENSE_ID_PARAMETER],
-        request=StaffRenewInputSerializer,
+        request=RenewInputSerializer,
         responses={
             200: StaffLicenseDetailOutputSerializer,
             **error_responses(*ACTION_ERRORS),
@@ -191,7 +192,7 @@ class StaffLicenseRenewApi(StaffActionApi):
     )
     def post(self, request: Request, license_id: str) -> Response:
         license_ = license_get_for_staff(int(license_id))
-        serializer = StaffRenewInputSerializer(data=request.data)
+        serializer = RenewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.license_renew(
             license_=license_,
@@ -209,7 +210,7 @@ class StaffLicenseSeatsApi(StaffActionApi):
         summary="Change a license's seat limit",
         description="Needs `licensing.change_seats`.",
         parameters=[LICENSE_ID_PARAMETER],
-        request=StaffSeatsInputSerializer,
+        request=SeatsInputSerializer,
         responses={
             200: StaffLicenseDetailOutputSerializer,
             **error_responses(*ACTION_ERRORS),
@@ -217,7 +218,7 @@ class StaffLicenseSeatsApi(StaffActionApi):
     )
     def post(self, request: Request, license_id: str) -> Response:
         license_ = license_get_for_staff(int(license_id))
-        serializer = StaffSeatsInputSerializer(data=request.data)
+        serializer = SeatsInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.license_set_seats(
             license_=license_,
@@ -252,4 +253,4 @@ class StaffLicenseKeyApi(StaffActionApi):
             customer_email=serializer.validated_data["customer_email"],
             actor=staff_actor(request),
         )
-        return Response(StaffLicenseKeyOutputSerializer(license_key_get_for_staff(key.pk)).data)
+        return Response(StaffLicenseKeyOutputSerializer(key).data)
