@@ -6,6 +6,7 @@ and load generator pinned to different cores. Phases alternate, round after roun
 
   (a) bare   GET /bench/bare: a constant JSON view through the same middleware (ceiling)
   (b) hit    GET /api/v1/product/check/{key}, the answer already cached
+  (b2) site_check  the same naming the key's product and a site (the read (e) makes)
   (c) miss   the same, every request a key whose answer is not cached
   (d) pairs  POST activate then POST deactivate, fresh instance each pair
   (e) edd_check    POST /edd/{brand}/ check_license, the key's answer and catalogue cached
@@ -60,6 +61,7 @@ class Phase:
     hot: bool = False
     action: str = ""  # the EDD action (bench/wrk/edd.lua's BENCH_EDD_ACTION)
     path: str = ""  # edd.lua's BENCH_EDD_PATH: where its forms are posted ("": /edd/<brand>/)
+    site: str = ""  # check.lua's BENCH_CHECK_SITE: the check names its product and this site
 
 
 BARE = Phase("bare", "a", "bare Django JSON view (ceiling)", "bare.lua")
@@ -70,6 +72,15 @@ BARE_FORM = Phase(
     action="check_license", path="/bench/bare-form/",
 )  # fmt: skip
 HIT = Phase("hit", "b", "check, cache hit", "check.lua", hot=True)
+# The site of the EDD phases' requests, which holds no seat (bench/wrk/edd.lua).
+BENCH_SITE = "bench-site.example.com"
+# The product API's check of the same key, product and site as the EDD check (e): the same
+# read (facts, site state, heartbeat lookup, tokens), answered in the product API's JSON,
+# where (b), the plain check, is served pre-rendered. Not a target: (e)'s like-for-like.
+SITE_CHECK = Phase(
+    "site_check", "b2", "check naming its product and a site, cache hit", "check.lua",
+    hot=True, site=BENCH_SITE,
+)  # fmt: skip
 MISS = Phase("miss", "c", "check, cache miss", "check.lua")
 PAIRS = Phase("pairs", "d", "activate + deactivate pairs", "activate.lua")
 EDD_CHECK = Phase(
@@ -78,7 +89,9 @@ EDD_CHECK = Phase(
 GET_VERSION = Phase(
     "get_version", "f", "EDD get_version, cache hit", "edd.lua", hot=True, action="get_version"
 )
-PHASES = {p.name: p for p in (BARE, BARE_FORM, HIT, MISS, PAIRS, EDD_CHECK, GET_VERSION)}
+PHASES = {
+    p.name: p for p in (BARE, BARE_FORM, HIT, SITE_CHECK, MISS, PAIRS, EDD_CHECK, GET_VERSION)
+}
 # The package the download measurement fetches (issue 15: streamed with flat memory).
 DOWNLOAD_BYTES = 20 * 1024 * 1024
 DOWNLOAD_FETCHES = 3
@@ -433,6 +446,7 @@ class Bench:
             "BENCH_EDD_ACTION": phase.action,
             "BENCH_EDD_PATH": phase.path,
             "BENCH_EDD_BRAND": seed.BRAND_SLUG,
+            "BENCH_CHECK_SITE": phase.site,
         }
         out = subprocess.run(cmd, cwd=WRK_DIR, env=env, capture_output=True, text=True, check=False)
         for line in out.stdout.splitlines():
@@ -761,6 +775,8 @@ def choose_phases(available: dict[str, Any]) -> list[Phase]:
     else:
         log(f"activate/deactivate not available yet: {available['pairs_probe']}; skipping d")
     if available.get("edd"):
+        if available["check"]:
+            phases.append(SITE_CHECK)
         phases += [BARE_FORM, EDD_CHECK, GET_VERSION]
     else:
         log(f"EDD endpoint not available yet: {available.get('edd_probe')}; skipping e, f")
@@ -841,10 +857,11 @@ def prepare_databases(cfg: Config) -> tuple[seed.Dataset, Config]:
 
 
 def write_edd_keys(bench: Bench, dataset: seed.Dataset) -> None:
-    """The EDD phases' key file: the hot keys, each with its product."""
+    """The EDD phases' key file (and the site check's): the hot keys, each with its
+    product."""
     lines = seed.edd_lines(dataset, bench.cfg.hot_keys)
     edd_keys = seed.write_keys(TMP_DIR / "keys-edd.txt", lines)
-    for name in ("bare_form", "edd_check", "get_version"):
+    for name in ("site_check", "bare_form", "edd_check", "get_version"):
         bench.key_files[name] = edd_keys
 
 

@@ -95,8 +95,10 @@ def _recorded(record: Callable[[str], None]) -> Iterator[None]:
 def _answer(
     body: dict[str, Any], status: int = 200, retry_after: int | None = None
 ) -> HttpResponse:
-    # Plain JSON values only: json.dumps, not JsonResponse's DjangoJSONEncoder (slower).
-    response = HttpResponse(json.dumps(body), content_type="application/json", status=status)
+    # Plain JSON values only: json.dumps, not JsonResponse's DjangoJSONEncoder (slower);
+    # encoded here, as bytes content spares HttpResponse parsing its charset back out.
+    content = json.dumps(body).encode()
+    response = HttpResponse(content, content_type="application/json", status=status)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response

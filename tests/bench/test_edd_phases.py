@@ -12,7 +12,15 @@ from django.test.utils import CaptureQueriesContext
 
 from bench import seed
 from bench.config import WRK_DIR
-from bench.report import PHASE_ORDER, SHORT, TITLES, per_round_ratio, rps, targets
+from bench.report import (
+    PHASE_ORDER,
+    SHORT,
+    TITLES,
+    per_round_ratio,
+    rps,
+    site_check_note,
+    targets,
+)
 from bench.run import (
     BARE,
     BARE_FORM,
@@ -22,6 +30,7 @@ from bench.run import (
     MISS,
     PAIRS,
     PHASES,
+    SITE_CHECK,
     bracketed,
     choose_phases,
     download_summary,
@@ -106,6 +115,22 @@ def available(edd: bool) -> dict[str, Any]:
 def test_the_edd_phases_run_when_the_endpoint_answers() -> None:
     assert choose_phases(available(True))[-3:] == [BARE_FORM, EDD_CHECK, GET_VERSION]
     assert EDD_CHECK not in choose_phases(available(False))
+
+
+def test_the_site_check_runs_beside_the_edd_phases_on_their_keys_and_site() -> None:
+    """(b2): the product API's check of what (e) asks, bracketed by the bare view."""
+    assert SITE_CHECK in choose_phases(available(True))
+    assert SITE_CHECK not in choose_phases(available(False))
+    assert SITE_CHECK.hot
+    assert bracketed([BARE, SITE_CHECK]) == [BARE, SITE_CHECK, BARE]
+    script = Path(WRK_DIR, SITE_CHECK.script).read_text()
+    assert "BENCH_CHECK_SITE" in script
+    assert "product_slug=" in script
+    assert "instance_identifier=" in script
+    assert SITE_CHECK.site in Path(WRK_DIR, EDD_CHECK.script).read_text()  # the same site
+    summary = {"site_check_vs_bare": 0.71}
+    assert "0.710 × bare" in site_check_note(summary)[0]
+    assert site_check_note({"site_check_vs_bare": None}) == []
 
 
 def test_an_edd_phase_is_compared_with_the_bare_runs_either_side_of_it() -> None:
@@ -195,3 +220,15 @@ def test_the_phases_requests_are_cached_edd_answers(client: Any) -> None:
             assert answer["new_version"] == "1.0.0"
         else:
             assert answer["license"] == "site_inactive"
+
+    # (b2): the product API's check of the same key, product and site, as check.lua asks.
+    path = (
+        f"/api/v1/product/check/{key.key}?product_slug={seed.PRODUCT_PRO}"
+        f"&instance_identifier={SITE_CHECK.site}"
+    )
+    client.get(path)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200
+    assert len(queries) == 0
+    assert response.json()["entitlements"][0]["instance_active"] is False
