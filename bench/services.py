@@ -366,19 +366,61 @@ class RedisServer:
         self.kill()
 
 
-# --- gunicorn ------------------------------------------------------------------------------
+# --- the service's own processes ----------------------------------------------------------
 
 
-class Gunicorn:
-    """The service under gunicorn (``gunicorn.conf.py`` when present) on ``port``."""
+class ServiceProcess:
+    """A process of the service (gunicorn, a Celery worker or beat) started from the
+    repository with ``env`` over this one's, in a session of its own (``stop`` and ``kill``
+    end its process group: gunicorn's or a prefork pool's children go with it), its output
+    appended to ``<base>/<name>/server.log`` (the fault suite searches those logs)."""
 
-    def __init__(self, base: Path, port: int, env: dict[str, str], name: str = "gunicorn"):
-        self.port = port
+    stop_timeout = 15.0  # seconds between SIGTERM and SIGKILL
+
+    def __init__(self, base: Path, env: dict[str, str], name: str) -> None:
         self.env = env
+        self.name = name
         self.root = base / name
         self.log = self.root / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_handle: Any = None
+
+    def spawn(self, command: list[str], env: dict[str, str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._log_handle = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL, at once: whatever it was doing is cut off mid-way."""
+        self.stop(timeout=0)
+
+    def stop(self, timeout: float | None = None) -> None:
+        end_process_group(self.proc, self.stop_timeout if timeout is None else timeout)
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+
+    def destroy(self) -> None:
+        self.stop()
+
+
+# --- gunicorn ------------------------------------------------------------------------------
+
+
+class Gunicorn(ServiceProcess):
+    """The service under gunicorn (``gunicorn.conf.py`` when present) on ``port``."""
+
+    def __init__(self, base: Path, port: int, env: dict[str, str], name: str = "gunicorn"):
+        super().__init__(base, env, name)
+        self.port = port
 
     @property
     def base_url(self) -> str:
@@ -398,25 +440,15 @@ class Gunicorn:
         return cmd
 
     def start(self, timeout: float = 60) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
         metrics_dir = self.root / "prometheus"
-        metrics_dir.mkdir(exist_ok=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             **self.env,
             "GUNICORN_BIND": f"{LOOPBACK}:{self.port}",
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         }
-        self._log_handle = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            self.command(),
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.spawn(self.command(), env)
         if not wait_until(self._healthy, timeout=timeout, interval=0.1):
             log = tail(self.log, 40)
             self.stop()
@@ -435,15 +467,9 @@ class Gunicorn:
         except OSError:
             return False
 
-    def stop(self, timeout: float = 15) -> None:
-        end_process_group(self.proc, timeout)
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
         self.proc = None
-        if self._log_handle is not None:
-            self._log_handle.close()
-            self._log_handle = None
-
-    def destroy(self) -> None:
-        self.stop()
 
 
 def end_process_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
@@ -468,22 +494,15 @@ def end_process_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> N
 # --- Celery -------------------------------------------------------------------------------
 
 
-class CeleryProcess:
-    """A Celery worker or beat of the service (``celery -A license_service …``) with the
-    given environment, in a session of its own (``kill`` and ``stop`` signal the whole
-    process group: a prefork worker's pool goes with it). Output goes to a log file."""
+class CeleryProcess(ServiceProcess):
+    """A Celery worker or beat of the service (``celery -A license_service …``)."""
 
     kind = ""  # "worker" or "beat"
+    stop_timeout = 20.0
 
     def __init__(self, base: Path, env: dict[str, str], name: str) -> None:
-        self.env = env
-        self.name = name
-        self.root = base / name
-        # Named as the gunicorn servers' logs are: the suite searches them all for keys.
-        self.log = self.root / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log_handle: Any = None
-        self._offset = 0
+        super().__init__(base, env, name)
+        self._offset = 0  # where this start's lines begin in the log
 
     def arguments(self) -> list[str]:
         raise NotImplementedError
@@ -497,18 +516,10 @@ class CeleryProcess:
 
     def launch(self) -> None:
         """Start the process without waiting (``wait_ready``): several start at once."""
-        self.root.mkdir(parents=True, exist_ok=True)
         self._offset = self.log.stat().st_size if self.log.exists() else 0
-        env = {**os.environ, **self.env}
-        self._log_handle = self.log.open("ab")
-        self.proc = subprocess.Popen(
+        self.spawn(
             [sys.executable, "-m", "celery", "--app", "license_service", *self.arguments()],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            {**os.environ, **self.env},
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -530,23 +541,6 @@ class CeleryProcess:
 
     def running(self) -> bool:
         return self.pid is not None
-
-    def kill(self) -> None:
-        """SIGKILL, at once: whatever it was doing is cut off mid-way."""
-        end_process_group(self.proc, 0)
-        self._close_log()
-
-    def stop(self, timeout: float = 20) -> None:
-        end_process_group(self.proc, timeout)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log_handle is not None:
-            self._log_handle.close()
-            self._log_handle = None
-
-    def destroy(self) -> None:
-        self.stop()
 
 
 class CeleryWorker(CeleryProcess):

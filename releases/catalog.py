@@ -29,7 +29,6 @@ its patterns changed, a product created, renamed or given another ``edd_item_id`
 
 from __future__ import annotations
 
-import pickle
 import time
 from typing import Any, NotRequired, TypedDict
 
@@ -44,7 +43,7 @@ from activations.check.keys import (
     check_entry,
     check_entry_fresh,
 )
-from activations.check.near import near_cache
+from activations.check.near import Kept, near_cache
 from brands.models import Brand, Product
 from releases.models import Release
 from releases.versions import version_sort_key
@@ -103,7 +102,7 @@ def catalog_read(brand_slug: str) -> Catalog | None:
     if near is not None:
         kept, token = near.read(key)
         if kept is not None:
-            return _unpickled(key, kept.facts)
+            return _unpickled(key, kept)
     lookup = check_cache_lookup(key)
     if lookup is None or lookup.cached is None:  # the cache is down
         return catalog_load(brand_slug)
@@ -133,12 +132,12 @@ def catalog_read(brand_slug: str) -> Catalog | None:
 _UNPICKLED: dict[str, tuple[bytes, Catalog]] = {}
 
 
-def _unpickled(key: str, pickled: bytes) -> Catalog:
+def _unpickled(key: str, kept: Kept) -> Catalog:
     remembered = _UNPICKLED.get(key)
-    if remembered is not None and remembered[0] is pickled:
+    if remembered is not None and remembered[0] is kept.facts:
         return remembered[1]
-    catalog: Catalog = pickle.loads(pickled)  # noqa: S301 (pickled by this process)
-    _UNPICKLED[key] = (pickled, catalog)
+    catalog: Catalog = kept.data()
+    _UNPICKLED[key] = (kept.facts, catalog)
     return catalog
 
 

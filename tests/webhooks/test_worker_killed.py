@@ -10,10 +10,6 @@ The test process plays beat, sending the ``dispatch`` and ``sweep`` tasks."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,11 +17,10 @@ from celery import Celery
 from django.db import connection, transaction
 from standardwebhooks import Webhook
 
+from bench.services import CeleryWorker, wait_until
 from events.services import event_record
 from tests.factories import WebhookEndpointFactory
 from webhooks.models import WebhookDelivery
-
-ROOT = Path(__file__).resolve().parents[2]
 
 requires_postgres_for_workers = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -54,66 +49,8 @@ def _worker_env(broker_dir: Path) -> dict[str, str]:
     }
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = db["PASSWORD"]
-    env.pop("REDIS_URL", None)
+    env["REDIS_URL"] = ""  # none: the harness lays its env over this process's
     return env
-
-
-class Worker:
-    """``celery worker --pool solo``: the delivery runs in the process itself."""
-
-    def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "--app",
-                "license_service",
-                "worker",
-                "--pool",
-                "solo",
-                "--hostname",
-                f"{name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        assert _wait(lambda: " ready." in self.log.read_text(errors="replace"), timeout), (
-            self.log.read_text(errors="replace")[-3000:]
-        )
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _wait(predicate, timeout: float, interval: float = 0.1, each=None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if each is not None:
-            each()
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def _beat(broker_dir: Path) -> Celery:
@@ -143,12 +80,13 @@ def test_a_worker_killed_mid_delivery_leaves_the_event_to_the_next_worker_with_t
         event = event_record(type_="license.expired", brand_id=brand.pk, data={"n": 1})
     env = _worker_env(tmp_path / "broker")
     beat = _beat(tmp_path / "broker")
-    first = Worker(env, tmp_path / "first.log", "first")
-    second = None
+    # The pool in the worker's own process: SIGKILL cuts the delivery off mid-request.
+    first = CeleryWorker(tmp_path, env, "first", concurrency=1, pool="solo")
+    second = CeleryWorker(tmp_path, env, "second", concurrency=1, pool="solo")
     try:
-        first.wait_ready()
+        first.start(timeout=30)
         beat.send_task("webhooks.tasks.dispatch")
-        assert _wait(lambda: len(receiver.received) == 1, timeout=30), first.log.read_text(
+        assert wait_until(lambda: len(receiver.received) == 1, timeout=30), first.log.read_text(
             errors="replace"
         )[-3000:]
         delivery = WebhookDelivery.objects.get()
@@ -157,19 +95,17 @@ def test_a_worker_killed_mid_delivery_leaves_the_event_to_the_next_worker_with_t
 
         first.kill()  # mid-delivery: the receiver has the request, the worker never answers
 
-        second = Worker(env, tmp_path / "second.log", "second")
-        second.wait_ready()
-        delivered = _wait(
-            lambda: WebhookDelivery.objects.get().status == "succeeded",
-            timeout=40,
-            interval=1.0,
-            each=lambda: beat.send_task("webhooks.tasks.sweep"),
-        )
+        second.start(timeout=30)
+
+        def swept_and_delivered() -> bool:
+            beat.send_task("webhooks.tasks.sweep")
+            return WebhookDelivery.objects.get().status == "succeeded"
+
+        delivered = wait_until(swept_and_delivered, timeout=40, interval=1.0)
         assert delivered, second.log.read_text(errors="replace")[-3000:]
     finally:
-        for worker in (first, second):
-            if worker is not None:
-                worker.stop()
+        first.stop()
+        second.stop()
     cut_off, again = receiver.received
     assert cut_off.headers["webhook-id"] == again.headers["webhook-id"] == str(event.pk)
     for hit in (cut_off, again):
